@@ -1,0 +1,1 @@
+//! carbon-client

@@ -1,0 +1,327 @@
+//! Checking the registry: the invariants of the rules over any state, and offline verification
+//! of a history (signatures, hash chain, and a full replay that must reproduce every outcome).
+//!
+//! Used by the property tests after every step, by the cluster tests on every replica, and by
+//! anyone holding an exported history.
+
+use super::exec::{read, read_all};
+use super::keys;
+use super::store::{MemState, StateView};
+use super::{apply_entry, genesis_head, genesis_writes, next_head, Ctx};
+use carbon_proto::v1::{
+    Allocation, BlockState, ChainState, CommittedTx, Encumbrance, EncumbranceKind,
+    EncumbranceStatus, Genesis, Project, ProjectStatus, RetiredBlock, SerialBlock, UnitKind,
+    Vintage,
+};
+use carbon_proto::VerifiedTx;
+use std::collections::BTreeMap;
+
+/// A broken invariant or a history that does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AuditError(pub String);
+
+type R<T> = Result<T, AuditError>;
+
+fn fail<T>(m: impl Into<String>) -> R<T> {
+    Err(AuditError(m.into()))
+}
+
+fn io<T>(r: Result<T, super::ViewFault>) -> R<T> {
+    r.map_err(|e| AuditError(e.0))
+}
+
+#[derive(Default)]
+struct ClassTally {
+    /// (first, last, where)
+    ranges: Vec<(u64, u64, String)>,
+}
+
+/// Checks the invariants of the registry's rules (domain.md) over a committed state:
+/// 1. conservation per unit class and serial blocks that never overlap and cover exactly what was
+///    created; 2. retired serials never held again; 3. encumbered units match their encumbrance;
+/// 4. vintage caps hold and credits exist only for approved projects; 5/6. the chain index is
+///    contiguous and every tx id appears once.
+pub fn check_invariants(v: &dyn StateView) -> R<()> {
+    let mut classes: BTreeMap<Vec<u8>, ClassTally> = BTreeMap::new();
+    // Holdings: H account 0x00 class first
+    let mut enc_held: BTreeMap<u64, (u64, String, BlockState)> = BTreeMap::new();
+    for (k, b) in io(read_all::<SerialBlock>(v, keys::HOLDINGS))? {
+        let Some(zero) = k.iter().position(|&b| b == 0) else {
+            return fail("a holding key has no account terminator");
+        };
+        let account = String::from_utf8_lossy(&k[1..zero]).to_string();
+        let class = k[zero + 1..k.len() - 8].to_vec();
+        let first = keys::trailing_u64(&k).unwrap_or(0);
+        let Some(r) = &b.range else {
+            return fail(format!("block of {account} has no range"));
+        };
+        if r.first != first || r.last < r.first {
+            return fail(format!(
+                "block of {account} at {first} holds range {}..{}",
+                r.first, r.last
+            ));
+        }
+        match b.state() {
+            BlockState::Available => {
+                if b.encumbrance_id != 0 {
+                    return fail(format!("available block of {account} names an encumbrance"));
+                }
+            }
+            BlockState::Pledged | BlockState::Frozen => {
+                let e = enc_held
+                    .entry(b.encumbrance_id)
+                    .or_insert((0, account.clone(), b.state()));
+                e.0 += r.last - r.first + 1;
+                if e.1 != account || e.2 != b.state() {
+                    return fail(format!(
+                        "encumbrance {} spans accounts or states",
+                        b.encumbrance_id
+                    ));
+                }
+            }
+            BlockState::Unspecified => return fail(format!("block of {account} has no state")),
+        }
+        classes.entry(class).or_default().ranges.push((
+            r.first,
+            r.last,
+            format!("held by {account}"),
+        ));
+    }
+    for (k, b) in io(read_all::<RetiredBlock>(v, keys::RETIRED))? {
+        let class = k[1..k.len() - 8].to_vec();
+        let Some(r) = &b.range else {
+            return fail("a retired block has no range");
+        };
+        classes.entry(class).or_default().ranges.push((
+            r.first,
+            r.last,
+            format!("retired from {}", b.account_id),
+        ));
+    }
+    let mut created: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for (k, next) in io(v.scan_prefix(keys::SERIAL_COUNTERS))? {
+        let next = u64::from_be_bytes(
+            next.as_slice()
+                .try_into()
+                .map_err(|_| AuditError("bad counter".into()))?,
+        );
+        created.insert(k[1..].to_vec(), next - 1);
+    }
+    for (class, tally) in &mut classes {
+        let Some(&n) = created.get(class) else {
+            return fail(format!(
+                "units of class {} exist but none were created",
+                hex::encode(class)
+            ));
+        };
+        tally.ranges.sort();
+        let mut expect = 1u64;
+        for (first, last, at) in &tally.ranges {
+            if *first != expect {
+                return fail(format!(
+                    "class {}: serial {expect} expected, block {first}..{last} ({at}) found: overlap or gap",
+                    hex::encode(class)
+                ));
+            }
+            expect = last + 1;
+        }
+        if expect - 1 != n {
+            return fail(format!(
+                "class {}: {n} created, {} accounted for",
+                hex::encode(class),
+                expect - 1
+            ));
+        }
+    }
+    for (class, n) in &created {
+        if *n > 0 && !classes.contains_key(class) {
+            return fail(format!(
+                "class {}: {n} created, none accounted for",
+                hex::encode(class)
+            ));
+        }
+    }
+
+    // Encumbrances
+    for (_, e) in io(read_all::<Encumbrance>(v, keys::ENCUMBRANCES))? {
+        let held = enc_held.remove(&e.id);
+        let (n, holder, state) =
+            held.clone()
+                .unwrap_or((0, e.holder.clone(), BlockState::Unspecified));
+        if n != e.remaining_quantity || holder != e.holder {
+            return fail(format!(
+                "encumbrance {}: record says {} units of {}, blocks hold {n} in {holder}",
+                e.id, e.remaining_quantity, e.holder
+            ));
+        }
+        let active = e.status() == EncumbranceStatus::Active;
+        if active != (e.remaining_quantity > 0) {
+            return fail(format!(
+                "encumbrance {} is {:?} with {} units",
+                e.id,
+                e.status(),
+                n
+            ));
+        }
+        if held.is_some() {
+            let expect = match e.kind() {
+                EncumbranceKind::Pledge => BlockState::Pledged,
+                _ => BlockState::Frozen,
+            };
+            if state != expect {
+                return fail(format!(
+                    "encumbrance {} blocks are in state {state:?}",
+                    e.id
+                ));
+            }
+        }
+    }
+    if let Some((id, _)) = enc_held.into_iter().next() {
+        return fail(format!(
+            "blocks are encumbered by {id}, which does not exist"
+        ));
+    }
+
+    // Caps
+    let mut entitled: BTreeMap<u32, u64> = BTreeMap::new();
+    for (_, a) in io(read_all::<Allocation>(v, b"L"))? {
+        let n = if a.trued_up {
+            a.final_quantity
+        } else {
+            a.pre_allocated
+        };
+        *entitled.entry(a.vintage).or_default() += n;
+    }
+    for (_, vin) in io(read_all::<Vintage>(v, keys::VINTAGES))? {
+        if vin.allocated > vin.cap {
+            return fail(format!(
+                "vintage {} allocated {} over cap {}",
+                vin.vintage, vin.allocated, vin.cap
+            ));
+        }
+        if entitled.get(&vin.vintage).copied().unwrap_or(0) != vin.allocated {
+            return fail(format!(
+                "vintage {}: allocations do not add up to {}",
+                vin.vintage, vin.allocated
+            ));
+        }
+    }
+    // Credits only for approved projects, and a project's total matches what was created.
+    let mut per_project: BTreeMap<String, u64> = BTreeMap::new();
+    for (class, n) in &created {
+        if class.first() == Some(&(UnitKind::Cea as u8)) {
+            continue;
+        }
+        let project = String::from_utf8_lossy(&class[5..class.len() - 1]).to_string();
+        *per_project.entry(project).or_default() += n;
+    }
+    for (project, n) in per_project {
+        match io(read::<Project>(v, &keys::project(&project)))? {
+            Some(p) if p.status() == ProjectStatus::Approved && p.issued_total == n => {}
+            Some(p) => {
+                return fail(format!(
+                    "project {project}: {n} credits exist, status {:?}, issued total {}",
+                    p.status(),
+                    p.issued_total
+                ))
+            }
+            None => return fail(format!("credits exist for unknown project {project}")),
+        }
+    }
+
+    // Chain: contiguous sequence index, each tx id once.
+    let chain: ChainState = io(read(v, keys::CHAIN))?.unwrap_or_default();
+    let seqs = io(v.scan_prefix(keys::SEQUENCES))?;
+    if seqs.len() as u64 != chain.sequence {
+        return fail(format!(
+            "chain at {} but {} sequence entries",
+            chain.sequence,
+            seqs.len()
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, (k, id)) in seqs.iter().enumerate() {
+        let seq = keys::trailing_u64(k).unwrap_or(0);
+        if seq != i as u64 + 1 {
+            return fail(format!("sequence {seq} found at position {}", i + 1));
+        }
+        if !seen.insert(id.clone()) {
+            return fail(format!("tx {} appears twice in the chain", hex::encode(id)));
+        }
+        let t: Option<CommittedTx> = io(read(v, &[b"T".as_slice(), id].concat()))?;
+        let Some(o) = t.and_then(|t| t.outcome) else {
+            return fail(format!("tx {} has no outcome", hex::encode(id)));
+        };
+        if o.sequence != seq {
+            return fail(format!(
+                "tx {} outcome says sequence {}",
+                hex::encode(id),
+                o.sequence
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Verifies an exported history offline: every transaction id, every signature, and every link of
+/// the hash chain from genesis. Returns the head.
+pub fn verify_chain(genesis: &Genesis, history: &[CommittedTx]) -> R<[u8; 32]> {
+    let mut head = genesis_head(genesis);
+    for (i, c) in history.iter().enumerate() {
+        let (Some(tx), Some(o)) = (&c.tx, &c.outcome) else {
+            return fail(format!("entry {} lacks its transaction or outcome", i + 1));
+        };
+        let v = carbon_proto::signing::verify(&genesis.chain_id, tx.clone())
+            .map_err(|e| AuditError(format!("entry {}: {e}", i + 1)))?;
+        if o.tx_id != v.tx_id || o.sequence != i as u64 + 1 {
+            return fail(format!(
+                "entry {}: outcome does not belong to this position",
+                i + 1
+            ));
+        }
+        head = next_head(&head, &v.tx_id, o);
+        if o.chain_head != head {
+            return fail(format!("entry {}: chain head does not match", i + 1));
+        }
+    }
+    Ok(head)
+}
+
+/// Replays a history from genesis through the ledger and checks that every outcome comes out
+/// exactly as recorded. Returns the rebuilt state.
+pub fn replay(genesis: &Genesis, history: &[CommittedTx]) -> R<MemState> {
+    let mut state = MemState::default();
+    state.apply(genesis_writes(genesis).map_err(|e| AuditError(e.to_string()))?);
+    let mut i = 0;
+    while i < history.len() {
+        let Some(o) = history[i].outcome.clone() else {
+            return fail(format!("entry {} has no outcome", i + 1));
+        };
+        let ctx = Ctx {
+            log_index: o.log_index,
+            timestamp_ms: o.timestamp_ms,
+        };
+        let mut j = i;
+        let mut txs = Vec::new();
+        while j < history.len()
+            && history[j].outcome.as_ref().map(|o| o.log_index) == Some(ctx.log_index)
+        {
+            let tx = history[j].tx.clone().unwrap_or_default();
+            txs.push(VerifiedTx::from_verified_log(tx).map_err(|e| AuditError(e.to_string()))?);
+            j += 1;
+        }
+        let applied = io(apply_entry(&state, ctx, &txs))?;
+        for (k, got) in applied.outcomes.iter().enumerate() {
+            if Some(got) != history[i + k].outcome.as_ref() {
+                return fail(format!(
+                    "replay of entry {} gives a different outcome",
+                    i + k + 1
+                ));
+            }
+        }
+        state.apply(applied.writes);
+        i = j;
+    }
+    Ok(state)
+}

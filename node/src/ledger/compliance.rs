@@ -1,0 +1,263 @@
+//! Compliance: verified emissions, surrender against a year's obligation, and closing a year.
+//!
+//! Surrender rules (domain rule 10): allowances of vintage <= year only (banking yes, borrowing
+//! no); credits at most 5 % of verified emissions over all of the year's surrenders; never more
+//! than the remaining obligation. Closing (rule 11) settles every record of the year: compliant,
+//! or non-compliant with a shortfall that is carried to the next allocation and a penalty of
+//! shortfall x last month's average CEA price x the multiplier.
+
+use super::allocation::cea;
+use super::dates;
+use super::error::{reject, ErrorCode, Res};
+use super::exec::{add, check_quantity, mul, read_all, Exec};
+use super::keys;
+use super::trading::month_average;
+use carbon_proto::v1::{
+    Allocation, CloseComplianceYear, ComplianceRecord, ComplianceStatus, Effects, ReportEmissions,
+    RetireReason, Role, Surrender, UnitKind, YearClose,
+};
+
+/// Credits may cover at most this share of verified emissions, in percent.
+pub const CREDIT_CAP_PERCENT: u64 = 5;
+/// Allowed penalty multipliers.
+pub const PENALTY_MULTIPLIERS: std::ops::RangeInclusive<u32> = 5..=10;
+
+fn check_open_year(x: &Exec, year: u32) -> Res<()> {
+    if !super::allocation::VINTAGES.contains(&year) {
+        return reject(
+            ErrorCode::InvalidArgument,
+            format!("{year} is not a compliance year the registry knows"),
+        );
+    }
+    if x.get::<YearClose>(&keys::year_close(year))?.is_some() {
+        return reject(
+            ErrorCode::YearClosed,
+            format!("compliance year {year} is closed"),
+        );
+    }
+    Ok(())
+}
+
+fn record(x: &Exec, enterprise: &str, year: u32) -> Res<ComplianceRecord> {
+    Ok(
+        x.get::<ComplianceRecord>(&keys::compliance(year, enterprise))?
+            .unwrap_or_else(|| ComplianceRecord {
+                enterprise_id: enterprise.to_string(),
+                year,
+                status: ComplianceStatus::Pending as i32,
+                ..Default::default()
+            }),
+    )
+}
+
+fn save(x: &mut Exec, r: &ComplianceRecord) {
+    x.put(keys::compliance(r.year, &r.enterprise_id), r);
+}
+
+/// Adds to a year's obligation (a true-up reduction that could not be withdrawn).
+pub fn add_obligation(x: &mut Exec, enterprise: &str, year: u32, extra: u64) -> Res<()> {
+    let mut r = record(x, enterprise, year)?;
+    r.obligation = add(r.obligation, extra, "the obligation")?;
+    save(x, &r);
+    Ok(())
+}
+
+pub fn report(x: &mut Exec, op: &ReportEmissions) -> Res<Effects> {
+    let signer = x.signer_with_role(
+        &[Role::Verifier, Role::Regulator],
+        "a verifier or the regulator",
+    )?;
+    check_open_year(x, op.year)?;
+    x.open_account_of_role(&op.enterprise_id, Role::Enterprise, "reporting entity")?;
+    let mut r = record(x, &op.enterprise_id, op.year)?;
+    if r.emissions_reported && signer.role() != Role::Regulator {
+        return reject(
+            ErrorCode::RoleNotPermitted,
+            format!(
+                "emissions of {:?} for {} are already reported; only the regulator corrects them",
+                op.enterprise_id, op.year
+            ),
+        );
+    }
+    let extra = r.obligation.saturating_sub(r.verified_emissions);
+    r.verified_emissions = op.tonnes;
+    r.obligation = add(op.tonnes, extra, "the obligation")?;
+    r.emissions_reported = true;
+    r.emission_reports = r.emission_reports.saturating_add(1);
+    save(x, &r);
+    x.touch(&op.enterprise_id);
+    Ok(Effects::default())
+}
+
+pub fn surrender(x: &mut Exec, op: &Surrender) -> Res<Effects> {
+    x.require_signer(&op.enterprise_id, "the enterprise")?;
+    check_quantity(op.quantity, "the surrendered quantity")?;
+    check_open_year(x, op.year)?;
+    x.open_account_of_role(&op.enterprise_id, Role::Enterprise, "surrendering account")?;
+    let class = x.check_unit_class(op.unit_class.as_ref())?;
+    let mut r = record(x, &op.enterprise_id, op.year)?;
+    if !r.emissions_reported {
+        return reject(
+            ErrorCode::NoVerifiedEmissions,
+            format!(
+                "no verified emissions are reported for {:?} in {}",
+                op.enterprise_id, op.year
+            ),
+        );
+    }
+    let surrendered = add(
+        r.surrendered_allowances,
+        r.surrendered_credits,
+        "surrenders",
+    )?;
+    let remaining = r.obligation.saturating_sub(surrendered);
+    if op.quantity > remaining {
+        return reject(
+            ErrorCode::ExceedsObligation,
+            format!(
+                "the remaining obligation for {} is {remaining}, {} cannot be surrendered",
+                op.year, op.quantity
+            ),
+        );
+    }
+    if class.kind() == UnitKind::Cea {
+        if class.vintage > op.year {
+            return reject(
+                ErrorCode::BorrowingNotAllowed,
+                format!(
+                    "allowances of vintage {} cannot cover {} (no borrowing)",
+                    class.vintage, op.year
+                ),
+            );
+        }
+        r.surrendered_allowances = add(r.surrendered_allowances, op.quantity, "surrenders")?;
+    } else {
+        let cap = r.verified_emissions * CREDIT_CAP_PERCENT / 100;
+        let after = add(r.surrendered_credits, op.quantity, "surrendered credits")?;
+        if after > cap {
+            return reject(
+                ErrorCode::CreditCapExceeded,
+                format!(
+                    "credits may cover at most {CREDIT_CAP_PERCENT} % of verified emissions ({cap}); {} were surrendered, {} more is too many",
+                    r.surrendered_credits, op.quantity
+                ),
+            );
+        }
+        r.surrendered_credits = after;
+    }
+    let retired = x.retire(
+        &op.enterprise_id,
+        &class,
+        op.quantity,
+        RetireReason::Surrendered,
+        op.year,
+    )?;
+    save(x, &r);
+    Ok(Effects {
+        retired,
+        ..Default::default()
+    })
+}
+
+pub fn close_year(x: &mut Exec, op: &CloseComplianceYear) -> Res<Effects> {
+    x.require_regulator()?;
+    check_open_year(x, op.year)?;
+    if !PENALTY_MULTIPLIERS.contains(&op.penalty_multiplier) {
+        return reject(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the penalty multiplier is {}..={}, not {}",
+                PENALTY_MULTIPLIERS.start(),
+                PENALTY_MULTIPLIERS.end(),
+                op.penalty_multiplier
+            ),
+        );
+    }
+    if !dates::is_valid_date(op.deadline_date) {
+        return reject(
+            ErrorCode::InvalidArgument,
+            format!("deadline {} is not a yyyymmdd date", op.deadline_date),
+        );
+    }
+    let today = dates::date_of(x.ctx.timestamp_ms);
+    if today <= op.deadline_date {
+        return reject(
+            ErrorCode::DeadlineNotPassed,
+            format!(
+                "the deadline {} has not passed (today is {today})",
+                op.deadline_date
+            ),
+        );
+    }
+    // Every enterprise allocated allowances of this vintage must have verified emissions.
+    let allocations: Vec<(Vec<u8>, Allocation)> = read_all(&*x.st, &keys::allocations_of(op.year))?;
+    for (_, a) in &allocations {
+        let r = record(x, &a.enterprise_id, op.year)?;
+        if !r.emissions_reported {
+            return reject(
+                ErrorCode::EmissionsNotReported,
+                format!(
+                    "{:?} received {} allowances but has no verified emissions",
+                    a.enterprise_id, op.year
+                ),
+            );
+        }
+    }
+    let records: Vec<(Vec<u8>, ComplianceRecord)> =
+        read_all(&*x.st, &keys::compliance_of(op.year))?;
+    if let Some((_, r)) = records.iter().find(|(_, r)| !r.emissions_reported) {
+        return reject(
+            ErrorCode::EmissionsNotReported,
+            format!(
+                "{:?} has an obligation but no verified emissions",
+                r.enterprise_id
+            ),
+        );
+    }
+    let month = dates::previous_month(op.deadline_date);
+    let price = match month_average(x, cea(op.year).kind, month)? {
+        Some(p) => p,
+        None if op.fallback_price_fen > 0 => op.fallback_price_fen,
+        None => {
+            return reject(
+                ErrorCode::NoReferencePrice,
+                format!("no allowances traded in {month}; give a fallback price"),
+            )
+        }
+    };
+    let mut closed = Vec::with_capacity(records.len());
+    for (_, mut r) in records {
+        let surrendered = add(
+            r.surrendered_allowances,
+            r.surrendered_credits,
+            "surrenders",
+        )?;
+        r.shortfall = r.obligation.saturating_sub(surrendered);
+        if r.shortfall == 0 {
+            r.status = ComplianceStatus::Compliant as i32;
+        } else {
+            r.status = ComplianceStatus::NonCompliant as i32;
+            let per_unit = mul(price, u64::from(op.penalty_multiplier), "the penalty")?;
+            r.penalty_fen = mul(r.shortfall, per_unit, "the penalty")?;
+            let mut ent = x.account(&r.enterprise_id)?;
+            ent.outstanding_shortfall =
+                add(ent.outstanding_shortfall, r.shortfall, "the shortfall")?;
+            x.put_account(&ent);
+        }
+        save(x, &r);
+        x.touch(&r.enterprise_id);
+        closed.push(r);
+    }
+    let close = YearClose {
+        year: op.year,
+        deadline_date: op.deadline_date,
+        penalty_multiplier: op.penalty_multiplier,
+        reference_price_fen: price,
+        sequence: x.sequence,
+    };
+    x.put(keys::year_close(op.year), &close);
+    Ok(Effects {
+        closed_records: closed,
+        ..Default::default()
+    })
+}

@@ -1,0 +1,177 @@
+//! Key layout of the registry's state. One leading tag byte per record family; identifiers end
+//! with a 0x00 byte (identifiers are validated never to contain one), numbers are big-endian so
+//! that key order is numeric order. Common reads are prefix scans: holdings of an account,
+//! compliance of a year, allocations of a vintage, history of an account, issuances of a project.
+
+use carbon_proto::v1::UnitClass;
+
+pub const GENESIS: &[u8] = b"0";
+pub const CHAIN: &[u8] = b"Z";
+
+fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(tag);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn id(s: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(s.len() + 1);
+    v.extend_from_slice(s.as_bytes());
+    v.push(0);
+    v
+}
+
+/// kind (1 byte) + vintage (4 bytes) + project id + 0x00.
+pub fn class(c: &UnitClass) -> Vec<u8> {
+    let mut v = Vec::with_capacity(6 + c.project_id.len());
+    v.push(c.kind as u8);
+    v.extend_from_slice(&c.vintage.to_be_bytes());
+    v.extend_from_slice(&id(&c.project_id));
+    v
+}
+
+pub fn account(account_id: &str) -> Vec<u8> {
+    key(b'A', &[&id(account_id)])
+}
+
+/// Every serial block an account holds.
+pub fn holdings_of(account_id: &str) -> Vec<u8> {
+    key(b'H', &[&id(account_id)])
+}
+
+/// The account's blocks of one unit class, in serial order.
+pub fn holdings_of_class(account_id: &str, c: &UnitClass) -> Vec<u8> {
+    key(b'H', &[&id(account_id), &class(c)])
+}
+
+pub fn holding(account_id: &str, c: &UnitClass, first: u64) -> Vec<u8> {
+    key(b'H', &[&id(account_id), &class(c), &first.to_be_bytes()])
+}
+
+/// Prefix of every holding key; the account id follows it.
+pub const HOLDINGS: &[u8] = b"H";
+
+/// Next serial number of a unit class.
+pub fn serial_counter(c: &UnitClass) -> Vec<u8> {
+    key(b'S', &[&class(c)])
+}
+
+pub const SERIAL_COUNTERS: &[u8] = b"S";
+
+pub fn retired(c: &UnitClass, first: u64) -> Vec<u8> {
+    key(b'R', &[&class(c), &first.to_be_bytes()])
+}
+
+pub const RETIRED: &[u8] = b"R";
+
+pub fn vintage(year: u32) -> Vec<u8> {
+    key(b'V', &[&year.to_be_bytes()])
+}
+
+pub const VINTAGES: &[u8] = b"V";
+
+pub fn allocation(vintage: u32, enterprise: &str) -> Vec<u8> {
+    key(b'L', &[&vintage.to_be_bytes(), &id(enterprise)])
+}
+
+pub fn allocations_of(vintage: u32) -> Vec<u8> {
+    key(b'L', &[&vintage.to_be_bytes()])
+}
+
+pub fn project(project_id: &str) -> Vec<u8> {
+    key(b'P', &[&id(project_id)])
+}
+
+pub const PROJECTS: &[u8] = b"P";
+
+pub fn issuance(project_id: &str, sequence: u64) -> Vec<u8> {
+    key(b'I', &[&id(project_id), &sequence.to_be_bytes()])
+}
+
+pub fn issuances_of(project_id: &str) -> Vec<u8> {
+    key(b'I', &[&id(project_id)])
+}
+
+pub const ISSUANCES: &[u8] = b"I";
+
+pub fn encumbrance(enc_id: u64) -> Vec<u8> {
+    key(b'E', &[&enc_id.to_be_bytes()])
+}
+
+pub const ENCUMBRANCES: &[u8] = b"E";
+
+/// Index: encumbrances on an account's units (value empty).
+pub fn encumbrance_by_holder(holder: &str, enc_id: u64) -> Vec<u8> {
+    key(b'F', &[&id(holder), &enc_id.to_be_bytes()])
+}
+
+pub fn encumbrances_by_holder(holder: &str) -> Vec<u8> {
+    key(b'F', &[&id(holder)])
+}
+
+/// Index: pledges held by a bank (value empty).
+pub fn encumbrance_by_pledgee(pledgee: &str, enc_id: u64) -> Vec<u8> {
+    key(b'G', &[&id(pledgee), &enc_id.to_be_bytes()])
+}
+
+pub fn encumbrances_by_pledgee(pledgee: &str) -> Vec<u8> {
+    key(b'G', &[&id(pledgee)])
+}
+
+pub fn compliance(year: u32, enterprise: &str) -> Vec<u8> {
+    key(b'C', &[&year.to_be_bytes(), &id(enterprise)])
+}
+
+pub fn compliance_of(year: u32) -> Vec<u8> {
+    key(b'C', &[&year.to_be_bytes()])
+}
+
+pub fn year_close(year: u32) -> Vec<u8> {
+    key(b'Y', &[&year.to_be_bytes()])
+}
+
+pub fn market_day(c: &UnitClass, date: u32) -> Vec<u8> {
+    key(b'M', &[&class(c), &date.to_be_bytes()])
+}
+
+pub const MARKET_DAYS: &[u8] = b"M";
+
+/// Trades of one unit kind (all vintages and projects) in one month (yyyymm).
+pub fn market_month(kind: i32, month: u32) -> Vec<u8> {
+    key(b'N', &[&[kind as u8], &month.to_be_bytes()])
+}
+
+pub fn tx(tx_id: &[u8; 32]) -> Vec<u8> {
+    key(b'T', &[tx_id])
+}
+
+/// Chain position -> tx id.
+pub fn sequence(seq: u64) -> Vec<u8> {
+    key(b'Q', &[&seq.to_be_bytes()])
+}
+
+pub const SEQUENCES: &[u8] = b"Q";
+
+/// Index: the transactions that concerned an account (value: tx id).
+pub fn history(account_id: &str, seq: u64) -> Vec<u8> {
+    key(b'X', &[&id(account_id), &seq.to_be_bytes()])
+}
+
+pub fn history_of(account_id: &str) -> Vec<u8> {
+    key(b'X', &[&id(account_id)])
+}
+
+pub fn cancellation(cancel_id: u64) -> Vec<u8> {
+    key(b'K', &[&cancel_id.to_be_bytes()])
+}
+
+pub const CANCELLATIONS: &[u8] = b"K";
+
+/// Reads the big-endian u64 that ends a key.
+pub fn trailing_u64(k: &[u8]) -> Option<u64> {
+    let start = k.len().checked_sub(8)?;
+    Some(u64::from_be_bytes(k[start..].try_into().ok()?))
+}

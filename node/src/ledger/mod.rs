@@ -1,0 +1,259 @@
+//! The registry's rules as a pure, deterministic state machine.
+//!
+//! [`apply_entry`] takes a read view of committed state, the entry's [`Ctx`] (log index and the
+//! leader's timestamp) and the entry's verified transactions, and returns the writes to apply in
+//! one atomic batch plus one [`Outcome`] per transaction. Nothing here does I/O, reads a clock,
+//! draws randomness or iterates a hash map: the same entries applied to the same state give the
+//! same writes and the same chain head on every replica.
+//!
+//! One file per family of operations: [`accounts`], [`allocation`], [`projects`], [`trading`],
+//! [`encumbrances`], [`compliance`], [`cancellation`]. [`holdings`] keeps serial blocks, [`exec`]
+//! is the per-transaction context, [`store`] the state view, [`keys`] the key layout,
+//! [`queries`] the read side, [`audit`] the invariants and offline chain verification.
+
+pub mod accounts;
+pub mod allocation;
+pub mod audit;
+pub mod cancellation;
+pub mod compliance;
+pub mod dates;
+pub mod encumbrances;
+pub mod error;
+pub mod exec;
+pub mod holdings;
+pub mod keys;
+pub mod projects;
+pub mod queries;
+pub mod store;
+pub mod trading;
+
+pub use error::{ErrorCode, LedgerError};
+pub use exec::Ctx;
+pub use store::{MemState, StateView, ViewFault, Write};
+
+use carbon_proto::v1::{
+    tx_body::Operation, ChainState, CommittedTx, Effects, Genesis, Outcome, Role,
+};
+use carbon_proto::VerifiedTx;
+use error::{reject, Abort, Res};
+use exec::{read, Exec};
+use prost::Message;
+use std::collections::BTreeSet;
+use store::Overlay;
+
+/// What applying one log entry produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// To be written atomically, together with the entry's log id.
+    pub writes: Vec<Write>,
+    /// One per input transaction, in order. A transaction whose id was already committed gets
+    /// its first outcome back and changes nothing.
+    pub outcomes: Vec<Outcome>,
+    /// The chain position and head after the entry.
+    pub chain: ChainState,
+}
+
+/// The hash that starts the chain: `blake3("carbon-registry/genesis/v1" || genesis)`.
+pub fn genesis_head(g: &Genesis) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"carbon-registry/genesis/v1");
+    h.update(&g.encode_to_vec());
+    *h.finalize().as_bytes()
+}
+
+/// `blake3(previous head || tx_id || outcome encoded with chain_head empty)`.
+pub fn next_head(previous: &[u8], tx_id: &[u8], outcome: &Outcome) -> [u8; 32] {
+    let mut o = outcome.clone();
+    o.chain_head.clear();
+    let mut h = blake3::Hasher::new();
+    h.update(previous);
+    h.update(tx_id);
+    h.update(&o.encode_to_vec());
+    *h.finalize().as_bytes()
+}
+
+/// Validates a genesis and returns the writes that create the registry's first state.
+pub fn genesis_writes(g: &Genesis) -> Result<Vec<Write>, LedgerError> {
+    let bad = |m: String| LedgerError::new(ErrorCode::InvalidArgument, m);
+    let unwrap = |r: Res<()>| match r {
+        Ok(()) => Ok(()),
+        Err(Abort::Rejected(e)) => Err(e),
+        Err(Abort::Fault(f)) => Err(bad(f.0)),
+    };
+    if g.chain_id.is_empty() || g.chain_id.len() > exec::MAX_ID_LEN {
+        return Err(bad("genesis needs a chain id of 1 to 64 bytes".into()));
+    }
+    if g.cluster_admin_key.len() != 32 {
+        return Err(bad("the cluster admin key must be 32 bytes".into()));
+    }
+    let mut writes = Vec::new();
+    let mut ids = BTreeSet::new();
+    for a in &g.accounts {
+        unwrap(exec::check_id(&a.account_id, "account id"))?;
+        unwrap(exec::check_key_set(&a.public_keys, a.threshold))?;
+        if a.role() != Role::Regulator {
+            return Err(bad(format!(
+                "genesis account {:?} must be a regulator account",
+                a.account_id
+            )));
+        }
+        if !ids.insert(a.account_id.clone()) {
+            return Err(bad(format!("account {:?} appears twice", a.account_id)));
+        }
+        let mut a = a.clone();
+        a.status = carbon_proto::v1::AccountStatus::Open as i32;
+        a.outstanding_shortfall = 0;
+        writes.push(Write::Put(keys::account(&a.account_id), a.encode_to_vec()));
+    }
+    if !ids.contains(&g.buffer_account_id) {
+        return Err(bad(
+            "the buffer account must be one of the genesis accounts".into(),
+        ));
+    }
+    let chain = ChainState {
+        sequence: 0,
+        head: genesis_head(g).to_vec(),
+        next_encumbrance_id: 1,
+        next_cancellation_id: 1,
+        applied_log_index: 0,
+    };
+    writes.push(Write::Put(keys::GENESIS.to_vec(), g.encode_to_vec()));
+    writes.push(Write::Put(keys::CHAIN.to_vec(), chain.encode_to_vec()));
+    Ok(writes)
+}
+
+/// The committed outcome of a transaction id, if any.
+pub fn committed(view: &dyn StateView, tx_id: &[u8; 32]) -> Result<Option<CommittedTx>, ViewFault> {
+    read(view, &keys::tx(tx_id))
+}
+
+/// Applies one log entry's transactions. Errors only on a storage fault, in which case nothing
+/// may be written and the replica must stop.
+pub fn apply_entry(
+    view: &dyn StateView,
+    ctx: Ctx,
+    txs: &[VerifiedTx],
+) -> Result<Applied, ViewFault> {
+    let genesis: Genesis = read(view, keys::GENESIS)?
+        .ok_or_else(|| ViewFault("the registry has no genesis".into()))?;
+    let mut chain: ChainState = read(view, keys::CHAIN)?
+        .ok_or_else(|| ViewFault("the registry has no chain state".into()))?;
+    let mut st = Overlay::new(view);
+    let mut outcomes = Vec::with_capacity(txs.len());
+    for tx in txs {
+        if let Some(done) = read::<CommittedTx>(&st, &keys::tx(&tx.tx_id))? {
+            outcomes.push(done.outcome.unwrap_or_default());
+            continue;
+        }
+        let sequence = chain.sequence + 1;
+        let before = chain.clone();
+        let mut x = Exec {
+            st: &mut st,
+            ctx,
+            tx,
+            genesis: &genesis,
+            chain: &mut chain,
+            sequence,
+            parties: BTreeSet::new(),
+        };
+        let result = run(&mut x);
+        let mut parties = std::mem::take(&mut x.parties);
+        let (code, message, effects) = match result {
+            Ok(effects) => (ErrorCode::Ok, String::new(), effects),
+            Err(Abort::Rejected(e)) => {
+                st.abort_tx();
+                chain = before;
+                parties.clear();
+                (e.code, e.message, Effects::default())
+            }
+            Err(Abort::Fault(f)) => return Err(f),
+        };
+        parties.extend(tx.body.signers.iter().cloned());
+        let mut outcome = Outcome {
+            tx_id: tx.tx_id.to_vec(),
+            log_index: ctx.log_index,
+            sequence,
+            timestamp_ms: ctx.timestamp_ms,
+            code: code as i32,
+            message,
+            effects: Some(effects),
+            chain_head: Vec::new(),
+        };
+        let head = next_head(&chain.head, &tx.tx_id, &outcome);
+        outcome.chain_head = head.to_vec();
+        chain.sequence = sequence;
+        chain.head = head.to_vec();
+        let record = CommittedTx {
+            tx: Some(tx.signed.clone()),
+            outcome: Some(outcome.clone()),
+        };
+        st.put(keys::tx(&tx.tx_id), record.encode_to_vec());
+        st.put(keys::sequence(sequence), tx.tx_id.to_vec());
+        for p in &parties {
+            st.put(keys::history(p, sequence), tx.tx_id.to_vec());
+        }
+        st.commit_tx();
+        outcomes.push(outcome);
+    }
+    chain.applied_log_index = ctx.log_index;
+    st.put(keys::CHAIN.to_vec(), chain.encode_to_vec());
+    st.commit_tx();
+    Ok(Applied {
+        writes: st.into_writes(),
+        outcomes,
+        chain,
+    })
+}
+
+/// Checks common to every transaction, then the operation itself.
+fn run(x: &mut Exec) -> Res<Effects> {
+    let tx = x.tx;
+    let body = &tx.body;
+    if body.chain_id != x.genesis.chain_id {
+        return reject(
+            ErrorCode::WrongChain,
+            format!("the transaction is for chain {:?}", body.chain_id),
+        );
+    }
+    if x.ctx.timestamp_ms > body.valid_until_ms {
+        return reject(
+            ErrorCode::Expired,
+            format!(
+                "valid until {} ms, the leader's time was {} ms",
+                body.valid_until_ms, x.ctx.timestamp_ms
+            ),
+        );
+    }
+    if body.signers.is_empty() {
+        return reject(ErrorCode::Malformed, "the transaction names no signer");
+    }
+    x.authorise_signers()?;
+    let Some(op) = &body.operation else {
+        return reject(ErrorCode::Malformed, "the transaction carries no operation");
+    };
+    match op {
+        Operation::OpenAccount(o) => accounts::open(x, o),
+        Operation::UpdateKeys(o) => accounts::update_keys(x, o),
+        Operation::SuspendAccount(o) => accounts::suspend(x, o),
+        Operation::ReinstateAccount(o) => accounts::reinstate(x, o),
+        Operation::CloseAccount(o) => accounts::close(x, o),
+        Operation::DeclareVintage(o) => allocation::declare_vintage(x, o),
+        Operation::Allocate(o) => allocation::allocate(x, o),
+        Operation::TrueUp(o) => allocation::true_up(x, o),
+        Operation::ProposeProject(o) => projects::propose(x, o),
+        Operation::ApproveProject(o) => projects::approve(x, o),
+        Operation::RejectProject(o) => projects::reject_project(x, o),
+        Operation::IssueCredits(o) => projects::issue(x, o),
+        Operation::Transfer(o) => trading::transfer(x, o),
+        Operation::Trade(o) => trading::trade(x, o),
+        Operation::Pledge(o) => encumbrances::pledge(x, o),
+        Operation::ReleasePledge(o) => encumbrances::release(x, o),
+        Operation::EnforcePledge(o) => encumbrances::enforce(x, o),
+        Operation::Freeze(o) => encumbrances::freeze(x, o),
+        Operation::Unfreeze(o) => encumbrances::unfreeze(x, o),
+        Operation::ReportEmissions(o) => compliance::report(x, o),
+        Operation::Surrender(o) => compliance::surrender(x, o),
+        Operation::CloseComplianceYear(o) => compliance::close_year(x, o),
+        Operation::Cancel(o) => cancellation::cancel(x, o),
+    }
+}

@@ -1,0 +1,233 @@
+//! The read side: every query of the registry's rules, as pure functions over a state view. The
+//! API layer decides who may see what; these functions only read.
+
+use super::dates;
+use super::exec::{read, read_all};
+use super::keys;
+use super::store::{StateView, ViewFault};
+use carbon_proto::v1::{
+    Account, Balance, BlockState, Cancellation, ChainState, CommittedTx, ComplianceRecord,
+    Encumbrance, Genesis, Issuance, MarketDay, Project, ProjectStatus, SerialBlock, UnitClass,
+    UnitKind, YearClose,
+};
+use std::collections::BTreeMap;
+
+type R<T> = Result<T, ViewFault>;
+
+pub fn genesis(v: &dyn StateView) -> R<Option<Genesis>> {
+    read(v, keys::GENESIS)
+}
+
+pub fn chain(v: &dyn StateView) -> R<Option<ChainState>> {
+    read(v, keys::CHAIN)
+}
+
+pub fn account(v: &dyn StateView, account_id: &str) -> R<Option<Account>> {
+    read(v, &keys::account(account_id))
+}
+
+/// Per-class balances and every serial block the account holds, in key order.
+pub fn holdings(v: &dyn StateView, account_id: &str) -> R<(Vec<Balance>, Vec<SerialBlock>)> {
+    let blocks: Vec<SerialBlock> = read_all(v, &keys::holdings_of(account_id))?
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    let mut balances: BTreeMap<Vec<u8>, Balance> = BTreeMap::new();
+    for b in &blocks {
+        let Some(r) = &b.range else { continue };
+        let class = r.unit_class.clone().unwrap_or_default();
+        let n = r.last - r.first + 1;
+        let bal = balances
+            .entry(keys::class(&class))
+            .or_insert_with(|| Balance {
+                unit_class: Some(class),
+                ..Default::default()
+            });
+        match b.state() {
+            BlockState::Pledged => bal.pledged += n,
+            BlockState::Frozen => bal.frozen += n,
+            _ => bal.available += n,
+        }
+    }
+    Ok((balances.into_values().collect(), blocks))
+}
+
+fn encumbrances_under(v: &dyn StateView, prefix: &[u8]) -> R<Vec<Encumbrance>> {
+    let mut out = Vec::new();
+    for (k, _) in v.scan_prefix(prefix)? {
+        if let Some(id) = keys::trailing_u64(&k) {
+            if let Some(e) = read::<Encumbrance>(v, &keys::encumbrance(id))? {
+                out.push(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Pledges and freezes on the account's units.
+pub fn encumbrances_of_holder(v: &dyn StateView, holder: &str) -> R<Vec<Encumbrance>> {
+    encumbrances_under(v, &keys::encumbrances_by_holder(holder))
+}
+
+/// Pledges a bank holds.
+pub fn encumbrances_of_pledgee(v: &dyn StateView, pledgee: &str) -> R<Vec<Encumbrance>> {
+    encumbrances_under(v, &keys::encumbrances_by_pledgee(pledgee))
+}
+
+pub fn encumbrance(v: &dyn StateView, id: u64) -> R<Option<Encumbrance>> {
+    read(v, &keys::encumbrance(id))
+}
+
+/// Compliance records of a year (one enterprise, or all) and whether the year is closed.
+pub fn compliance(
+    v: &dyn StateView,
+    year: u32,
+    enterprise: Option<&str>,
+) -> R<(Vec<ComplianceRecord>, bool)> {
+    let records = match enterprise {
+        Some(e) => read::<ComplianceRecord>(v, &keys::compliance(year, e))?
+            .into_iter()
+            .collect(),
+        None => read_all::<ComplianceRecord>(v, &keys::compliance_of(year))?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect(),
+    };
+    let closed = read::<YearClose>(v, &keys::year_close(year))?.is_some();
+    Ok((records, closed))
+}
+
+pub fn project(v: &dyn StateView, project_id: &str) -> R<Option<(Project, Vec<Issuance>)>> {
+    let Some(p) = read::<Project>(v, &keys::project(project_id))? else {
+        return Ok(None);
+    };
+    let issuances = read_all::<Issuance>(v, &keys::issuances_of(project_id))?
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
+    Ok(Some((p, issuances)))
+}
+
+pub fn transaction(v: &dyn StateView, tx_id: &[u8; 32]) -> R<Option<CommittedTx>> {
+    read(v, &keys::tx(tx_id))
+}
+
+fn tx_at(v: &dyn StateView, id: &[u8]) -> R<Option<CommittedTx>> {
+    match <[u8; 32]>::try_from(id) {
+        Ok(id) => transaction(v, &id),
+        Err(_) => Err(ViewFault("an index entry holds no tx id".into())),
+    }
+}
+
+/// The transactions that concerned an account, from a chain sequence on, at most `limit`.
+pub fn history(
+    v: &dyn StateView,
+    account_id: &str,
+    from_sequence: u64,
+    limit: usize,
+) -> R<Vec<CommittedTx>> {
+    let mut out = Vec::new();
+    for (k, id) in v.scan_prefix(&keys::history_of(account_id))? {
+        if out.len() >= limit {
+            break;
+        }
+        if keys::trailing_u64(&k).unwrap_or(0) < from_sequence {
+            continue;
+        }
+        if let Some(t) = tx_at(v, &id)? {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// Committed transactions in chain order from `from_sequence` (1-based), at most `limit`:
+/// what Watch streams and what an offline audit replays.
+pub fn committed_since(v: &dyn StateView, from_sequence: u64, limit: usize) -> R<Vec<CommittedTx>> {
+    let mut out = Vec::new();
+    let mut seq = from_sequence.max(1);
+    while out.len() < limit {
+        let Some(id) = v.get(&keys::sequence(seq))? else {
+            break;
+        };
+        if let Some(t) = tx_at(v, &id)? {
+            out.push(t);
+        }
+        seq += 1;
+    }
+    Ok(out)
+}
+
+/// Daily market figures, optionally for one unit class (kind set; vintage and project, when
+/// set, narrow further), between two dates inclusive (zero = open-ended).
+pub fn market_days(
+    v: &dyn StateView,
+    filter: Option<&UnitClass>,
+    from_date: u32,
+    to_date: u32,
+) -> R<Vec<MarketDay>> {
+    let mut out = Vec::new();
+    for (_, d) in read_all::<MarketDay>(v, keys::MARKET_DAYS)? {
+        let c = d.unit_class.clone().unwrap_or_default();
+        if let Some(f) = filter {
+            if f.kind() != UnitKind::Unspecified && f.kind != c.kind {
+                continue;
+            }
+            if f.vintage != 0 && f.vintage != c.vintage {
+                continue;
+            }
+            if !f.project_id.is_empty() && f.project_id != c.project_id {
+                continue;
+            }
+        }
+        if (from_date != 0 && d.date < from_date) || (to_date != 0 && d.date > to_date) {
+            continue;
+        }
+        out.push(d);
+    }
+    out.sort_by(|a, b| {
+        (
+            a.date,
+            keys::class(a.unit_class.as_ref().unwrap_or(&UnitClass::default())),
+        )
+            .cmp(&(
+                b.date,
+                keys::class(b.unit_class.as_ref().unwrap_or(&UnitClass::default())),
+            ))
+    });
+    Ok(out)
+}
+
+/// The public view of a year: compliance results, cancellations made that year (CST), issuances
+/// for that monitoring year, and approved projects. No balances.
+pub struct Disclosure {
+    pub compliance: Vec<ComplianceRecord>,
+    pub cancellations: Vec<Cancellation>,
+    pub issuances: Vec<Issuance>,
+    pub projects: Vec<Project>,
+}
+
+pub fn disclosure(v: &dyn StateView, year: u32) -> R<Disclosure> {
+    let (compliance, _) = compliance(v, year, None)?;
+    let cancellations = read_all::<Cancellation>(v, keys::CANCELLATIONS)?
+        .into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| year == 0 || dates::date_of(c.timestamp_ms) / 10_000 == year)
+        .collect();
+    let issuances = read_all::<Issuance>(v, keys::ISSUANCES)?
+        .into_iter()
+        .map(|(_, i)| i)
+        .filter(|i| year == 0 || i.monitoring_year == year)
+        .collect();
+    let projects = read_all::<Project>(v, keys::PROJECTS)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|p| p.status() == ProjectStatus::Approved)
+        .collect();
+    Ok(Disclosure {
+        compliance,
+        cancellations,
+        issuances,
+        projects,
+    })
+}

@@ -1,0 +1,9 @@
+//! Compiles the registry's `.proto` files with `protox` (pure Rust), so no system `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let file = "proto/carbon/registry/v1/registry.proto";
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile([file], ["proto"])?;
+    tonic_prost_build::configure().compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! The carbon registry's wire protocol.
+//!
+//! * [`v1`]: the protobuf messages and the `Registry` gRPC service (generated from
+//!   `proto/carbon/registry/v1/registry.proto`).
+//! * [`signing`]: the signing rule every client and node shares: transaction id, the
+//!   domain-separated hash that signatures cover, batch verification, and M-of-N thresholds.
+
+pub mod signing;
+
+/// Generated protobuf types and gRPC stubs for `carbon.registry.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("carbon.registry.v1");
+}
+
+pub use signing::{SigningError, VerifiedTx};

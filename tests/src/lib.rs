@@ -1,0 +1,1 @@
+//! Cluster test support; the tests themselves live in `tests/tests/`.
