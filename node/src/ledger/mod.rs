@@ -115,7 +115,6 @@ pub fn genesis_writes(g: &Genesis) -> Result<Vec<Write>, LedgerError> {
         head: genesis_head(g).to_vec(),
         next_encumbrance_id: 1,
         next_cancellation_id: 1,
-        applied_log_index: 0,
     };
     writes.push(Write::Put(keys::GENESIS.to_vec(), g.encode_to_vec()));
     writes.push(Write::Put(keys::CHAIN.to_vec(), chain.encode_to_vec()));
@@ -195,7 +194,6 @@ pub fn apply_entry(
         st.commit_tx();
         outcomes.push(outcome);
     }
-    chain.applied_log_index = ctx.log_index;
     st.put(keys::CHAIN.to_vec(), chain.encode_to_vec());
     st.commit_tx();
     Ok(Applied {

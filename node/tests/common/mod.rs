@@ -64,6 +64,7 @@ pub fn genesis() -> Genesis {
     }
 }
 
+#[derive(Clone)]
 pub struct Reg {
     pub state: MemState,
     pub genesis: Genesis,

@@ -1,0 +1,540 @@
+//! Property test: random sequences of valid and invalid operations over several accounts, grouped
+//! into log entries, with resubmissions of earlier transactions mixed in.
+//!
+//! After every entry (see `Reg::apply`) the six invariants of the registry's rules are checked by
+//! `audit::check_invariants`; this file adds the ones that need a before/after view:
+//! encumbered units move only by their own release or enforcement (3), a resubmitted tx changes
+//! nothing and returns its first outcome (6), and applying the same entries twice from genesis
+//! gives the same chain head (5). At the end the whole history verifies offline and replays.
+//!
+//! Cases: 2,000 by default; set `PROPTEST_CASES` for more.
+
+mod common;
+
+use carbon_node::ledger::{audit, keys, queries, MemState, StateView};
+use carbon_proto::v1::{
+    tx_body::Operation as Op, Allocate, ApproveProject, BlockState, Cancel, CloseComplianceYear,
+    DeclareVintage, EnforcePledge, Freeze, IssueCredits, Pledge, ProposeProject, ReinstateAccount,
+    ReleasePledge, ReportEmissions, Role, SerialBlock, SignedTx, Surrender, SuspendAccount, Trade,
+    Transfer, TrueUp, Unfreeze, UnitClass, UnitKind,
+};
+use common::*;
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+const ACCOUNTS: [&str; 9] = [
+    "E1", "E2", "E3", "BANK", "IND", "OWNER", REG, BUFFER, "GHOST",
+];
+const ENTERPRISES: [&str; 4] = ["E1", "E2", "E3", "GHOST"];
+const FOREST: &str = "FOR-1";
+const WIND: &str = "WIND-1";
+
+fn class(i: u8) -> UnitClass {
+    match i % 7 {
+        0 => cea(2024),
+        1 => cea(2025),
+        2 => cea(2026),
+        3 => credit(UnitKind::Forestry, 2025, FOREST),
+        4 => credit(UnitKind::Ccer, 2025, WIND),
+        5 => credit(UnitKind::Ccer, 2026, WIND),
+        _ => cea(2099),
+    }
+}
+
+fn year(i: u8) -> u32 {
+    2024 + u32::from(i % 3)
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Transfer {
+        from: u8,
+        to: u8,
+        class: u8,
+        q: u64,
+    },
+    Trade {
+        seller: u8,
+        buyer: u8,
+        class: u8,
+        q: u64,
+        price: u64,
+    },
+    Pledge {
+        pledgor: u8,
+        class: u8,
+        q: u64,
+    },
+    Release {
+        id: u64,
+        q: u64,
+    },
+    Enforce {
+        id: u64,
+    },
+    Freeze {
+        account: u8,
+        class: u8,
+        q: u64,
+    },
+    Unfreeze {
+        id: u64,
+        q: u64,
+    },
+    Allocate {
+        ent: u8,
+        year: u8,
+        q: u64,
+    },
+    TrueUp {
+        ent: u8,
+        year: u8,
+        q: u64,
+    },
+    Issue {
+        wind: bool,
+        year: u8,
+        q: u64,
+    },
+    Report {
+        ent: u8,
+        year: u8,
+        t: u64,
+        by_regulator: bool,
+    },
+    Surrender {
+        ent: u8,
+        year: u8,
+        class: u8,
+        q: u64,
+    },
+    Cancel {
+        holder: u8,
+        class: u8,
+        q: u64,
+    },
+    CloseYear {
+        year: u8,
+    },
+    Suspend {
+        account: u8,
+    },
+    Reinstate {
+        account: u8,
+    },
+    /// Resubmit an earlier transaction (index modulo how many there are).
+    Resubmit {
+        pick: usize,
+    },
+}
+
+fn qty() -> impl Strategy<Value = u64> {
+    prop_oneof![12 => 1..300u64, 1 => Just(0u64), 3 => 300..3_000u64]
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let a = 0..ACCOUNTS.len() as u8;
+    let e = 0..ENTERPRISES.len() as u8;
+    prop_oneof![
+        6 => (a.clone(), a.clone(), 0..7u8, qty()).prop_map(|(from, to, class, q)| Action::Transfer { from, to, class, q }),
+        4 => (a.clone(), a.clone(), 0..7u8, qty(), 0..20_000u64).prop_map(|(seller, buyer, class, q, price)| Action::Trade { seller, buyer, class, q, price }),
+        3 => (e.clone(), 0..7u8, qty()).prop_map(|(pledgor, class, q)| Action::Pledge { pledgor, class, q }),
+        2 => (1..8u64, qty()).prop_map(|(id, q)| Action::Release { id, q }),
+        1 => (1..8u64).prop_map(|id| Action::Enforce { id }),
+        2 => (a.clone(), 0..7u8, qty()).prop_map(|(account, class, q)| Action::Freeze { account, class, q }),
+        1 => (1..8u64, qty()).prop_map(|(id, q)| Action::Unfreeze { id, q }),
+        3 => (e.clone(), 0..3u8, qty()).prop_map(|(ent, year, q)| Action::Allocate { ent, year, q }),
+        2 => (e.clone(), 0..3u8, qty()).prop_map(|(ent, year, q)| Action::TrueUp { ent, year, q }),
+        2 => (any::<bool>(), 0..3u8, qty()).prop_map(|(wind, year, q)| Action::Issue { wind, year, q }),
+        3 => (e.clone(), 0..3u8, qty(), any::<bool>()).prop_map(|(ent, year, t, by_regulator)| Action::Report { ent, year, t, by_regulator }),
+        4 => (e.clone(), 0..3u8, 0..7u8, qty()).prop_map(|(ent, year, class, q)| Action::Surrender { ent, year, class, q }),
+        2 => (a.clone(), 0..7u8, qty()).prop_map(|(holder, class, q)| Action::Cancel { holder, class, q }),
+        1 => (0..3u8).prop_map(|year| Action::CloseYear { year }),
+        1 => a.clone().prop_map(|account| Action::Suspend { account }),
+        1 => a.prop_map(|account| Action::Reinstate { account }),
+        2 => any::<usize>().prop_map(|pick| Action::Resubmit { pick }),
+    ]
+}
+
+/// (signers, operation) of an action; `targets` collects encumbrance ids it may move.
+fn operation(a: &Action, targets: &mut BTreeSet<u64>) -> Option<(Vec<&'static str>, Op)> {
+    let acc = |i: &u8| ACCOUNTS[usize::from(*i) % ACCOUNTS.len()];
+    let ent = |i: &u8| ENTERPRISES[usize::from(*i) % ENTERPRISES.len()];
+    Some(match a {
+        Action::Transfer {
+            from,
+            to,
+            class: c,
+            q,
+        } => (
+            vec![acc(from)],
+            Op::Transfer(Transfer {
+                from_account: acc(from).into(),
+                to_account: acc(to).into(),
+                unit_class: Some(class(*c)),
+                quantity: *q,
+            }),
+        ),
+        Action::Trade {
+            seller,
+            buyer,
+            class: c,
+            q,
+            price,
+        } => (
+            if seller == buyer {
+                vec![acc(seller)]
+            } else {
+                vec![acc(seller), acc(buyer)]
+            },
+            Op::Trade(Trade {
+                seller: acc(seller).into(),
+                buyer: acc(buyer).into(),
+                unit_class: Some(class(*c)),
+                quantity: *q,
+                price_fen: *price,
+                exchange_ref: String::new(),
+            }),
+        ),
+        Action::Pledge {
+            pledgor,
+            class: c,
+            q,
+        } => (
+            vec![ent(pledgor), "BANK"],
+            Op::Pledge(Pledge {
+                pledgor: ent(pledgor).into(),
+                pledgee: "BANK".into(),
+                unit_class: Some(class(*c)),
+                quantity: *q,
+                secured_amount_fen: 1_000_000,
+                maturity_date: 20271231,
+                contract_ref: String::new(),
+            }),
+        ),
+        Action::Release { id, q } => {
+            targets.insert(*id);
+            (
+                vec!["BANK"],
+                Op::ReleasePledge(ReleasePledge {
+                    pledge_id: *id,
+                    quantity: *q,
+                }),
+            )
+        }
+        Action::Enforce { id } => {
+            targets.insert(*id);
+            (
+                vec!["BANK"],
+                Op::EnforcePledge(EnforcePledge { pledge_id: *id }),
+            )
+        }
+        Action::Freeze {
+            account,
+            class: c,
+            q,
+        } => (
+            vec![REG],
+            Op::Freeze(Freeze {
+                account_id: acc(account).into(),
+                unit_class: Some(class(*c)),
+                quantity: *q,
+                court_order_ref: "(2026)浙01执1号".into(),
+            }),
+        ),
+        Action::Unfreeze { id, q } => {
+            targets.insert(*id);
+            (
+                vec![REG],
+                Op::Unfreeze(Unfreeze {
+                    freeze_id: *id,
+                    quantity: *q,
+                    court_order_ref: "(2026)浙01执1号之一".into(),
+                }),
+            )
+        }
+        Action::Allocate { ent: e, year: y, q } => (
+            vec![REG],
+            Op::Allocate(Allocate {
+                enterprise_id: ent(e).into(),
+                vintage: year(*y),
+                quantity: *q,
+            }),
+        ),
+        Action::TrueUp { ent: e, year: y, q } => (
+            vec![REG],
+            Op::TrueUp(TrueUp {
+                enterprise_id: ent(e).into(),
+                vintage: year(*y),
+                final_quantity: *q,
+            }),
+        ),
+        Action::Issue { wind, year: y, q } => (
+            vec![REG],
+            Op::IssueCredits(IssueCredits {
+                project_id: if *wind { WIND } else { FOREST }.into(),
+                monitoring_year: year(*y),
+                quantity: *q,
+            }),
+        ),
+        Action::Report {
+            ent: e,
+            year: y,
+            t,
+            by_regulator,
+        } => (
+            vec![if *by_regulator { REG } else { "VER" }],
+            Op::ReportEmissions(ReportEmissions {
+                enterprise_id: ent(e).into(),
+                year: year(*y),
+                tonnes: *t,
+            }),
+        ),
+        Action::Surrender {
+            ent: e,
+            year: y,
+            class: c,
+            q,
+        } => (
+            vec![ent(e)],
+            Op::Surrender(Surrender {
+                enterprise_id: ent(e).into(),
+                year: year(*y),
+                unit_class: Some(class(*c)),
+                quantity: *q,
+            }),
+        ),
+        Action::Cancel {
+            holder,
+            class: c,
+            q,
+        } => (
+            vec![acc(holder)],
+            Op::Cancel(Cancel {
+                holder: acc(holder).into(),
+                unit_class: Some(class(*c)),
+                quantity: *q,
+                beneficiary: "亚运会".into(),
+                purpose: "碳中和".into(),
+            }),
+        ),
+        Action::CloseYear { year: y } => (
+            vec![REG],
+            Op::CloseComplianceYear(CloseComplianceYear {
+                year: year(*y),
+                deadline_date: 20260201,
+                penalty_multiplier: 5,
+                fallback_price_fen: 8_000,
+            }),
+        ),
+        Action::Suspend { account } => (
+            vec![REG],
+            Op::SuspendAccount(SuspendAccount {
+                account_id: acc(account).into(),
+                reason: "调查".into(),
+            }),
+        ),
+        Action::Reinstate { account } => (
+            vec![REG],
+            Op::ReinstateAccount(ReinstateAccount {
+                account_id: acc(account).into(),
+                reason: "结案".into(),
+            }),
+        ),
+        Action::Resubmit { .. } => return None,
+    })
+}
+
+/// The registry every case starts from: accounts, three vintages, two approved projects.
+fn setup() -> Reg {
+    let mut r = Reg::new();
+    for (id, role) in [
+        ("E1", Role::Enterprise),
+        ("E2", Role::Enterprise),
+        ("E3", Role::Enterprise),
+        ("BANK", Role::Bank),
+        ("IND", Role::Individual),
+        ("OWNER", Role::ProjectOwner),
+        ("VER", Role::Verifier),
+    ] {
+        r.open(id, role);
+    }
+    for v in 2024..=2026 {
+        r.ok(
+            &[REG],
+            Op::DeclareVintage(DeclareVintage {
+                vintage: v,
+                cap: 5_000,
+            }),
+        );
+    }
+    for (id, kind, bp) in [
+        (FOREST, UnitKind::Forestry, 1_000),
+        (WIND, UnitKind::Ccer, 0),
+    ] {
+        r.ok(
+            &["OWNER"],
+            Op::ProposeProject(ProposeProject {
+                project_id: id.into(),
+                owner_id: "OWNER".into(),
+                kind: kind as i32,
+                name: id.into(),
+                methodology: "CCER-14-001-V01".into(),
+                region: "丽水市".into(),
+                crediting_start_year: 2021,
+                crediting_end_year: 2030,
+            }),
+        );
+        r.ok(
+            &[REG],
+            Op::ApproveProject(ApproveProject {
+                project_id: id.into(),
+                buffer_share_bp: bp,
+            }),
+        );
+    }
+    for e in ["E1", "E2"] {
+        r.ok(
+            &[REG],
+            Op::Allocate(Allocate {
+                enterprise_id: e.into(),
+                vintage: 2025,
+                quantity: 1_000,
+            }),
+        );
+    }
+    r.ok(
+        &[REG],
+        Op::Allocate(Allocate {
+            enterprise_id: "E3".into(),
+            vintage: 2024,
+            quantity: 1_000,
+        }),
+    );
+    for p in [FOREST, WIND] {
+        r.ok(
+            &[REG],
+            Op::IssueCredits(IssueCredits {
+                project_id: p.into(),
+                monitoring_year: 2025,
+                quantity: 2_000,
+            }),
+        );
+    }
+    r
+}
+
+/// Signs every entry's transactions up front so that two runs apply identical bytes.
+fn build(base: &mut Reg, entries: &[Vec<Action>]) -> (Vec<Vec<SignedTx>>, Vec<BTreeSet<u64>>) {
+    let mut signed: Vec<SignedTx> = Vec::new();
+    let mut out = Vec::new();
+    let mut all_targets = Vec::new();
+    for entry in entries {
+        let mut txs = Vec::new();
+        let mut targets = BTreeSet::new();
+        for a in entry {
+            match operation(a, &mut targets) {
+                Some((signers, op)) => {
+                    let body = base.body(&signers, op);
+                    let tx = base.sign(&body);
+                    signed.push(tx.clone());
+                    txs.push(tx);
+                }
+                None => {
+                    if let (Action::Resubmit { pick }, false) = (a, signed.is_empty()) {
+                        txs.push(signed[pick % signed.len()].clone());
+                    }
+                }
+            }
+        }
+        out.push(txs);
+        all_targets.push(targets);
+    }
+    (out, all_targets)
+}
+
+type Encumbered = BTreeSet<(Vec<u8>, u64, i32)>;
+
+/// Every pledged or frozen block: (key, encumbrance id, state).
+fn encumbered(s: &MemState) -> Encumbered {
+    s.scan_prefix(keys::HOLDINGS)
+        .expect("scan")
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let b = <SerialBlock as prost::Message>::decode(v.as_slice()).expect("block");
+            (b.state() != BlockState::Available).then_some((k, b.encumbrance_id, b.state))
+        })
+        .collect()
+}
+
+fn run(base: &Reg, entries: &[Vec<SignedTx>], targets: &[BTreeSet<u64>]) -> Reg {
+    let mut r = base.clone();
+    let mut seen: BTreeMap<Vec<u8>, carbon_proto::v1::Outcome> = BTreeMap::new();
+    for (txs, moved) in entries.iter().zip(targets) {
+        let before = encumbered(&r.state);
+        let outcomes = r.apply(txs.clone());
+        let after = encumbered(&r.state);
+        // Invariant 3: an encumbered block disappears only when its own encumbrance was acted on.
+        for gone in before.difference(&after) {
+            assert!(
+                moved.contains(&gone.1),
+                "encumbered block of {} moved without its release or enforcement",
+                gone.1
+            );
+        }
+        // Invariant 6: a tx id has one outcome, whatever how often it is submitted.
+        for o in outcomes {
+            if let Some(first) = seen.get(&o.tx_id) {
+                assert_eq!(first, &o, "a resubmitted tx got a different outcome");
+            } else {
+                seen.insert(o.tx_id.clone(), o);
+            }
+        }
+    }
+    r
+}
+
+/// Equal states; on a difference, prints the first differing keys instead of both states.
+fn same_state(a: &MemState, b: &MemState) -> bool {
+    let keys: BTreeSet<&Vec<u8>> = a.map.keys().chain(b.map.keys()).collect();
+    let differing: Vec<String> = keys
+        .into_iter()
+        .filter(|k| a.map.get(*k) != b.map.get(*k))
+        .take(5)
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    if !differing.is_empty() {
+        eprintln!("states differ at keys {differing:?}");
+    }
+    differing.is_empty()
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_operations_keep_every_invariant(
+        entries in prop::collection::vec(prop::collection::vec(action(), 1..4), 1..25)
+    ) {
+        let mut base = setup();
+        let (txs, targets) = build(&mut base, &entries);
+        let a = run(&base, &txs, &targets);
+        let b = run(&base, &txs, &targets);
+        // Invariant 5: same entries, same state and chain head.
+        prop_assert_eq!(a.head(), b.head());
+        prop_assert!(same_state(&a.state, &b.state));
+        // The whole history verifies offline and replays to the same state.
+        let history = queries::committed_since(&a.state, 1, usize::MAX).expect("read");
+        let head = audit::verify_chain(&a.genesis, &history).expect("history verifies");
+        prop_assert_eq!(head.to_vec(), a.head());
+        let replayed = audit::replay(&a.genesis, &history).expect("history replays");
+        prop_assert!(same_state(&replayed, &a.state));
+    }
+}
