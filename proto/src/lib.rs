@@ -13,4 +13,10 @@ pub mod v1 {
     tonic::include_proto!("carbon.registry.v1");
 }
 
+/// Generated types and gRPC stubs for node-to-node Raft traffic (`carbon.peer.v1`).
+#[allow(clippy::all, missing_docs)]
+pub mod peer {
+    tonic::include_proto!("carbon.peer.v1");
+}
+
 pub use signing::{SigningError, VerifiedTx};

@@ -1,1 +1,384 @@
-//! Cluster test support; the tests themselves live in `tests/tests/`.
+//! Harness for cluster tests: real `carbon-node` processes on loopback ports with real sled data
+//! directories in a temp dir, transactions signed with the demo keys of `seeds/`, and clients
+//! over real gRPC.
+//!
+//! Every process a [`Cluster`] starts is killed when it is dropped, also when a test panics.
+//! Every wait is bounded in time.
+
+use carbon_client::keys::Key;
+use carbon_proto::signing::sign_body;
+use carbon_proto::v1::registry_client::RegistryClient;
+use carbon_proto::v1::{
+    tx_body::Operation, ErrorCode, ErrorDetail, GetChainHeadRequest, OpenAccount, Outcome,
+    ReadConsistency, Role, SignedTx, SubmitRequest, TxBody,
+};
+use ed25519_dalek::SigningKey;
+use prost::Message;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+pub const CHAIN: &str = "zj-carbon-demo";
+pub const REG: &str = "ZJ-REG";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The `carbon-node` binary: `CARBON_NODE_BIN`, or the one cargo built beside this test.
+pub fn node_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("CARBON_NODE_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> -> target/<profile>/carbon-node
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let bin = dir.join("carbon-node");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "carbon-node", "--bin", "carbon-node"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo build runs");
+        assert!(status.success(), "building carbon-node failed");
+    }
+    bin
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub fn demo_key(name: &str) -> SigningKey {
+    Key::load(&repo_root().join("seeds/keys").join(format!("{name}.json")))
+        .expect("demo key file")
+        .signing
+}
+
+/// A key derived from a name, for accounts a test opens.
+pub fn test_key(name: &str) -> SigningKey {
+    SigningKey::from_bytes(blake3::hash(name.as_bytes()).as_bytes())
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A body valid for five minutes, with a fresh nonce.
+pub fn body(signers: &[&str], op: Operation) -> TxBody {
+    TxBody {
+        chain_id: CHAIN.into(),
+        signers: signers.iter().map(|s| s.to_string()).collect(),
+        valid_until_ms: now_ms() + 300_000,
+        nonce: NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ (now_ms() << 16),
+        memo: String::new(),
+        operation: Some(op),
+    }
+}
+
+pub fn sign(body: &TxBody, keys: &[&SigningKey]) -> SignedTx {
+    sign_body(body, keys)
+}
+
+pub fn open_account_op(id: &str, role: Role) -> Operation {
+    Operation::OpenAccount(OpenAccount {
+        account_id: id.into(),
+        role: role as i32,
+        name: format!("{id} 测试企业"),
+        region: "宁波市".into(),
+        public_keys: vec![test_key(id).verifying_key().to_bytes().to_vec()],
+        threshold: 1,
+    })
+}
+
+pub struct NodeProc {
+    pub id: u64,
+    pub client_addr: String,
+    pub peer_addr: String,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub child: Option<Child>,
+}
+
+/// A cluster of real node processes. Dropping it kills them all.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<NodeProc>,
+}
+
+impl Cluster {
+    /// Writes configs for `n` members (node 1 bootstraps) and starts them.
+    pub fn start(n: usize, snapshot_logs: u64) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let genesis = repo_root().join("seeds/genesis.toml");
+        let members: Vec<(u64, String, String)> = (1..=n as u64)
+            .map(|id| {
+                (
+                    id,
+                    format!("127.0.0.1:{}", free_port()),
+                    format!("127.0.0.1:{}", free_port()),
+                )
+            })
+            .collect();
+        let mut member_toml = String::new();
+        for (id, peer, client) in &members {
+            member_toml.push_str(&format!(
+                "[[members]]\nid = {id}\npeer_addr = \"{peer}\"\nclient_addr = \"{client}\"\n\n"
+            ));
+        }
+        let mut nodes = Vec::new();
+        for (id, peer, client) in &members {
+            let data_dir = dir.path().join(format!("n{id}"));
+            let config = dir.path().join(format!("n{id}.toml"));
+            let text = format!(
+                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {snapshot_logs}\n\n{member_toml}",
+                data_dir.display(),
+                genesis.display(),
+                *id == 1
+            );
+            std::fs::write(&config, text).expect("write config");
+            nodes.push(NodeProc {
+                id: *id,
+                client_addr: client.clone(),
+                peer_addr: peer.clone(),
+                data_dir,
+                log: dir.path().join(format!("n{id}.log")),
+                config,
+                child: None,
+            });
+        }
+        let mut c = Cluster { dir, nodes };
+        for i in 0..n {
+            c.spawn(i);
+        }
+        c
+    }
+
+    pub fn spawn(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log)
+            .expect("log file");
+        let child = Command::new(node_binary())
+            .args(["run", "--config"])
+            .arg(&n.config)
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("carbon-node starts");
+        n.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait (bounded) for a clean exit.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn stop_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i);
+        }
+    }
+
+    pub fn log_of(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+
+    pub async fn client(&self, i: usize) -> RegistryClient<Channel> {
+        connect(&self.nodes[i].client_addr).await
+    }
+
+    /// Waits until node `i` answers and reports a leader; returns the leader's index.
+    pub async fn wait_for_leader(&self, among: &[usize], within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            for &i in among {
+                if let Ok(mut c) = try_connect(&self.nodes[i].client_addr).await {
+                    if let Ok(s) = c
+                        .cluster_status(carbon_proto::v1::ClusterStatusRequest {})
+                        .await
+                    {
+                        let s = s.into_inner();
+                        if s.leader_id != 0 {
+                            if let Some(l) = self.nodes.iter().position(|n| n.id == s.leader_id) {
+                                if among.contains(&l) {
+                                    return l;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no leader among {among:?} within {within:?}");
+    }
+
+    /// Local chain heads (sequence, head) of the given nodes.
+    pub async fn heads(&self, among: &[usize]) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        for &i in among {
+            let mut c = self.client(i).await;
+            let h = c
+                .get_chain_head(GetChainHeadRequest {
+                    consistency: ReadConsistency::Local as i32,
+                })
+                .await
+                .expect("chain head")
+                .into_inner();
+            out.push((h.sequence, h.chain_head));
+        }
+        out
+    }
+
+    /// Waits (bounded) until the nodes report the same chain head at a sequence >= `at_least`.
+    pub async fn wait_converged(
+        &self,
+        among: &[usize],
+        at_least: u64,
+        within: Duration,
+    ) -> (u64, Vec<u8>) {
+        let deadline = Instant::now() + within;
+        loop {
+            let heads = self.heads(among).await;
+            if heads.iter().all(|h| h == &heads[0]) && heads[0].0 >= at_least {
+                return heads[0].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nodes {among:?} did not converge: {:?}",
+                heads.iter().map(|h| h.0).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+pub async fn try_connect(addr: &str) -> Result<RegistryClient<Channel>, tonic::transport::Error> {
+    let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(20))
+        .connect()
+        .await?;
+    Ok(RegistryClient::new(ch).max_decoding_message_size(64 << 20))
+}
+
+/// Connects, retrying for up to 20 s while the node starts.
+pub async fn connect(addr: &str) -> RegistryClient<Channel> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match try_connect(addr).await {
+            Ok(c) => return c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "cannot connect to {addr}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// The result of a Submit: the outcome, or the error code and message.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Submitted {
+    Outcome(Outcome),
+    Error(ErrorCode, String),
+}
+
+impl Submitted {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Submitted::Outcome(o) => o.code(),
+            Submitted::Error(c, _) => *c,
+        }
+    }
+
+    #[track_caller]
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Submitted::Outcome(o) => o,
+            Submitted::Error(c, m) => panic!("expected an outcome, got {c:?}: {m}"),
+        }
+    }
+}
+
+pub async fn submit(c: &mut RegistryClient<Channel>, tx: SignedTx) -> Submitted {
+    match c.submit(SubmitRequest { tx: Some(tx) }).await {
+        Ok(r) => Submitted::Outcome(r.into_inner().outcome.unwrap_or_default()),
+        Err(status) => match ErrorDetail::decode(status.details()) {
+            Ok(d) => match d.outcome {
+                Some(o) => Submitted::Outcome(o),
+                None => Submitted::Error(d.code(), d.message),
+            },
+            Err(_) => Submitted::Error(ErrorCode::Unavailable, status.message().to_string()),
+        },
+    }
+}
+
+/// Opens the state database of a stopped node's data dir and checks every invariant of the
+/// registry's rules on it. Returns the chain (sequence, head).
+pub fn audit_data_dir(data_dir: &Path) -> (u64, Vec<u8>) {
+    let genesis =
+        carbon_node::genesis::load(&repo_root().join("seeds/genesis.toml")).expect("genesis");
+    let db = sled::open(data_dir.join("state")).expect("state db opens");
+    let store = carbon_node::storage::StateStore::open(db, data_dir.join("snapshots"), &genesis)
+        .expect("state store opens");
+    let view = store.view();
+    if let Err(e) = carbon_node::ledger::audit::check_invariants(&view) {
+        panic!("invariant broken in {}: {e}", data_dir.display());
+    }
+    let chain = carbon_node::ledger::queries::chain(&view)
+        .expect("read")
+        .expect("chain");
+    (chain.sequence, chain.head)
+}

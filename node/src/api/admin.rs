@@ -1,0 +1,141 @@
+//! Cluster status and administration. Membership changes are signed by the cluster admin key
+//! of the genesis over `admin_signing_hash(chain, body)`, and run on the leader. New voters join
+//! as learners first (`AddLearner`, which waits until the learner caught up), then
+//! `ChangeMembership` makes the voter set exactly what it names.
+
+use super::errors::{from_status, ApiError};
+use super::forward::{forwarded, leader};
+use super::ingress::now_ms;
+use crate::node::Node;
+use crate::raft::NodeAddr;
+use carbon_proto::v1::{
+    admin_body::Action, AdminBody, AdminRequest, AdminResponse, ClusterStatusResponse, ErrorCode,
+    NodeStatus,
+};
+use ed25519_dalek::{Signature, VerifyingKey};
+use prost::Message;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+pub fn status(node: &Node) -> ClusterStatusResponse {
+    let m = node.raft.metrics();
+    let m = m.borrow();
+    let matched = m.replication.clone().unwrap_or_default();
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let members = membership
+        .nodes()
+        .map(|(id, n)| NodeStatus {
+            node_id: *id,
+            peer_address: n.peer_addr.clone(),
+            client_address: n.client_addr.clone(),
+            voter: voters.contains(id),
+            matched_index: matched
+                .get(id)
+                .and_then(|l| l.as_ref().map(|l| l.index))
+                .unwrap_or(0),
+        })
+        .collect();
+    ClusterStatusResponse {
+        node_id: node.id,
+        leader_id: m.current_leader.unwrap_or(0),
+        term: m.current_term,
+        applied_index: m.last_applied.map_or(0, |l| l.index),
+        committed_index: m
+            .last_log_index
+            .unwrap_or(0)
+            .min(m.last_applied.map_or(0, |l| l.index)),
+        members,
+    }
+}
+
+fn verify(node: &Node, req: &AdminRequest) -> Result<AdminBody, ApiError> {
+    let denied = |m: &str| ApiError::new(ErrorCode::BadSignature, m.to_string());
+    let key = <[u8; 32]>::try_from(node.genesis.cluster_admin_key.as_slice())
+        .ok()
+        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+        .ok_or_else(|| ApiError::unavailable("the genesis admin key is unusable"))?;
+    let sig = <[u8; 64]>::try_from(req.signature.as_slice())
+        .map(|s| Signature::from_bytes(&s))
+        .map_err(|_| denied("malformed admin signature"))?;
+    let hash = carbon_proto::signing::admin_signing_hash(&node.genesis.chain_id, &req.body);
+    key.verify_strict(&hash, &sig)
+        .map_err(|_| denied("the admin signature does not verify with the cluster admin key"))?;
+    let body = AdminBody::decode(req.body.as_slice())
+        .map_err(|e| ApiError::new(ErrorCode::Malformed, format!("admin body: {e}")))?;
+    if body.chain_id != node.genesis.chain_id {
+        return Err(ApiError::new(
+            ErrorCode::WrongChain,
+            "admin request for another chain",
+        ));
+    }
+    if now_ms() > body.valid_until_ms {
+        return Err(ApiError::new(
+            ErrorCode::Expired,
+            "the admin request has expired",
+        ));
+    }
+    Ok(body)
+}
+
+pub async fn handle(
+    node: &Arc<Node>,
+    req: AdminRequest,
+    was_forwarded: bool,
+) -> Result<AdminResponse, ApiError> {
+    let body = verify(node, &req)?;
+    match leader(&node.raft) {
+        Some((id, _)) if id == node.id => {}
+        Some((id, addr)) if !was_forwarded => {
+            let _ = id;
+            let mut c = node.forwarder.client(&addr.client_addr)?;
+            return c
+                .admin(forwarded(req))
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|s| from_status(&s));
+        }
+        _ => return Err(ApiError::unavailable("no leader to run the change")),
+    }
+    let fail = |e: String| ApiError::unavailable(format!("membership change failed: {e}"));
+    match body.action {
+        Some(Action::AddLearner(a)) => {
+            if a.node_id == 0 {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidArgument,
+                    "node id 0 is reserved",
+                ));
+            }
+            let addr = NodeAddr {
+                peer_addr: a.peer_address,
+                client_addr: a.client_address,
+            };
+            node.raft
+                .add_learner(a.node_id, addr, true)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        Some(Action::ChangeMembership(c)) => {
+            let voters: BTreeSet<u64> = c.voters.into_iter().collect();
+            if voters.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidArgument,
+                    "name at least one voter",
+                ));
+            }
+            node.raft
+                .change_membership(voters, false)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::Malformed,
+                "the admin body has no action",
+            ))
+        }
+    }
+    Ok(AdminResponse {
+        status: Some(status(node)),
+    })
+}

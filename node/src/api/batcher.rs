@@ -1,0 +1,123 @@
+//! The leader's batcher: concurrent submissions are grouped into ONE log entry, proposed with the
+//! leader's timestamp; each caller gets its own outcome back.
+//!
+//! openraft 0.9 waits for each append's flush, so throughput comes from many transactions per
+//! entry. A few proposals may be in flight at once so that the next batch fills while the
+//! previous one is being replicated.
+
+use super::errors::ApiError;
+use super::ingress::now_ms;
+use crate::raft::{Batch, Raft};
+use carbon_proto::v1::Outcome;
+use carbon_proto::VerifiedTx;
+use openraft::error::{ClientWriteError, RaftError};
+use prost::Message;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Bytes of transactions in one entry at most.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// Proposals in flight at once.
+const IN_FLIGHT: usize = 4;
+const QUEUE: usize = 65_536;
+
+type Reply = oneshot::Sender<Result<Outcome, ApiError>>;
+
+struct Pending {
+    bytes: Vec<u8>,
+    reply: Reply,
+}
+
+#[derive(Clone)]
+pub struct Batcher {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Batcher {
+    pub fn start(raft: Raft, max_batch: usize) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(raft, rx, max_batch));
+        Batcher { queue }
+    }
+
+    /// Queues a verified transaction; resolves when its entry is applied.
+    pub async fn submit(&self, tx: &VerifiedTx) -> Result<Outcome, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        let p = Pending {
+            bytes: tx.signed.encode_to_vec(),
+            reply,
+        };
+        self.queue
+            .send(p)
+            .await
+            .map_err(|_| ApiError::unavailable("the node is shutting down"))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the proposal was dropped"))?
+    }
+}
+
+async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut size = first.bytes.len();
+        let mut batch = vec![first];
+        while batch.len() < max_batch && size < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(p) => {
+                    size += p.bytes.len();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            propose(raft, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn propose(raft: Raft, batch: Vec<Pending>) {
+    let (txs, replies): (Vec<Vec<u8>>, Vec<Reply>) =
+        batch.into_iter().map(|p| (p.bytes, p.reply)).unzip();
+    let n = txs.len();
+    let entry = Batch {
+        timestamp_ms: now_ms(),
+        txs,
+    };
+    let result = raft.client_write(entry).await;
+    match result {
+        Ok(resp) => {
+            let outcomes = resp.data.outcomes;
+            for (i, reply) in replies.into_iter().enumerate() {
+                let r = match outcomes.get(i).map(|b| Outcome::decode(b.as_slice())) {
+                    Some(Ok(o)) => Ok(o),
+                    _ => Err(ApiError::unavailable(format!(
+                        "the entry returned {} outcomes for {n} transactions",
+                        outcomes.len()
+                    ))),
+                };
+                let _ = reply.send(r);
+            }
+        }
+        Err(e) => {
+            let err = match &e {
+                RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                    let mut err = ApiError::unavailable("this node is no longer the leader");
+                    if let (Some(id), Some(node)) = (f.leader_id, &f.leader_node) {
+                        err.leader = Some((id, node.client_addr.clone()));
+                    }
+                    err
+                }
+                other => ApiError::unavailable(format!("the proposal failed: {other}")),
+            };
+            for reply in replies {
+                let _ = reply.send(Err(err.clone()));
+            }
+        }
+    }
+}

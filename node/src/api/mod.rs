@@ -1,0 +1,165 @@
+//! The client API: the gRPC `Registry` service of `proto/`.
+//!
+//! * Writes ([`submit`]): ingress checks on any node, idempotency by tx id, the leader's batcher,
+//!   forwarding by followers.
+//! * Reads ([`reads`]): linearizable through the leader by default (read index), or local on
+//!   request; private reads need a `ReadAuth` ([`auth`]).
+//! * [`watch`]: committed transactions in chain order, resumable from any sequence.
+//! * [`admin`]: cluster membership changes signed by the genesis admin key.
+//! * [`errors`]: the one mapping from error codes to gRPC statuses.
+//!
+//! Only this module (with `raft::network`/`peer_service`) knows gRPC.
+
+pub mod admin;
+pub mod auth;
+pub mod batcher;
+pub mod errors;
+pub mod forward;
+pub mod ingress;
+pub mod reads;
+pub mod submit;
+pub mod watch;
+
+use crate::node::Node;
+use carbon_proto::v1::registry_server::Registry;
+use carbon_proto::v1::*;
+use errors::ApiError;
+use forward::{forwarded, is_forwarded};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+#[derive(Clone)]
+pub struct RegistryService {
+    pub node: Arc<Node>,
+}
+
+type Resp<T> = Result<Response<T>, Status>;
+
+/// Serves a read here, or forwards it to the leader when a linearizable read is asked of a
+/// follower.
+macro_rules! read {
+    ($self:ident, $req:ident, $method:ident, $local:expr) => {{
+        let forwarded_in = is_forwarded($req.metadata());
+        let r = $req.into_inner();
+        match reads::gate(&$self.node, r.consistency, forwarded_in).await? {
+            Some(mut leader) => leader.$method(forwarded(r)).await,
+            None => {
+                let f = $local;
+                Ok(Response::new(f(&$self.node, r)?))
+            }
+        }
+    }};
+}
+
+#[tonic::async_trait]
+impl Registry for RegistryService {
+    async fn submit(&self, req: Request<SubmitRequest>) -> Resp<SubmitResponse> {
+        let fwd = is_forwarded(req.metadata());
+        let tx = req.into_inner().tx;
+        let v = ingress::check(&self.node.genesis.chain_id, tx, ingress::now_ms())?;
+        let outcome = submit::one(&self.node, v, fwd).await?;
+        if outcome.code() != ErrorCode::Ok {
+            return Err(ApiError::rejected(outcome).into());
+        }
+        Ok(Response::new(SubmitResponse {
+            outcome: Some(outcome),
+        }))
+    }
+
+    async fn submit_batch(&self, req: Request<SubmitBatchRequest>) -> Resp<SubmitBatchResponse> {
+        let fwd = is_forwarded(req.metadata());
+        let txs = req.into_inner().txs;
+        if txs.len() > ingress::MAX_BATCH_TXS {
+            return Err(ApiError::new(
+                ErrorCode::MessageTooLarge,
+                format!("at most {} transactions per batch", ingress::MAX_BATCH_TXS),
+            )
+            .into());
+        }
+        let checked = ingress::check_all(&self.node.genesis.chain_id, txs, ingress::now_ms());
+        Ok(Response::new(SubmitBatchResponse {
+            results: submit::many(&self.node, checked, fwd).await,
+        }))
+    }
+
+    async fn get_account(&self, req: Request<GetAccountRequest>) -> Resp<GetAccountResponse> {
+        read!(self, req, get_account, reads::account)
+    }
+
+    async fn get_holdings(&self, req: Request<GetHoldingsRequest>) -> Resp<GetHoldingsResponse> {
+        read!(self, req, get_holdings, reads::holdings)
+    }
+
+    async fn list_encumbrances(
+        &self,
+        req: Request<ListEncumbrancesRequest>,
+    ) -> Resp<ListEncumbrancesResponse> {
+        read!(self, req, list_encumbrances, reads::encumbrances)
+    }
+
+    async fn get_compliance(
+        &self,
+        req: Request<GetComplianceRequest>,
+    ) -> Resp<GetComplianceResponse> {
+        read!(self, req, get_compliance, reads::compliance)
+    }
+
+    async fn get_project(&self, req: Request<GetProjectRequest>) -> Resp<GetProjectResponse> {
+        read!(self, req, get_project, reads::project)
+    }
+
+    async fn get_history(&self, req: Request<GetHistoryRequest>) -> Resp<GetHistoryResponse> {
+        read!(self, req, get_history, reads::history)
+    }
+
+    async fn get_transaction(
+        &self,
+        req: Request<GetTransactionRequest>,
+    ) -> Resp<GetTransactionResponse> {
+        read!(self, req, get_transaction, reads::transaction)
+    }
+
+    async fn get_chain_head(
+        &self,
+        req: Request<GetChainHeadRequest>,
+    ) -> Resp<GetChainHeadResponse> {
+        read!(self, req, get_chain_head, reads::chain_head)
+    }
+
+    async fn get_market_stats(
+        &self,
+        req: Request<GetMarketStatsRequest>,
+    ) -> Resp<GetMarketStatsResponse> {
+        read!(self, req, get_market_stats, reads::market_stats)
+    }
+
+    async fn get_disclosure(
+        &self,
+        req: Request<GetDisclosureRequest>,
+    ) -> Resp<GetDisclosureResponse> {
+        read!(self, req, get_disclosure, reads::disclosure)
+    }
+
+    type WatchStream = watch::WatchStream;
+
+    async fn watch(&self, req: Request<WatchRequest>) -> Resp<Self::WatchStream> {
+        Ok(Response::new(watch::start(
+            self.node.clone(),
+            req.into_inner().from_sequence,
+        )))
+    }
+
+    async fn cluster_status(
+        &self,
+        _req: Request<ClusterStatusRequest>,
+    ) -> Resp<ClusterStatusResponse> {
+        Ok(Response::new(admin::status(&self.node)))
+    }
+
+    async fn admin(&self, req: Request<AdminRequest>) -> Resp<AdminResponse> {
+        let fwd = is_forwarded(req.metadata());
+        Ok(Response::new(
+            admin::handle(&self.node, req.into_inner(), fwd).await?,
+        ))
+    }
+}

@@ -1,0 +1,200 @@
+//! Reads: every query of the registry's rules, answered from this node's applied state after
+//! the consistency gate ([`gate`]) has done its part.
+
+use super::auth::{is_regulator, reader, require_self_or_regulator};
+use super::errors::ApiError;
+use super::forward::leader;
+use crate::ledger::queries;
+use crate::node::Node;
+use carbon_proto::v1::registry_client::RegistryClient;
+use carbon_proto::v1::*;
+use std::sync::Arc;
+use tonic::transport::Channel;
+
+/// Most records one history or watch page returns.
+pub const MAX_PAGE: usize = 1_000;
+
+/// Linearizable reads: on the leader, confirm leadership and wait until the read index is
+/// applied (openraft's `ensure_linearizable`); on a follower, return a client to the leader.
+/// Local reads: nothing to do.
+pub async fn gate(
+    node: &Arc<Node>,
+    consistency: i32,
+    was_forwarded: bool,
+) -> Result<Option<RegistryClient<Channel>>, ApiError> {
+    if consistency == ReadConsistency::Local as i32 {
+        return Ok(None);
+    }
+    match leader(&node.raft) {
+        Some((id, _)) if id == node.id => {
+            node.raft
+                .ensure_linearizable()
+                .await
+                .map_err(|e| ApiError::unavailable(format!("cannot confirm leadership: {e}")))?;
+            Ok(None)
+        }
+        Some((id, addr)) if !was_forwarded => {
+            let _ = id;
+            Ok(Some(node.forwarder.client(&addr.client_addr)?))
+        }
+        _ => Err(ApiError::unavailable(
+            "no leader to confirm a linearizable read; retry or ask for a local read",
+        )),
+    }
+}
+
+pub fn account(node: &Arc<Node>, r: GetAccountRequest) -> Result<GetAccountResponse, ApiError> {
+    let a = queries::account(&node.state.view(), &r.account_id)?
+        .ok_or_else(|| ApiError::not_found(format!("no account {:?}", r.account_id)))?;
+    Ok(GetAccountResponse { account: Some(a) })
+}
+
+pub fn holdings(node: &Arc<Node>, r: GetHoldingsRequest) -> Result<GetHoldingsResponse, ApiError> {
+    let view = node.state.view();
+    let who = reader(&view, &node.genesis.chain_id, r.auth.as_ref())?;
+    let (balances, blocks) = queries::holdings(&view, &r.account_id)?;
+    if who.account_id == r.account_id || is_regulator(&who) {
+        return Ok(GetHoldingsResponse { balances, blocks });
+    }
+    // A pledgee sees only the units pledged to it.
+    let mine: Vec<u64> = queries::encumbrances_of_pledgee(&view, &who.account_id)?
+        .into_iter()
+        .filter(|e| e.holder == r.account_id)
+        .map(|e| e.id)
+        .collect();
+    if mine.is_empty() {
+        return Err(ApiError::denied(format!(
+            "{:?} may not read {:?}'s holdings",
+            who.account_id, r.account_id
+        )));
+    }
+    let blocks: Vec<SerialBlock> = blocks
+        .into_iter()
+        .filter(|b| b.state() == BlockState::Pledged && mine.contains(&b.encumbrance_id))
+        .collect();
+    Ok(GetHoldingsResponse {
+        balances: Vec::new(),
+        blocks,
+    })
+}
+
+pub fn encumbrances(
+    node: &Arc<Node>,
+    r: ListEncumbrancesRequest,
+) -> Result<ListEncumbrancesResponse, ApiError> {
+    let view = node.state.view();
+    let who = reader(&view, &node.genesis.chain_id, r.auth.as_ref())?;
+    let encumbrances = match (r.holder.is_empty(), r.pledgee.is_empty()) {
+        (false, true) => {
+            require_self_or_regulator(&who, &r.holder)?;
+            queries::encumbrances_of_holder(&view, &r.holder)?
+        }
+        (true, false) => {
+            require_self_or_regulator(&who, &r.pledgee)?;
+            queries::encumbrances_of_pledgee(&view, &r.pledgee)?
+        }
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "name exactly one of holder or pledgee",
+            ))
+        }
+    };
+    Ok(ListEncumbrancesResponse { encumbrances })
+}
+
+pub fn compliance(
+    node: &Arc<Node>,
+    r: GetComplianceRequest,
+) -> Result<GetComplianceResponse, ApiError> {
+    let e = (!r.enterprise_id.is_empty()).then_some(r.enterprise_id.as_str());
+    let (records, year_closed) = queries::compliance(&node.state.view(), r.year, e)?;
+    Ok(GetComplianceResponse {
+        records,
+        year_closed,
+    })
+}
+
+pub fn project(node: &Arc<Node>, r: GetProjectRequest) -> Result<GetProjectResponse, ApiError> {
+    let (p, issuances) = queries::project(&node.state.view(), &r.project_id)?
+        .ok_or_else(|| ApiError::not_found(format!("no project {:?}", r.project_id)))?;
+    Ok(GetProjectResponse {
+        project: Some(p),
+        issuances,
+    })
+}
+
+pub fn history(node: &Arc<Node>, r: GetHistoryRequest) -> Result<GetHistoryResponse, ApiError> {
+    let view = node.state.view();
+    let who = reader(&view, &node.genesis.chain_id, r.auth.as_ref())?;
+    require_self_or_regulator(&who, &r.account_id)?;
+    let limit = match r.limit as usize {
+        0 => MAX_PAGE,
+        n => n.min(MAX_PAGE),
+    };
+    Ok(GetHistoryResponse {
+        transactions: queries::history(&view, &r.account_id, r.from_sequence, limit)?,
+    })
+}
+
+pub fn transaction(
+    node: &Arc<Node>,
+    r: GetTransactionRequest,
+) -> Result<GetTransactionResponse, ApiError> {
+    let id: [u8; 32] = r
+        .tx_id
+        .as_slice()
+        .try_into()
+        .map_err(|_| ApiError::new(ErrorCode::InvalidArgument, "a tx id is 32 bytes"))?;
+    let t = queries::transaction(&node.state.view(), &id)?
+        .ok_or_else(|| ApiError::not_found(format!("no transaction {}", hex::encode(id))))?;
+    Ok(GetTransactionResponse {
+        transaction: Some(t),
+    })
+}
+
+pub fn chain_head(
+    node: &Arc<Node>,
+    _r: GetChainHeadRequest,
+) -> Result<GetChainHeadResponse, ApiError> {
+    let chain = queries::chain(&node.state.view())?.unwrap_or_default();
+    let applied = node
+        .raft
+        .metrics()
+        .borrow()
+        .last_applied
+        .map_or(0, |l| l.index);
+    Ok(GetChainHeadResponse {
+        sequence: chain.sequence,
+        chain_head: chain.head,
+        applied_index: applied,
+        chain_id: node.genesis.chain_id.clone(),
+    })
+}
+
+pub fn market_stats(
+    node: &Arc<Node>,
+    r: GetMarketStatsRequest,
+) -> Result<GetMarketStatsResponse, ApiError> {
+    Ok(GetMarketStatsResponse {
+        days: queries::market_days(
+            &node.state.view(),
+            r.unit_class.as_ref(),
+            r.from_date,
+            r.to_date,
+        )?,
+    })
+}
+
+pub fn disclosure(
+    node: &Arc<Node>,
+    r: GetDisclosureRequest,
+) -> Result<GetDisclosureResponse, ApiError> {
+    let d = queries::disclosure(&node.state.view(), r.year)?;
+    Ok(GetDisclosureResponse {
+        compliance: d.compliance,
+        cancellations: d.cancellations,
+        issuances: d.issuances,
+        projects: d.projects,
+    })
+}

@@ -1,0 +1,78 @@
+//! Watch: a stream of committed transactions and outcomes in chain order, from any sequence.
+//! It first reads the backlog from state, then follows new commits; a subscriber that falls
+//! behind the broadcast buffer re-reads from state, so nothing is skipped or repeated.
+
+use super::reads::MAX_PAGE;
+use crate::ledger::queries;
+use crate::node::Node;
+use carbon_proto::v1::CommittedTx;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+pub type WatchStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<CommittedTx, Status>> + Send>>;
+
+const STREAM_BUFFER: usize = 256;
+
+fn seq(t: &CommittedTx) -> u64 {
+    t.outcome.as_ref().map_or(0, |o| o.sequence)
+}
+
+pub fn start(node: Arc<Node>, from_sequence: u64) -> WatchStream {
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(async move {
+        let mut next = from_sequence.max(1);
+        let mut sub = node.state.subscribe();
+        loop {
+            // Backlog from state.
+            loop {
+                let page = match queries::committed_since(&node.state.view(), next, MAX_PAGE) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::unavailable(e.0))).await;
+                        return;
+                    }
+                };
+                if page.is_empty() {
+                    break;
+                }
+                for t in page {
+                    next = seq(&t) + 1;
+                    if tx.send(Ok(t)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            // Live commits.
+            loop {
+                match sub.recv().await {
+                    Ok(commits) => {
+                        for t in commits.iter() {
+                            let s = seq(t);
+                            if s < next {
+                                continue;
+                            }
+                            if s > next {
+                                break; // a gap: fall back to reading state
+                            }
+                            next = s + 1;
+                            if tx.send(Ok(t.clone())).await.is_err() {
+                                return;
+                            }
+                        }
+                        // Re-read state if anything was skipped (gap), otherwise keep following.
+                        if commits.last().map_or(0, seq) >= next {
+                            break;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}

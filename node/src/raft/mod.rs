@@ -1,0 +1,79 @@
+//! Consensus: openraft's type configuration for the registry, and the peer network over gRPC.
+//!
+//! One Raft log entry carries a [`Batch`]: the signed transactions the leader grouped together
+//! and the leader's timestamp. Applying it yields one encoded `Outcome` per transaction.
+
+pub mod network;
+pub mod peer_service;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub type NodeId = u64;
+
+/// Where a member listens: Raft traffic and client API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddr {
+    pub peer_addr: String,
+    pub client_addr: String,
+}
+
+impl fmt::Display for NodeAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "peer={} client={}", self.peer_addr, self.client_addr)
+    }
+}
+
+/// The payload of one log entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The leader's clock when it proposed the entry (Unix ms).
+    pub timestamp_ms: u64,
+    /// Protobuf-encoded `SignedTx`s, each verified at ingress by the node that accepted it.
+    pub txs: Vec<Vec<u8>>,
+}
+
+impl fmt::Display for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "batch of {} txs at {}",
+            self.txs.len(),
+            self.timestamp_ms
+        )
+    }
+}
+
+/// What applying an entry returns to the proposer: protobuf-encoded `Outcome`s, one per tx.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub outcomes: Vec<Vec<u8>>,
+}
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = Batch,
+        R = Applied,
+        NodeId = NodeId,
+        Node = NodeAddr,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = tokio::fs::File,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, NodeAddr>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeAddr>;
+pub type StorageError = openraft::StorageError<NodeId>;
+
+/// Serializes a peer message (openraft's own types) for the wire and for the log.
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_allocvec(v)
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(b)
+}
