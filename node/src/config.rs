@@ -34,6 +34,9 @@ pub struct Config {
     /// Build a snapshot every this many log entries.
     #[serde(default = "default_snapshot_logs")]
     pub snapshot_logs: u64,
+    /// Log entries kept behind a snapshot (for followers that lag a little); older ones are purged.
+    #[serde(default = "default_logs_to_keep")]
+    pub logs_to_keep: u64,
     /// Largest number of transactions in one log entry.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
@@ -41,6 +44,10 @@ pub struct Config {
 
 fn default_snapshot_logs() -> u64 {
     10_000
+}
+
+fn default_logs_to_keep() -> u64 {
+    1_000
 }
 
 fn default_max_batch() -> usize {
@@ -84,6 +91,7 @@ impl Config {
             genesis,
             bootstrap: true,
             snapshot_logs: default_snapshot_logs(),
+            logs_to_keep: default_logs_to_keep(),
             max_batch: default_max_batch(),
         }
     }

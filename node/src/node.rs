@@ -34,8 +34,9 @@ pub fn raft_config(c: &Config) -> openraft::Config {
         snapshot_max_chunk_size: 1 << 20,
         max_payload_entries: 16,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(c.snapshot_logs),
-        max_in_snapshot_log_to_keep: c.snapshot_logs.max(1_000),
-        purge_batch_size: 256,
+        max_in_snapshot_log_to_keep: c.logs_to_keep,
+        // openraft purges only once this many entries are purgeable.
+        purge_batch_size: (c.snapshot_logs / 4).clamp(1, 256),
         ..Default::default()
     }
 }

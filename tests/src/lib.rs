@@ -30,28 +30,32 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The `carbon-node` binary: `CARBON_NODE_BIN`, or the one cargo built beside this test.
+/// The `carbon-node` binary: `CARBON_NODE_BIN`, or the one of this build profile, which is
+/// (re)built once per test process so that a test never runs a stale node.
 pub fn node_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("CARBON_NODE_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/deps/<test> -> target/<profile>/carbon-node
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let bin = dir.join("carbon-node");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "carbon-node", "--bin", "carbon-node"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo build runs");
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("CARBON_NODE_BIN") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().unwrap_or_default();
+        // target/<profile>/deps/<test> -> target/<profile>/carbon-node
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "carbon-node", "--bin", "carbon-node"])
+            .current_dir(repo_root());
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo build runs");
         assert!(status.success(), "building carbon-node failed");
-    }
-    bin
+        dir.join("carbon-node")
+    })
+    .clone()
 }
 
 pub fn free_port() -> u16 {
@@ -127,6 +131,11 @@ pub struct Cluster {
 impl Cluster {
     /// Writes configs for `n` members (node 1 bootstraps) and starts them.
     pub fn start(n: usize, snapshot_logs: u64) -> Cluster {
+        Self::start_with(n, snapshot_logs, 1_000)
+    }
+
+    /// As [`Cluster::start`], keeping only `logs_to_keep` entries behind each snapshot.
+    pub fn start_with(n: usize, snapshot_logs: u64, logs_to_keep: u64) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let genesis = repo_root().join("seeds/genesis.toml");
         let members: Vec<(u64, String, String)> = (1..=n as u64)
@@ -149,7 +158,7 @@ impl Cluster {
             let data_dir = dir.path().join(format!("n{id}"));
             let config = dir.path().join(format!("n{id}.toml"));
             let text = format!(
-                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {snapshot_logs}\n\n{member_toml}",
+                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {snapshot_logs}\nlogs_to_keep = {logs_to_keep}\n\n{member_toml}",
                 data_dir.display(),
                 genesis.display(),
                 *id == 1
@@ -222,6 +231,11 @@ impl Cluster {
         }
     }
 
+    /// Deletes a stopped node's data directory.
+    pub fn wipe(&mut self, i: usize) {
+        let _ = std::fs::remove_dir_all(&self.nodes[i].data_dir);
+    }
+
     pub fn log_of(&self, i: usize) -> String {
         std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
     }
@@ -253,7 +267,20 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no leader among {among:?} within {within:?}");
+        let logs: Vec<String> = among
+            .iter()
+            .map(|&i| {
+                format!(
+                    "--- node {} ---\n{}",
+                    self.nodes[i].id,
+                    tail(&self.log_of(i), 30)
+                )
+            })
+            .collect();
+        panic!(
+            "no leader among {among:?} within {within:?}\n{}",
+            logs.join("\n")
+        );
     }
 
     /// Local chain heads (sequence, head) of the given nodes.
@@ -302,6 +329,11 @@ impl Drop for Cluster {
             self.kill(i);
         }
     }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 pub async fn try_connect(addr: &str) -> Result<RegistryClient<Channel>, tonic::transport::Error> {

@@ -382,6 +382,7 @@ impl StateStore {
             .snapshot_dir
             .join(format!("{}.snap", meta.snapshot_id));
         std::fs::rename(&path, &final_path).map_err(snap_err)?;
+        tracing::info!(snapshot = %meta.snapshot_id, records = n, "installed snapshot");
         self.set_current_snapshot(meta, &final_path)
     }
 }
