@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Starts a local three-node cluster (client API on 127.0.0.1:50051-50053) and stops all three on
+# Ctrl-C. Data goes to data/cluster/n{1,2,3}; logs to data/cluster/n{1,2,3}.log.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release -p carbon-node
+mkdir -p data/cluster
+pids=()
+trap 'kill ${pids[@]} 2>/dev/null; wait' INT TERM EXIT
+for i in 1 2 3; do
+  ./target/release/carbon-node run --config deploy/local-cluster/n$i.toml >"data/cluster/n$i.log" 2>&1 &
+  pids+=($!)
+done
+echo "cluster up: client API on 127.0.0.1:50051, :50052, :50053 (logs in data/cluster/). Ctrl-C stops it."
+wait
