@@ -39,12 +39,11 @@ pub fn node_binary() -> PathBuf {
             return PathBuf::from(p);
         }
         let exe = std::env::current_exe().unwrap_or_default();
-        // target/<profile>/deps/<test> -> target/<profile>/carbon-node
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        // target/<profile>/deps/<test> or target/<profile>/<bin> -> target/<profile>/carbon-node
+        let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+        if dir.file_name().is_some_and(|n| n == "deps") {
+            dir.pop();
+        }
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "-q", "-p", "carbon-node", "--bin", "carbon-node"])
             .current_dir(repo_root());
