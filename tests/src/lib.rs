@@ -230,6 +230,36 @@ impl Cluster {
         }
     }
 
+    /// Starts one more node (not a member yet: it joins through the Admin RPC). Returns its index.
+    pub fn add_node(&mut self) -> usize {
+        let id = self.nodes.len() as u64 + 1;
+        let (peer, client) = (
+            format!("127.0.0.1:{}", free_port()),
+            format!("127.0.0.1:{}", free_port()),
+        );
+        let data_dir = self.dir.path().join(format!("n{id}"));
+        let config = self.dir.path().join(format!("n{id}.toml"));
+        let genesis = repo_root().join("seeds/genesis.toml");
+        let text = format!(
+            "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\ngenesis = \"{}\"\n",
+            data_dir.display(),
+            genesis.display()
+        );
+        std::fs::write(&config, text).expect("write config");
+        self.nodes.push(NodeProc {
+            id,
+            client_addr: client,
+            peer_addr: peer,
+            data_dir,
+            log: self.dir.path().join(format!("n{id}.log")),
+            config,
+            child: None,
+        });
+        let i = self.nodes.len() - 1;
+        self.spawn(i);
+        i
+    }
+
     /// Deletes a stopped node's data directory.
     pub fn wipe(&mut self, i: usize) {
         let _ = std::fs::remove_dir_all(&self.nodes[i].data_dir);
