@@ -1,43 +1,751 @@
-//! `carbonctl`: the registry's command line.
+//! `carbonctl`: the registry's command line. One subcommand family per concept of the glossary;
+//! tables by default, `--json` on every read; a rejection exits with status 3 and prints the
+//! stable error code and its message; any other failure exits with status 1.
 
-use anyhow::Result;
+mod cli;
+
 use carbon_client::keys::Key;
-use clap::{Parser, Subcommand};
+use carbon_client::ops::parse_class;
+use carbon_client::{Client, ClientError};
+use carbon_proto::v1::{self as pb, tx_body::Operation as Op, Role, UnitKind};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cli::ctx::{Ctx, Res};
+use cli::show;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "carbonctl", version, about = "Carbon registry command line")]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Args)]
+struct Global {
+    /// Registry endpoints (host:port), comma-separated; the client fails over between them.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "CARBON_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:50051"
+    )]
+    endpoint: Vec<String>,
+    /// Directory of key files named <ACCOUNT>.json (e.g. seeds/keys for the demo).
+    #[arg(long, global = true, env = "CARBON_KEYS_DIR")]
+    keys_dir: Option<PathBuf>,
+    /// Key file(s) to sign with, in addition to --keys-dir.
+    #[arg(long, short, global = true, env = "CARBON_KEY", value_delimiter = ',')]
+    key: Vec<PathBuf>,
+    /// The acting account (regulator, verifier, bank) for operations that name none, and reads.
+    #[arg(long = "as", global = true, env = "CARBON_ACCOUNT")]
+    actor: Option<String>,
+    /// Print JSON (protobuf JSON mapping) instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds a transaction stays valid.
+    #[arg(long, global = true, default_value_t = 600)]
+    valid_for: u64,
+    /// Write the transaction unsigned to this file instead of submitting (offline signing).
+    #[arg(long, global = true)]
+    unsigned_out: Option<PathBuf>,
+    /// Read from this node's state (possibly stale) instead of through the leader.
+    #[arg(long, global = true)]
+    local: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Enterprise,
+    Verifier,
+    ProjectOwner,
+    Bank,
+    Individual,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CreditKind {
+    Ccer,
+    Forestry,
+    BlueCarbon,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Generate an ed25519 key file (never overwrites) and print its public key.
+    /// Generate a key file (never overwrites) and print its public key.
     Keygen {
-        /// Where to write the key file.
         #[arg(long)]
         out: PathBuf,
-        /// A label kept in the file (e.g. the account id).
         #[arg(long, default_value = "")]
         label: String,
     },
     /// Print the public key of a key file.
-    Pubkey {
+    Pubkey { key: PathBuf },
+    #[command(subcommand)]
+    Account(AccountCmd),
+    #[command(subcommand)]
+    Vintage(VintageCmd),
+    /// Pre-allocate allowances (one), or run an allocation plan (--plan plan.csv).
+    Allocate {
+        enterprise: Option<String>,
+        vintage: Option<u32>,
+        quantity: Option<u64>,
         #[arg(long)]
-        key: PathBuf,
+        plan: Option<PathBuf>,
+        /// Per-row report (default <plan>.report.csv).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Submit only the first N good rows (to test resumption).
+        #[arg(long, hide = true)]
+        stop_after: Option<usize>,
+    },
+    /// Final allocation for a vintage: tops up or withdraws the difference.
+    TrueUp {
+        enterprise: String,
+        vintage: u32,
+        final_quantity: u64,
+    },
+    #[command(subcommand)]
+    Project(ProjectCmd),
+    /// Issue credits for an approved project and monitoring year.
+    Issue {
+        project: String,
+        year: u32,
+        quantity: u64,
+    },
+    /// Transfer units (CLASS: CEA:2025, CCER:2025:PROJECT, FORESTRY:..., BLUE_CARBON:...).
+    Transfer {
+        from: String,
+        to: String,
+        class: String,
+        quantity: u64,
+    },
+    /// A trade signed by seller and buyer; price per unit in fen.
+    Trade {
+        seller: String,
+        buyer: String,
+        class: String,
+        quantity: u64,
+        #[arg(long)]
+        price_fen: u64,
+        #[arg(long, default_value = "")]
+        exchange_ref: String,
+    },
+    #[command(subcommand)]
+    Pledge(PledgeCmd),
+    /// Freeze available units on a court order (regulator).
+    Freeze {
+        account: String,
+        class: String,
+        quantity: u64,
+        #[arg(long)]
+        court_order: String,
+    },
+    /// Release frozen units (regulator).
+    Unfreeze {
+        freeze_id: u64,
+        quantity: u64,
+        #[arg(long)]
+        court_order: String,
+    },
+    #[command(subcommand)]
+    Emissions(EmissionsCmd),
+    /// Surrender units against a compliance year.
+    Surrender {
+        enterprise: String,
+        year: u32,
+        class: String,
+        quantity: u64,
+    },
+    #[command(subcommand)]
+    Compliance(ComplianceCmd),
+    /// Cancel units voluntarily, for a beneficiary and purpose.
+    Cancel {
+        holder: String,
+        class: String,
+        quantity: u64,
+        #[arg(long)]
+        beneficiary: String,
+        #[arg(long)]
+        purpose: String,
+    },
+    /// Balances and serial blocks of an account (signed read as --as).
+    Holdings {
+        account: String,
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Transactions that concerned an account (signed read as --as).
+    History {
+        account: String,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    #[command(subcommand)]
+    Tx(TxCmd),
+    #[command(subcommand)]
+    Market(MarketCmd),
+    /// Public disclosure of a year: compliance results, cancellations, issuances, projects.
+    Disclosure {
+        year: u32,
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Follow committed transactions from a chain sequence.
+    Watch {
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Stop after this many.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    #[command(subcommand)]
+    Chain(ChainCmd),
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+    /// Run the Zhejiang compliance year end to end against a fresh registry.
+    Demo {
+        /// Demo data (accounts, plan) directory.
+        #[arg(long, default_value = "seeds/demo")]
+        data: PathBuf,
     },
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Keygen { out, label } => {
-            let k = Key::generate(&label);
-            k.save(&out)?;
-            println!("{}", k.public_hex());
-        }
-        Command::Pubkey { key } => println!("{}", Key::load(&key)?.public_hex()),
+#[derive(Subcommand)]
+enum AccountCmd {
+    /// Open an account (regulator).
+    Open {
+        id: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        region: String,
+        /// Public keys (hex), comma-separated, or key files with --pubkey-file.
+        #[arg(long, value_delimiter = ',')]
+        pubkey: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        pubkey_file: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        threshold: u32,
+    },
+    Show {
+        id: String,
+    },
+    /// Replace an account's key set (signed by its current keys).
+    Keys {
+        id: String,
+        #[arg(long, value_delimiter = ',')]
+        pubkey: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        pubkey_file: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        threshold: u32,
+    },
+    Suspend {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    Reinstate {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    Close {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum VintageCmd {
+    Declare {
+        vintage: u32,
+        #[arg(long)]
+        cap: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectCmd {
+    Propose {
+        id: String,
+        #[arg(long)]
+        owner: String,
+        #[arg(long, value_enum)]
+        kind: CreditKind,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        methodology: String,
+        #[arg(long, default_value = "")]
+        region: String,
+        #[arg(long)]
+        start: u32,
+        #[arg(long)]
+        end: u32,
+    },
+    Approve {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        buffer_bp: u32,
+    },
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    Show {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PledgeCmd {
+    /// Pledge units to a bank (pledgor and pledgee both sign).
+    Create {
+        pledgor: String,
+        pledgee: String,
+        class: String,
+        quantity: u64,
+        #[arg(long)]
+        secured_fen: u64,
+        #[arg(long)]
+        maturity: u32,
+        #[arg(long, default_value = "")]
+        contract: String,
+    },
+    /// Release pledged units (the bank, --as).
+    Release { id: u64, quantity: u64 },
+    /// Enforce a pledge on default (the bank, --as).
+    Enforce { id: u64 },
+    /// Pledges on a holder's units or held by a bank (signed read as --as).
+    List {
+        #[arg(long, default_value = "")]
+        holder: String,
+        #[arg(long, default_value = "")]
+        pledgee: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmissionsCmd {
+    /// Report verified emissions (verifier or regulator, --as).
+    Report {
+        enterprise: String,
+        year: u32,
+        tonnes: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ComplianceCmd {
+    Show {
+        year: u32,
+        #[arg(long, default_value = "")]
+        enterprise: String,
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Close a compliance year (regulator).
+    Close {
+        year: u32,
+        #[arg(long)]
+        deadline: u32,
+        #[arg(long, default_value_t = 5)]
+        multiplier: u32,
+        #[arg(long, default_value_t = 0)]
+        fallback_price_fen: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TxCmd {
+    /// Add a signature to a transaction file (--key / --keys-dir with --as).
+    Sign { file: PathBuf },
+    /// Submit a signed transaction file.
+    Submit { file: PathBuf },
+    /// Show a committed transaction by id (hex).
+    Show { tx_id: String },
+}
+
+#[derive(Subcommand)]
+enum MarketCmd {
+    Stats {
+        #[arg(long)]
+        class: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        from: u32,
+        #[arg(long, default_value_t = 0)]
+        to: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChainCmd {
+    /// The chain's sequence and head.
+    Head,
+    /// Export the whole history (JSON lines of CommittedTx) for offline verification.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an exported history offline against a genesis file.
+    Verify {
+        file: PathBuf,
+        #[arg(long, default_value = "seeds/genesis.toml")]
+        genesis: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    Status,
+    /// Add a learner (signed with the cluster admin key, --key).
+    AddLearner {
+        node_id: u64,
+        peer_addr: String,
+        client_addr: String,
+    },
+    /// Make the voters exactly these node ids (cluster admin key).
+    Voters {
+        #[arg(value_delimiter = ',')]
+        ids: Vec<u64>,
+    },
+}
+
+fn class(s: &str) -> Res<pb::UnitClass> {
+    parse_class(s)
+}
+
+fn pubkeys(hexes: &[String], files: &[PathBuf]) -> Res<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for h in hexes {
+        out.push(hex::decode(h).map_err(|e| ClientError::local(format!("public key {h:?}: {e}")))?);
+    }
+    for f in files {
+        out.push(
+            Key::load(f)
+                .map_err(|e| ClientError::local(e.to_string()))?
+                .public_bytes()
+                .to_vec(),
+        );
+    }
+    Ok(out)
+}
+
+async fn write(ctx: &mut Ctx, op: Op) -> Res<()> {
+    if let Some(o) = ctx.write(op).await? {
+        show::outcome(&o, ctx.json);
     }
     Ok(())
+}
+
+fn role(r: RoleArg) -> Role {
+    match r {
+        RoleArg::Enterprise => Role::Enterprise,
+        RoleArg::Verifier => Role::Verifier,
+        RoleArg::ProjectOwner => Role::ProjectOwner,
+        RoleArg::Bank => Role::Bank,
+        RoleArg::Individual => Role::Individual,
+    }
+}
+
+async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
+    match cmd {
+        Command::Keygen { out, label } => {
+            let k = Key::generate(&label);
+            k.save(&out)
+                .map_err(|e| ClientError::local(e.to_string()))?;
+            println!("{}", k.public_hex());
+        }
+        Command::Pubkey { key } => {
+            println!(
+                "{}",
+                Key::load(&key)
+                    .map_err(|e| ClientError::local(e.to_string()))?
+                    .public_hex()
+            )
+        }
+        Command::Account(a) => cli::commands::account(ctx, a).await?,
+        Command::Vintage(VintageCmd::Declare { vintage, cap }) => {
+            write(ctx, Op::DeclareVintage(pb::DeclareVintage { vintage, cap })).await?
+        }
+        Command::Allocate {
+            enterprise,
+            vintage,
+            quantity,
+            plan,
+            report,
+            stop_after,
+        } => match (plan, enterprise, vintage, quantity) {
+            (Some(p), None, None, None) => {
+                let s = cli::plan::run(ctx, &p, report, stop_after).await?;
+                if s.bad_rows + s.rejected > 0 {
+                    return Err(ClientError::Rejected {
+                        code: pb::ErrorCode::InvalidArgument,
+                        message: format!(
+                            "{} bad rows, {} rejected rows (see the report)",
+                            s.bad_rows, s.rejected
+                        ),
+                        outcome: None,
+                    });
+                }
+            }
+            (None, Some(enterprise_id), Some(vintage), Some(quantity)) => {
+                write(
+                    ctx,
+                    Op::Allocate(pb::Allocate {
+                        enterprise_id,
+                        vintage,
+                        quantity,
+                    }),
+                )
+                .await?
+            }
+            _ => {
+                return Err(ClientError::local(
+                    "give ENTERPRISE VINTAGE QUANTITY, or --plan FILE",
+                ))
+            }
+        },
+        Command::TrueUp {
+            enterprise,
+            vintage,
+            final_quantity,
+        } => {
+            write(
+                ctx,
+                Op::TrueUp(pb::TrueUp {
+                    enterprise_id: enterprise,
+                    vintage,
+                    final_quantity,
+                }),
+            )
+            .await?
+        }
+        Command::Project(p) => cli::commands::project(ctx, p).await?,
+        Command::Issue {
+            project,
+            year,
+            quantity,
+        } => {
+            write(
+                ctx,
+                Op::IssueCredits(pb::IssueCredits {
+                    project_id: project,
+                    monitoring_year: year,
+                    quantity,
+                }),
+            )
+            .await?
+        }
+        Command::Transfer {
+            from,
+            to,
+            class: c,
+            quantity,
+        } => {
+            let op = Op::Transfer(pb::Transfer {
+                from_account: from,
+                to_account: to,
+                unit_class: Some(class(&c)?),
+                quantity,
+            });
+            write(ctx, op).await?
+        }
+        Command::Trade {
+            seller,
+            buyer,
+            class: c,
+            quantity,
+            price_fen,
+            exchange_ref,
+        } => {
+            let op = Op::Trade(pb::Trade {
+                seller,
+                buyer,
+                unit_class: Some(class(&c)?),
+                quantity,
+                price_fen,
+                exchange_ref,
+            });
+            write(ctx, op).await?
+        }
+        Command::Pledge(p) => cli::commands::pledge(ctx, p).await?,
+        Command::Freeze {
+            account,
+            class: c,
+            quantity,
+            court_order,
+        } => {
+            let op = Op::Freeze(pb::Freeze {
+                account_id: account,
+                unit_class: Some(class(&c)?),
+                quantity,
+                court_order_ref: court_order,
+            });
+            write(ctx, op).await?
+        }
+        Command::Unfreeze {
+            freeze_id,
+            quantity,
+            court_order,
+        } => {
+            write(
+                ctx,
+                Op::Unfreeze(pb::Unfreeze {
+                    freeze_id,
+                    quantity,
+                    court_order_ref: court_order,
+                }),
+            )
+            .await?
+        }
+        Command::Emissions(EmissionsCmd::Report {
+            enterprise,
+            year,
+            tonnes,
+        }) => {
+            write(
+                ctx,
+                Op::ReportEmissions(pb::ReportEmissions {
+                    enterprise_id: enterprise,
+                    year,
+                    tonnes,
+                }),
+            )
+            .await?
+        }
+        Command::Surrender {
+            enterprise,
+            year,
+            class: c,
+            quantity,
+        } => {
+            let op = Op::Surrender(pb::Surrender {
+                enterprise_id: enterprise,
+                year,
+                unit_class: Some(class(&c)?),
+                quantity,
+            });
+            write(ctx, op).await?
+        }
+        Command::Compliance(c) => cli::commands::compliance(ctx, c).await?,
+        Command::Cancel {
+            holder,
+            class: c,
+            quantity,
+            beneficiary,
+            purpose,
+        } => {
+            let op = Op::Cancel(pb::Cancel {
+                holder,
+                unit_class: Some(class(&c)?),
+                quantity,
+                beneficiary,
+                purpose,
+            });
+            write(ctx, op).await?
+        }
+        Command::Holdings { account, csv } => cli::commands::holdings(ctx, &account, csv).await?,
+        Command::History {
+            account,
+            from,
+            limit,
+        } => cli::commands::history(ctx, &account, from, limit).await?,
+        Command::Tx(t) => cli::commands::tx(ctx, t).await?,
+        Command::Market(MarketCmd::Stats { class: c, from, to }) => {
+            let filter = c.as_deref().map(class).transpose()?;
+            let days = ctx.client.market_stats(filter, from, to).await?;
+            if ctx.json {
+                show::json(&days);
+            } else {
+                println!(
+                    "{}",
+                    show::table(&show::MARKET_HEADER, show::market_rows(&days))
+                );
+            }
+        }
+        Command::Disclosure { year, csv } => cli::commands::disclosure(ctx, year, csv).await?,
+        Command::Watch { from, count } => cli::commands::watch(ctx, from, count).await?,
+        Command::Chain(c) => cli::commands::chain(ctx, c).await?,
+        Command::Cluster(c) => cli::commands::cluster(ctx, c).await?,
+        Command::Demo { data } => cli::demo::run(ctx, &data).await?,
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let g = cli.global;
+    let code = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+        Ok(rt) => rt.block_on(async move {
+            let mut client = match Client::new(&g.endpoint) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+            if g.local {
+                client.consistency = pb::ReadConsistency::Local;
+            }
+            let mut ctx = Ctx {
+                client,
+                keys_dir: g.keys_dir,
+                keys: g.key,
+                actor: g.actor,
+                json: g.json,
+                valid_for: Duration::from_secs(g.valid_for),
+                unsigned_out: g.unsigned_out,
+            };
+            match run(cli.command, &mut ctx).await {
+                Ok(()) => 0,
+                Err(ClientError::Rejected {
+                    code,
+                    message,
+                    outcome,
+                }) => {
+                    eprintln!("rejected: {} — {message}", code.as_str_name());
+                    if let Some(o) = outcome {
+                        eprintln!(
+                            "  (committed as a rejection at sequence {}, tx {})",
+                            o.sequence,
+                            hex::encode(&o.tx_id)
+                        );
+                    }
+                    3
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            }
+        }),
+    };
+    std::process::exit(code);
+}
+
+// Keep the kind names used by `project propose` in one place.
+fn credit_kind(k: CreditKind) -> UnitKind {
+    match k {
+        CreditKind::Ccer => UnitKind::Ccer,
+        CreditKind::Forestry => UnitKind::Forestry,
+        CreditKind::BlueCarbon => UnitKind::BlueCarbon,
+    }
 }

@@ -2,15 +2,20 @@
 //!
 //! * [`v1`]: the protobuf messages and the `Registry` gRPC service (generated from
 //!   `proto/carbon/registry/v1/registry.proto`).
+//! * [`chain`]: the hash chain and its offline verification.
+//! * [`genesis`]: the genesis file format.
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
 //!   domain-separated hash that signatures cover, batch verification, and M-of-N thresholds.
 
+pub mod chain;
+pub mod genesis;
 pub mod signing;
 
 /// Generated protobuf types and gRPC stubs for `carbon.registry.v1`.
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("carbon.registry.v1");
+    include!(concat!(env!("OUT_DIR"), "/carbon.registry.v1.serde.rs"));
 }
 
 /// Generated types and gRPC stubs for node-to-node Raft traffic (`carbon.peer.v1`).

@@ -53,24 +53,7 @@ pub struct Applied {
     pub chain: ChainState,
 }
 
-/// The hash that starts the chain: `blake3("carbon-registry/genesis/v1" || genesis)`.
-pub fn genesis_head(g: &Genesis) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(b"carbon-registry/genesis/v1");
-    h.update(&g.encode_to_vec());
-    *h.finalize().as_bytes()
-}
-
-/// `blake3(previous head || tx_id || outcome encoded with chain_head empty)`.
-pub fn next_head(previous: &[u8], tx_id: &[u8], outcome: &Outcome) -> [u8; 32] {
-    let mut o = outcome.clone();
-    o.chain_head.clear();
-    let mut h = blake3::Hasher::new();
-    h.update(previous);
-    h.update(tx_id);
-    h.update(&o.encode_to_vec());
-    *h.finalize().as_bytes()
-}
+pub use carbon_proto::chain::{genesis_head, next_head};
 
 /// Validates a genesis and returns the writes that create the registry's first state.
 pub fn genesis_writes(g: &Genesis) -> Result<Vec<Write>, LedgerError> {

@@ -1,0 +1,735 @@
+//! Handlers of the command families that need more than one call or a table.
+
+use super::ctx::{Ctx, Res};
+use super::show;
+use crate::{
+    credit_kind, pubkeys, role, write, AccountCmd, ChainCmd, ClusterCmd, ComplianceCmd, PledgeCmd,
+    ProjectCmd, TxCmd,
+};
+use carbon_client::keys::Key;
+use carbon_client::ops::class_label;
+use carbon_client::txfile::TxFile;
+use carbon_client::ClientError;
+use carbon_proto::v1::{self as pb, tx_body::Operation as Op};
+use ed25519_dalek::Signer;
+use prost::Message;
+use std::io::Write;
+use std::path::PathBuf;
+
+fn status_word(s: pb::AccountStatus) -> &'static str {
+    match s {
+        pb::AccountStatus::Open => "open",
+        pb::AccountStatus::Suspended => "suspended",
+        pb::AccountStatus::Closed => "closed",
+        pb::AccountStatus::Unspecified => "?",
+    }
+}
+
+pub async fn account(ctx: &mut Ctx, cmd: AccountCmd) -> Res<()> {
+    match cmd {
+        AccountCmd::Open {
+            id,
+            role: r,
+            name,
+            region,
+            pubkey,
+            pubkey_file,
+            threshold,
+        } => {
+            let public_keys = pubkeys(&pubkey, &pubkey_file)?;
+            let op = Op::OpenAccount(pb::OpenAccount {
+                account_id: id,
+                role: role(r) as i32,
+                name,
+                region,
+                public_keys,
+                threshold,
+            });
+            write(ctx, op).await
+        }
+        AccountCmd::Show { id } => {
+            let a = ctx.client.account(&id).await?;
+            if ctx.json {
+                show::json(&a);
+            } else {
+                let rows = vec![
+                    vec!["id".into(), a.account_id.clone()],
+                    vec![
+                        "role".into(),
+                        a.role()
+                            .as_str_name()
+                            .trim_start_matches("ROLE_")
+                            .to_lowercase(),
+                    ],
+                    vec!["name".into(), a.name.clone()],
+                    vec!["region".into(), a.region.clone()],
+                    vec!["status".into(), status_word(a.status()).into()],
+                    vec![
+                        "keys".into(),
+                        a.public_keys
+                            .iter()
+                            .map(hex::encode)
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    ],
+                    vec!["threshold".into(), a.threshold.to_string()],
+                    vec![
+                        "outstanding shortfall".into(),
+                        a.outstanding_shortfall.to_string(),
+                    ],
+                ];
+                println!("{}", show::table(&["field", "value"], rows));
+            }
+            Ok(())
+        }
+        AccountCmd::Keys {
+            id,
+            pubkey,
+            pubkey_file,
+            threshold,
+        } => {
+            let public_keys = pubkeys(&pubkey, &pubkey_file)?;
+            write(
+                ctx,
+                Op::UpdateKeys(pb::UpdateKeys {
+                    account_id: id,
+                    public_keys,
+                    threshold,
+                }),
+            )
+            .await
+        }
+        AccountCmd::Suspend { id, reason } => {
+            write(
+                ctx,
+                Op::SuspendAccount(pb::SuspendAccount {
+                    account_id: id,
+                    reason,
+                }),
+            )
+            .await
+        }
+        AccountCmd::Reinstate { id, reason } => {
+            write(
+                ctx,
+                Op::ReinstateAccount(pb::ReinstateAccount {
+                    account_id: id,
+                    reason,
+                }),
+            )
+            .await
+        }
+        AccountCmd::Close { id } => {
+            write(ctx, Op::CloseAccount(pb::CloseAccount { account_id: id })).await
+        }
+    }
+}
+
+pub async fn project(ctx: &mut Ctx, cmd: ProjectCmd) -> Res<()> {
+    match cmd {
+        ProjectCmd::Propose {
+            id,
+            owner,
+            kind,
+            name,
+            methodology,
+            region,
+            start,
+            end,
+        } => {
+            let op = Op::ProposeProject(pb::ProposeProject {
+                project_id: id,
+                owner_id: owner,
+                kind: credit_kind(kind) as i32,
+                name,
+                methodology,
+                region,
+                crediting_start_year: start,
+                crediting_end_year: end,
+            });
+            write(ctx, op).await
+        }
+        ProjectCmd::Approve { id, buffer_bp } => {
+            write(
+                ctx,
+                Op::ApproveProject(pb::ApproveProject {
+                    project_id: id,
+                    buffer_share_bp: buffer_bp,
+                }),
+            )
+            .await
+        }
+        ProjectCmd::Reject { id, reason } => {
+            write(
+                ctx,
+                Op::RejectProject(pb::RejectProject {
+                    project_id: id,
+                    reason,
+                }),
+            )
+            .await
+        }
+        ProjectCmd::Show { id } => {
+            let r = ctx.client.project(&id).await?;
+            if ctx.json {
+                show::json(&r);
+                return Ok(());
+            }
+            let p = r.project.unwrap_or_default();
+            println!(
+                "{} {} ({}) {} {}..={} status {:?} buffer {} bp, issued {}",
+                p.project_id,
+                p.name,
+                p.kind().as_str_name().trim_start_matches("UNIT_KIND_"),
+                p.methodology,
+                p.crediting_start_year,
+                p.crediting_end_year,
+                p.status(),
+                p.buffer_share_bp,
+                p.issued_total
+            );
+            let rows = r
+                .issuances
+                .iter()
+                .map(|i| {
+                    let r = |x: &Option<pb::SerialRange>| {
+                        x.as_ref()
+                            .map_or(String::new(), |r| format!("{}..={}", r.first, r.last))
+                    };
+                    vec![
+                        i.monitoring_year.to_string(),
+                        i.quantity.to_string(),
+                        r(&i.to_owner),
+                        r(&i.to_buffer),
+                        i.sequence.to_string(),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                show::table(
+                    &[
+                        "year",
+                        "quantity",
+                        "owner serials",
+                        "buffer serials",
+                        "sequence"
+                    ],
+                    rows
+                )
+            );
+            Ok(())
+        }
+    }
+}
+
+pub async fn pledge(ctx: &mut Ctx, cmd: PledgeCmd) -> Res<()> {
+    match cmd {
+        PledgeCmd::Create {
+            pledgor,
+            pledgee,
+            class,
+            quantity,
+            secured_fen,
+            maturity,
+            contract,
+        } => {
+            let op = Op::Pledge(pb::Pledge {
+                pledgor,
+                pledgee,
+                unit_class: Some(carbon_client::ops::parse_class(&class)?),
+                quantity,
+                secured_amount_fen: secured_fen,
+                maturity_date: maturity,
+                contract_ref: contract,
+            });
+            write(ctx, op).await
+        }
+        PledgeCmd::Release { id, quantity } => {
+            write(
+                ctx,
+                Op::ReleasePledge(pb::ReleasePledge {
+                    pledge_id: id,
+                    quantity,
+                }),
+            )
+            .await
+        }
+        PledgeCmd::Enforce { id } => {
+            write(ctx, Op::EnforcePledge(pb::EnforcePledge { pledge_id: id })).await
+        }
+        PledgeCmd::List { holder, pledgee } => {
+            let auth = ctx.read_auth().await?;
+            let list = ctx.client.encumbrances(&holder, &pledgee, auth).await?;
+            if ctx.json {
+                show::json(&list);
+                return Ok(());
+            }
+            let rows = list
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.id.to_string(),
+                        format!("{:?}", e.kind()).to_lowercase(),
+                        format!("{:?}", e.status()).to_lowercase(),
+                        e.holder.clone(),
+                        e.pledgee.clone(),
+                        class_label(&e.unit_class.clone().unwrap_or_default()),
+                        e.original_quantity.to_string(),
+                        e.remaining_quantity.to_string(),
+                        show::yuan(e.secured_amount_fen),
+                        e.maturity_date.to_string(),
+                        e.reference.clone(),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                show::table(
+                    &[
+                        "id",
+                        "kind",
+                        "status",
+                        "holder",
+                        "pledgee",
+                        "class",
+                        "original",
+                        "remaining",
+                        "secured CNY",
+                        "maturity",
+                        "reference"
+                    ],
+                    rows
+                )
+            );
+            Ok(())
+        }
+    }
+}
+
+pub async fn compliance(ctx: &mut Ctx, cmd: ComplianceCmd) -> Res<()> {
+    match cmd {
+        ComplianceCmd::Show {
+            year,
+            enterprise,
+            csv,
+        } => {
+            let r = ctx.client.compliance(year, &enterprise).await?;
+            let rows = show::compliance_rows(&r.records);
+            if let Some(path) = csv {
+                show::csv_out(&path, &show::COMPLIANCE_HEADER, &rows)?;
+            }
+            if ctx.json {
+                show::json(&r);
+            } else {
+                println!(
+                    "compliance year {year} ({})",
+                    if r.year_closed { "closed" } else { "open" }
+                );
+                println!("{}", show::table(&show::COMPLIANCE_HEADER, rows));
+            }
+            Ok(())
+        }
+        ComplianceCmd::Close {
+            year,
+            deadline,
+            multiplier,
+            fallback_price_fen,
+        } => {
+            let op = Op::CloseComplianceYear(pb::CloseComplianceYear {
+                year,
+                deadline_date: deadline,
+                penalty_multiplier: multiplier,
+                fallback_price_fen,
+            });
+            write(ctx, op).await
+        }
+    }
+}
+
+pub async fn holdings(ctx: &mut Ctx, account: &str, csv: Option<PathBuf>) -> Res<()> {
+    let auth = ctx.read_auth().await?;
+    let h = ctx.client.holdings(account, auth).await?;
+    if ctx.json {
+        show::json(&h);
+        return Ok(());
+    }
+    let balances: Vec<Vec<String>> = h
+        .balances
+        .iter()
+        .map(|b| {
+            vec![
+                class_label(&b.unit_class.clone().unwrap_or_default()),
+                b.available.to_string(),
+                b.pledged.to_string(),
+                b.frozen.to_string(),
+            ]
+        })
+        .collect();
+    let blocks: Vec<Vec<String>> = h
+        .blocks
+        .iter()
+        .map(|b| {
+            let r = b.range.clone().unwrap_or_default();
+            vec![
+                class_label(&r.unit_class.clone().unwrap_or_default()),
+                r.first.to_string(),
+                r.last.to_string(),
+                (r.last - r.first + 1).to_string(),
+                format!("{:?}", b.state()).to_lowercase(),
+                if b.encumbrance_id == 0 {
+                    String::new()
+                } else {
+                    b.encumbrance_id.to_string()
+                },
+            ]
+        })
+        .collect();
+    let header = [
+        "class",
+        "first serial",
+        "last serial",
+        "units",
+        "state",
+        "encumbrance",
+    ];
+    if let Some(path) = csv {
+        show::csv_out(&path, &header, &blocks)?;
+    }
+    println!(
+        "{}",
+        show::table(&["class", "available", "pledged", "frozen"], balances)
+    );
+    println!("{}", show::table(&header, blocks));
+    Ok(())
+}
+
+pub async fn history(ctx: &mut Ctx, account: &str, from: u64, limit: u32) -> Res<()> {
+    let auth = ctx.read_auth().await?;
+    let txs = ctx.client.history(account, from, limit, auth).await?;
+    if ctx.json {
+        show::json(&txs);
+        return Ok(());
+    }
+    let rows = txs
+        .iter()
+        .map(|t| {
+            let o = t.outcome.clone().unwrap_or_default();
+            let op =
+                t.tx.as_ref()
+                    .and_then(|tx| pb::TxBody::decode(tx.body.as_slice()).ok())
+                    .and_then(|b| b.operation)
+                    .map_or("?".to_string(), |op| op_name(&op));
+            vec![
+                o.sequence.to_string(),
+                op,
+                o.code().as_str_name().to_string(),
+                o.message.clone(),
+                hex::encode(&o.tx_id[..8.min(o.tx_id.len())]),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        show::table(
+            &["sequence", "operation", "result", "message", "tx id"],
+            rows
+        )
+    );
+    Ok(())
+}
+
+pub fn op_name(op: &Op) -> String {
+    let s = format!("{op:?}");
+    s.split('(').next().unwrap_or("?").to_string()
+}
+
+pub async fn tx(ctx: &mut Ctx, cmd: TxCmd) -> Res<()> {
+    match cmd {
+        TxCmd::Sign { file } => {
+            let mut f = TxFile::load(&file)?;
+            let mut keys: Vec<Key> = Vec::new();
+            if let Some(a) = ctx.actor.clone() {
+                keys.extend(ctx.keys_for(&a)?);
+            } else {
+                keys.extend(
+                    ctx.keys
+                        .iter()
+                        .map(|p| Key::load(p))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| ClientError::local(e.to_string()))?,
+                );
+            }
+            if keys.is_empty() {
+                return Err(ClientError::local(
+                    "give --key FILE (or --as ACCOUNT with --keys-dir)",
+                ));
+            }
+            for k in &keys {
+                f.sign(k)?;
+            }
+            f.save(&file)?;
+            eprintln!("{} signature(s) on tx {}", f.signatures.len(), f.tx_id);
+            Ok(())
+        }
+        TxCmd::Submit { file } => {
+            let f = TxFile::load(&file)?;
+            let o = ctx.client.submit(f.signed()?).await?;
+            show::outcome(&o, ctx.json);
+            Ok(())
+        }
+        TxCmd::Show { tx_id } => {
+            let id = hex::decode(&tx_id).map_err(|e| ClientError::local(format!("tx id: {e}")))?;
+            let t = ctx.client.transaction(&id).await?;
+            let body =
+                t.tx.as_ref()
+                    .and_then(|tx| pb::TxBody::decode(tx.body.as_slice()).ok());
+            if ctx.json {
+                show::json(&serde_json::json!({ "body": body, "committed": t }));
+            } else {
+                if let Some(b) = &body {
+                    println!(
+                        "signers {:?}, operation {}",
+                        b.signers,
+                        b.operation.as_ref().map_or("?".into(), op_name)
+                    );
+                }
+                let o = t.outcome.unwrap_or_default();
+                println!("result {}: {}", o.code().as_str_name(), o.message);
+                show::outcome(&o, false);
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn disclosure(ctx: &mut Ctx, year: u32, csv: Option<PathBuf>) -> Res<()> {
+    let d = ctx.client.disclosure(year).await?;
+    if ctx.json {
+        show::json(&d);
+        return Ok(());
+    }
+    let rows = show::compliance_rows(&d.compliance);
+    if let Some(path) = csv {
+        show::csv_out(&path, &show::COMPLIANCE_HEADER, &rows)?;
+    }
+    println!("compliance results {year}");
+    println!("{}", show::table(&show::COMPLIANCE_HEADER, rows));
+    let c = d
+        .cancellations
+        .iter()
+        .map(|c| {
+            vec![
+                c.id.to_string(),
+                c.holder.clone(),
+                class_label(&c.unit_class.clone().unwrap_or_default()),
+                c.quantity.to_string(),
+                c.beneficiary.clone(),
+                c.purpose.clone(),
+            ]
+        })
+        .collect();
+    println!("cancellations");
+    println!(
+        "{}",
+        show::table(
+            &["id", "holder", "class", "units", "beneficiary", "purpose"],
+            c
+        )
+    );
+    let i = d
+        .issuances
+        .iter()
+        .map(|i| {
+            vec![
+                i.project_id.clone(),
+                i.monitoring_year.to_string(),
+                i.quantity.to_string(),
+            ]
+        })
+        .collect();
+    println!("issuances");
+    println!(
+        "{}",
+        show::table(&["project", "monitoring year", "units"], i)
+    );
+    Ok(())
+}
+
+pub async fn watch(ctx: &mut Ctx, from: u64, count: Option<u64>) -> Res<()> {
+    let mut stream = ctx.client.watch(from).await?;
+    let mut n = 0;
+    while count.is_none_or(|c| n < c) {
+        match stream.message().await {
+            Ok(Some(t)) => {
+                n += 1;
+                if ctx.json {
+                    println!("{}", serde_json::to_string(&t).unwrap_or_default());
+                } else {
+                    let o = t.outcome.clone().unwrap_or_default();
+                    let op =
+                        t.tx.as_ref()
+                            .and_then(|tx| pb::TxBody::decode(tx.body.as_slice()).ok())
+                            .and_then(|b| b.operation)
+                            .map_or("?".into(), |o| op_name(&o));
+                    println!(
+                        "{:>8} {:<22} {:<24} {}",
+                        o.sequence,
+                        op,
+                        o.code().as_str_name(),
+                        hex::encode(&o.tx_id)
+                    );
+                }
+            }
+            Ok(None) => break,
+            Err(s) => return Err(ClientError::from_status(&s)),
+        }
+    }
+    Ok(())
+}
+
+pub async fn chain(ctx: &mut Ctx, cmd: ChainCmd) -> Res<()> {
+    match cmd {
+        ChainCmd::Head => {
+            let h = ctx.client.chain_head().await?;
+            if ctx.json {
+                show::json(&h);
+            } else {
+                println!(
+                    "chain {} at sequence {} (log index {}): head {}",
+                    h.chain_id,
+                    h.sequence,
+                    h.applied_index,
+                    hex::encode(&h.chain_head)
+                );
+            }
+            Ok(())
+        }
+        ChainCmd::Export { out } => {
+            let txs = ctx.client.export(u64::MAX).await?;
+            let mut f = std::fs::File::create(&out)
+                .map_err(|e| ClientError::local(format!("{}: {e}", out.display())))?;
+            for t in &txs {
+                writeln!(
+                    f,
+                    "{}",
+                    serde_json::to_string(t).map_err(|e| ClientError::local(e.to_string()))?
+                )
+                .map_err(|e| ClientError::local(e.to_string()))?;
+            }
+            eprintln!("exported {} transactions to {}", txs.len(), out.display());
+            Ok(())
+        }
+        ChainCmd::Verify { file, genesis } => {
+            let g = crate::cli::demo::load_genesis(&genesis)?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| ClientError::local(format!("{}: {e}", file.display())))?;
+            let mut txs = Vec::new();
+            for (i, l) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                txs.push(
+                    serde_json::from_str::<pb::CommittedTx>(l)
+                        .map_err(|e| ClientError::local(format!("line {}: {e}", i + 1)))?,
+                );
+            }
+            let head =
+                carbon_proto::chain::verify_chain(&g, &txs).map_err(|e| ClientError::Rejected {
+                    code: pb::ErrorCode::BadSignature,
+                    message: e.to_string(),
+                    outcome: None,
+                })?;
+            println!(
+                "{} transactions verify; chain head {}",
+                txs.len(),
+                hex::encode(head)
+            );
+            Ok(())
+        }
+    }
+}
+
+fn admin_request(chain: &str, action: pb::admin_body::Action, key: &Key) -> pb::AdminRequest {
+    let body = pb::AdminBody {
+        chain_id: chain.into(),
+        valid_until_ms: carbon_client::ops::now_ms() + 60_000,
+        action: Some(action),
+    }
+    .encode_to_vec();
+    let sig = key
+        .signing
+        .sign(&carbon_proto::signing::admin_signing_hash(chain, &body));
+    pb::AdminRequest {
+        body,
+        signature: sig.to_bytes().to_vec(),
+    }
+}
+
+pub async fn cluster(ctx: &mut Ctx, cmd: ClusterCmd) -> Res<()> {
+    let action = match cmd {
+        ClusterCmd::Status => {
+            let s = ctx.client.cluster_status().await?;
+            print_status(ctx, &s);
+            return Ok(());
+        }
+        ClusterCmd::AddLearner {
+            node_id,
+            peer_addr,
+            client_addr,
+        } => pb::admin_body::Action::AddLearner(pb::AddLearner {
+            node_id,
+            peer_address: peer_addr,
+            client_address: client_addr,
+        }),
+        ClusterCmd::Voters { ids } => {
+            pb::admin_body::Action::ChangeMembership(pb::ChangeMembership { voters: ids })
+        }
+    };
+    let key = ctx
+        .keys
+        .first()
+        .map(|p| Key::load(p))
+        .transpose()
+        .map_err(|e| ClientError::local(e.to_string()))?
+        .ok_or_else(|| {
+            ClientError::local(
+                "membership changes are signed with the cluster admin key: give --key FILE",
+            )
+        })?;
+    let chain = ctx.client.chain_id().await?;
+    let r = ctx
+        .client
+        .admin(admin_request(&chain, action, &key))
+        .await?;
+    print_status(ctx, &r.status.unwrap_or_default());
+    Ok(())
+}
+
+fn print_status(ctx: &Ctx, s: &pb::ClusterStatusResponse) {
+    if ctx.json {
+        return show::json(s);
+    }
+    println!(
+        "node {} sees leader {} in term {}, applied index {}",
+        s.node_id, s.leader_id, s.term, s.applied_index
+    );
+    let rows = s
+        .members
+        .iter()
+        .map(|m| {
+            vec![
+                m.node_id.to_string(),
+                if m.voter { "voter" } else { "learner" }.into(),
+                m.client_address.clone(),
+                m.peer_address.clone(),
+                m.matched_index.to_string(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        show::table(&["node", "role", "client", "peer", "matched index"], rows)
+    );
+}

@@ -1,0 +1,539 @@
+//! `carbonctl demo`: the Zhejiang compliance year 2025, end to end, against a fresh registry.
+//!
+//! Accounts and figures come from `seeds/demo/` (drawn from the seed document: power and heat,
+//! chemicals, textiles, paper, cement and steel in Zhejiang's cities; a Lishui forestry sink, a
+//! Zhoushan offshore-wind CCER project, a Ningbo/Xiangshan blue-carbon project, two banks and the
+//! Anji Yucun "zero-carbon" pilot). Keys: `seeds/keys/` (demo only).
+
+use super::ctx::{Ctx, Res};
+use super::show;
+use carbon_client::ops::parse_class;
+use carbon_client::ClientError;
+use carbon_proto::v1::{self as pb, tx_body::Operation as Op, ErrorCode, Outcome, Role, UnitKind};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub fn load_genesis(path: &Path) -> Res<pb::Genesis> {
+    carbon_proto::genesis::load(path).map_err(|e| ClientError::local(e.to_string()))
+}
+
+const REG: &str = "ZJ-REG";
+const VER: &str = "ZJ-VER-01";
+const FOREST: &str = "ZJ-LS-FOR-001";
+const WIND: &str = "ZJ-ZS-WIND-001";
+const BLUE: &str = "ZJ-XS-BLUE-001";
+/// Penalty price used when no allowance traded in the month before the deadline (fen per unit).
+const FALLBACK_PRICE_FEN: u64 = 9_000;
+
+struct Enterprise {
+    id: String,
+    verified: u64,
+    final_allocation: u64,
+}
+
+async fn ok(ctx: &mut Ctx, actor: &str, op: Op) -> Res<Outcome> {
+    ctx.actor = Some(actor.to_string());
+    match ctx.write(op).await? {
+        Some(o) => Ok(o),
+        None => Err(ClientError::local(
+            "the demo does not write unsigned transactions",
+        )),
+    }
+}
+
+async fn expect_rejection(ctx: &mut Ctx, actor: &str, op: Op, code: ErrorCode) -> Res<String> {
+    match ok(ctx, actor, op).await {
+        Err(ClientError::Rejected {
+            code: c, message, ..
+        }) if c == code => Ok(message),
+        Err(e) => Err(e),
+        Ok(_) => Err(ClientError::local(format!(
+            "expected {code:?}, the transaction succeeded"
+        ))),
+    }
+}
+
+fn cls(s: &str) -> Res<pb::UnitClass> {
+    parse_class(s)
+}
+
+async fn available(ctx: &mut Ctx, account: &str, class: &str) -> Res<u64> {
+    ctx.actor = Some(account.to_string());
+    let auth = ctx.read_auth().await?;
+    let want = cls(class)?;
+    let h = ctx.client.holdings(account, auth).await?;
+    Ok(h.balances
+        .iter()
+        .find(|b| b.unit_class.as_ref() == Some(&want))
+        .map_or(0, |b| b.available))
+}
+
+fn say(m: impl AsRef<str>) {
+    println!("• {}", m.as_ref());
+}
+
+fn yesterday_cst() -> u32 {
+    // Days since the epoch in UTC+8, minus one, as a civil date.
+    let days = (carbon_client::ops::now_ms() + 8 * 3_600_000) / 86_400_000 - 1;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y * 10_000 + m * 100 + d) as u32
+}
+
+pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
+    if ctx.keys_dir.is_none() {
+        ctx.keys_dir = Some(data.join("../keys"));
+    }
+    let head = ctx.client.chain_head().await?;
+    if head.sequence != 0 {
+        return Err(ClientError::local(format!(
+            "the demo needs a fresh registry; this one is at sequence {} (start a node on an empty data dir)",
+            head.sequence
+        )));
+    }
+    println!(
+        "浙江省碳排放权注册登记 — demo of compliance year 2025 on chain {}",
+        head.chain_id
+    );
+
+    // 1. Accounts.
+    let mut reader = csv::Reader::from_path(data.join("accounts.csv"))
+        .map_err(|e| ClientError::local(format!("accounts.csv: {e}")))?;
+    let mut enterprises = Vec::new();
+    let mut names = BTreeMap::new();
+    for rec in reader.records() {
+        let r = rec.map_err(|e| ClientError::local(e.to_string()))?;
+        let (id, role, name, region) = (&r[0], &r[1], &r[2], &r[3]);
+        let role = match role {
+            "enterprise" => Role::Enterprise,
+            "verifier" => Role::Verifier,
+            "project_owner" => Role::ProjectOwner,
+            "bank" => Role::Bank,
+            _ => Role::Individual,
+        };
+        let key = ctx
+            .keys_for(id)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::local(format!("no demo key for {id}")))?;
+        let op = Op::OpenAccount(pb::OpenAccount {
+            account_id: id.into(),
+            role: role as i32,
+            name: name.into(),
+            region: region.into(),
+            public_keys: vec![key.public_bytes().to_vec()],
+            threshold: 1,
+        });
+        ok(ctx, REG, op).await?;
+        names.insert(id.to_string(), name.to_string());
+        if role == Role::Enterprise {
+            let num = |i: usize| {
+                r[i].parse::<u64>()
+                    .map_err(|_| ClientError::local(format!("{id}: bad figure")))
+            };
+            enterprises.push(Enterprise {
+                id: id.into(),
+                verified: num(6)?,
+                final_allocation: num(7)?,
+            });
+        }
+    }
+    say(format!(
+        "opened {} accounts (verifier, {} key emitting entities, project owners, banks, pilot)",
+        names.len(),
+        enterprises.len()
+    ));
+
+    // 2. Vintage and pre-allocation (70 % of 2024 emissions) through the bulk plan path.
+    ok(
+        ctx,
+        REG,
+        Op::DeclareVintage(pb::DeclareVintage {
+            vintage: 2025,
+            cap: 60_000_000,
+        }),
+    )
+    .await?;
+    let work = std::env::temp_dir().join(format!("carbon-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| ClientError::local(e.to_string()))?;
+    let plan = work.join("plan-2025.csv");
+    std::fs::copy(data.join("plan-2025.csv"), &plan)
+        .map_err(|e| ClientError::local(e.to_string()))?;
+    ctx.actor = Some(REG.into());
+    let s = super::plan::run(ctx, &plan, None, None).await?;
+    say(format!(
+        "vintage 2025 declared (cap 60,000,000 t); pre-allocated to {} enterprises from the plan",
+        s.committed_now
+    ));
+
+    // 3. Projects and issuance.
+    let projects = [
+        (
+            FOREST,
+            "ZJ-PO-LS",
+            UnitKind::Forestry,
+            "丽水百山祖林业碳汇项目（示例）",
+            "CCER-14-001-V01",
+            "丽水市",
+            1_000,
+            400_000,
+        ),
+        (
+            WIND,
+            "ZJ-PO-WIND",
+            UnitKind::Ccer,
+            "舟山岱山海上风电项目（示例）",
+            "CCER-01-001-V01",
+            "舟山市",
+            0,
+            1_500_000,
+        ),
+        (
+            BLUE,
+            "ZJ-PO-BLUE",
+            UnitKind::BlueCarbon,
+            "象山港红树林与盐沼湿地蓝碳项目（示例）",
+            "CCER-14-002-V01",
+            "宁波市",
+            1_000,
+            60_000,
+        ),
+    ];
+    for (id, owner, kind, name, method, region, bp, qty) in projects {
+        let op = Op::ProposeProject(pb::ProposeProject {
+            project_id: id.into(),
+            owner_id: owner.into(),
+            kind: kind as i32,
+            name: name.into(),
+            methodology: method.into(),
+            region: region.into(),
+            crediting_start_year: 2021,
+            crediting_end_year: 2030,
+        });
+        ok(ctx, owner, op).await?;
+        ok(
+            ctx,
+            REG,
+            Op::ApproveProject(pb::ApproveProject {
+                project_id: id.into(),
+                buffer_share_bp: bp,
+            }),
+        )
+        .await?;
+        ok(
+            ctx,
+            REG,
+            Op::IssueCredits(pb::IssueCredits {
+                project_id: id.into(),
+                monitoring_year: 2025,
+                quantity: qty,
+            }),
+        )
+        .await?;
+        say(format!(
+            "{name}: registered, {qty} credits issued for 2025 (buffer {}%)",
+            bp / 100
+        ));
+    }
+
+    // 4. Trades.
+    let trades = [
+        (
+            "ZJ-PO-WIND",
+            "ZJ-ENT-01",
+            format!("CCER:2025:{WIND}"),
+            575_000u64,
+            5_200u64,
+        ),
+        (
+            "ZJ-PO-WIND",
+            "ZJ-ENT-02",
+            format!("CCER:2025:{WIND}"),
+            600_000,
+            5_150,
+        ),
+        (
+            "ZJ-PO-LS",
+            "ZJ-ENT-12",
+            format!("FORESTRY:2025:{FOREST}"),
+            150_000,
+            6_800,
+        ),
+        (
+            "ZJ-ENT-05",
+            "ZJ-ENT-10",
+            "CEA:2025".to_string(),
+            50_000,
+            9_350,
+        ),
+        (
+            "ZJ-ENT-04",
+            "ZJ-ENT-11",
+            "CEA:2025".to_string(),
+            100_000,
+            9_120,
+        ),
+        (
+            "ZJ-PO-WIND",
+            "ZJ-PILOT-AJ",
+            format!("CCER:2025:{WIND}"),
+            20_000,
+            5_300,
+        ),
+        (
+            "ZJ-PO-BLUE",
+            "ZJ-PILOT-AJ",
+            format!("BLUE_CARBON:2025:{BLUE}"),
+            10_000,
+            8_800,
+        ),
+    ];
+    for (seller, buyer, class, qty, price) in &trades {
+        let op = Op::Trade(pb::Trade {
+            seller: (*seller).into(),
+            buyer: (*buyer).into(),
+            unit_class: Some(cls(class)?),
+            quantity: *qty,
+            price_fen: *price,
+            exchange_ref: "上海环境能源交易所（示例）".into(),
+        });
+        ok(ctx, seller, op).await?;
+    }
+    say(format!(
+        "{} trades settled (CEA and credits, prices in CNY/t)",
+        trades.len()
+    ));
+
+    // 5. Pledges: one partly released, one enforced after default.
+    let pledge = |pledgor: &str, bank: &str, q: u64, secured: u64, contract: &str| {
+        Op::Pledge(pb::Pledge {
+            pledgor: pledgor.into(),
+            pledgee: bank.into(),
+            unit_class: Some(crate::cli::demo::cea2025()),
+            quantity: q,
+            secured_amount_fen: secured,
+            maturity_date: 20261231,
+            contract_ref: contract.into(),
+        })
+    };
+    let p1 = ok(
+        ctx,
+        "ZJ-ENT-04",
+        pledge(
+            "ZJ-ENT-04",
+            "ZJ-BANK-01",
+            500_000,
+            3_000_000_000,
+            "碳排放权质押合同 2025-HZ-001",
+        ),
+    )
+    .await?
+    .effects
+    .unwrap_or_default()
+    .encumbrance_id;
+    ok(
+        ctx,
+        "ZJ-BANK-01",
+        Op::ReleasePledge(pb::ReleasePledge {
+            pledge_id: p1,
+            quantity: 200_000,
+        }),
+    )
+    .await?;
+    // Pre-allocation only covered 420,000 for ZJ-ENT-06; the true-up below adds the rest.
+    let p2 = ok(
+        ctx,
+        "ZJ-ENT-06",
+        pledge(
+            "ZJ-ENT-06",
+            "ZJ-BANK-02",
+            100_000,
+            600_000_000,
+            "碳排放权质押合同 2025-NB-007",
+        ),
+    )
+    .await?
+    .effects
+    .unwrap_or_default()
+    .encumbrance_id;
+    ok(
+        ctx,
+        "ZJ-BANK-02",
+        Op::EnforcePledge(pb::EnforcePledge { pledge_id: p2 }),
+    )
+    .await?;
+    say(format!("pledge {p1}: 500,000 CEA of ZJ-ENT-04 to ZJ-BANK-01, 200,000 released; pledge {p2}: ZJ-ENT-06 defaulted, ZJ-BANK-02 enforced 100,000 CEA"));
+
+    // 6. Verified emissions, then the final true-up.
+    for e in &enterprises {
+        ok(
+            ctx,
+            VER,
+            Op::ReportEmissions(pb::ReportEmissions {
+                enterprise_id: e.id.clone(),
+                year: 2025,
+                tonnes: e.verified,
+            }),
+        )
+        .await?;
+    }
+    for e in &enterprises {
+        let o = ok(
+            ctx,
+            REG,
+            Op::TrueUp(pb::TrueUp {
+                enterprise_id: e.id.clone(),
+                vintage: 2025,
+                final_quantity: e.final_allocation,
+            }),
+        )
+        .await?;
+        let fx = o.effects.unwrap_or_default();
+        let withdrawn: u64 = fx.retired.iter().map(|r| r.last - r.first + 1).sum();
+        if withdrawn > 0 {
+            say(format!(
+                "true-up {}: {withdrawn} allowances withdrawn",
+                e.id
+            ));
+        }
+    }
+    say("verified emissions reported by ZJ-VER-01; final allocations trued up");
+
+    // 7. Surrender: credits up to 5 %, then allowances.
+    let over = Op::Surrender(pb::Surrender {
+        enterprise_id: "ZJ-ENT-02".into(),
+        year: 2025,
+        unit_class: Some(cls(&format!("CCER:2025:{WIND}"))?),
+        quantity: 600_000,
+    });
+    let msg = expect_rejection(ctx, "ZJ-ENT-02", over, ErrorCode::CreditCapExceeded).await?;
+    say(format!(
+        "ZJ-ENT-02 tried to surrender 600,000 CCER: rejected CREDIT_CAP_EXCEEDED ({msg})"
+    ));
+    for e in &enterprises {
+        let mut remaining = e.verified;
+        let cap = e.verified * 5 / 100;
+        for class in [
+            format!("CCER:2025:{WIND}"),
+            format!("FORESTRY:2025:{FOREST}"),
+        ] {
+            let have = available(ctx, &e.id, &class).await?;
+            let q = have.min(cap).min(remaining);
+            if q > 0 {
+                let op = Op::Surrender(pb::Surrender {
+                    enterprise_id: e.id.clone(),
+                    year: 2025,
+                    unit_class: Some(cls(&class)?),
+                    quantity: q,
+                });
+                ok(ctx, &e.id, op).await?;
+                remaining -= q;
+            }
+        }
+        let q = available(ctx, &e.id, "CEA:2025").await?.min(remaining);
+        if q > 0 {
+            let op = Op::Surrender(pb::Surrender {
+                enterprise_id: e.id.clone(),
+                year: 2025,
+                unit_class: Some(cea2025()),
+                quantity: q,
+            });
+            ok(ctx, &e.id, op).await?;
+        }
+    }
+    say("surrenders done");
+
+    // 8. Close 2025.
+    let deadline = yesterday_cst();
+    let close = Op::CloseComplianceYear(pb::CloseComplianceYear {
+        year: 2025,
+        deadline_date: deadline,
+        penalty_multiplier: 5,
+        fallback_price_fen: FALLBACK_PRICE_FEN,
+    });
+    ok(ctx, REG, close).await?;
+    say(format!(
+        "compliance year 2025 closed (deadline {deadline}, multiplier 5; penalty price: last month's CEA average, or {} CNY/t if nothing traded then)",
+        show::yuan(FALLBACK_PRICE_FEN)
+    ));
+
+    // 9. 2026: the short enterprise's allocation is reduced by its shortfall.
+    ok(
+        ctx,
+        REG,
+        Op::DeclareVintage(pb::DeclareVintage {
+            vintage: 2026,
+            cap: 60_000_000,
+        }),
+    )
+    .await?;
+    let short = enterprises
+        .iter()
+        .find(|e| e.id == "ZJ-ENT-06")
+        .map_or(0, |e| e.verified * 7 / 10);
+    let o = ok(
+        ctx,
+        REG,
+        Op::Allocate(pb::Allocate {
+            enterprise_id: "ZJ-ENT-06".into(),
+            vintage: 2026,
+            quantity: short,
+        }),
+    )
+    .await?;
+    say(format!(
+        "2026 pre-allocation of ZJ-ENT-06: {short} granted, {} withheld against its 2025 shortfall (Decree 775 art. 24)",
+        o.effects.unwrap_or_default().shortfall_deducted
+    ));
+
+    // 10. The zero-carbon pilot cancels credits.
+    for (class, q) in [
+        (format!("CCER:2025:{WIND}"), 20_000u64),
+        (format!("BLUE_CARBON:2025:{BLUE}"), 10_000),
+    ] {
+        let op = Op::Cancel(pb::Cancel {
+            holder: "ZJ-PILOT-AJ".into(),
+            unit_class: Some(cls(&class)?),
+            quantity: q,
+            beneficiary: "湖州安吉余村零碳示范村".into(),
+            purpose: "2026年度村域运营碳中和（“两山”理念零碳试点）".into(),
+        });
+        ok(ctx, "ZJ-PILOT-AJ", op).await?;
+    }
+    say("ZJ-PILOT-AJ cancelled 20,000 CCER and 10,000 blue-carbon credits for its 2026 carbon neutrality");
+
+    // Tables.
+    let r = ctx.client.compliance(2025, "").await?;
+    let mut rows = show::compliance_rows(&r.records);
+    for row in &mut rows {
+        let name = names.get(&row[0]).cloned().unwrap_or_default();
+        row.insert(1, name);
+    }
+    let mut header = show::COMPLIANCE_HEADER.to_vec();
+    header.insert(1, "name");
+    println!("\nCompliance 2025");
+    println!("{}", show::table(&header, rows));
+    let days = ctx.client.market_stats(None, 0, 0).await?;
+    println!("Market statistics");
+    println!(
+        "{}",
+        show::table(&show::MARKET_HEADER, show::market_rows(&days))
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+pub fn cea2025() -> pb::UnitClass {
+    pb::UnitClass {
+        kind: UnitKind::Cea as i32,
+        vintage: 2025,
+        project_id: String::new(),
+    }
+}

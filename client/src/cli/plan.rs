@@ -1,0 +1,243 @@
+//! `carbonctl allocate --plan plan.csv`: bulk allocation.
+//!
+//! The plan has columns `enterprise,vintage,kind,quantity` (`kind`: `pre` for pre-allocation,
+//! `final` for the true-up). Each good row becomes one signed transaction, appended to a journal
+//! (`<plan>.journal`, one `line<TAB>hex(SignedTx)` per row) BEFORE anything is submitted. A re-run
+//! reuses the journalled bytes, so tx ids repeat and rows already committed are not applied
+//! again: the registry returns their first outcome. Bad rows are reported with their line number
+//! and do not stop good ones. A per-row report is written as CSV.
+
+use super::ctx::{Ctx, Res};
+use carbon_client::keys::Key;
+use carbon_client::{ops, ClientError};
+use carbon_proto::v1::{tx_body::Operation, Allocate, ErrorCode, SignedTx, TrueUp};
+use prost::Message;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const CHUNK: usize = 500;
+
+pub struct Summary {
+    pub committed_now: usize,
+    pub committed_before: usize,
+    pub rejected: usize,
+    pub bad_rows: usize,
+}
+
+fn row_op(rec: &csv::StringRecord) -> Result<Operation, String> {
+    let field = |i: usize, name: &str| {
+        rec.get(i)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("missing {name}"))
+    };
+    let enterprise = field(0, "enterprise")?.to_string();
+    let vintage: u32 = field(1, "vintage")?
+        .parse()
+        .map_err(|_| "vintage is not a year".to_string())?;
+    let quantity: u64 = field(3, "quantity")?
+        .replace('_', "")
+        .parse()
+        .map_err(|_| "quantity is not a whole number".to_string())?;
+    match field(2, "kind")?.to_ascii_lowercase().as_str() {
+        "pre" | "pre-allocation" => Ok(Operation::Allocate(Allocate {
+            enterprise_id: enterprise,
+            vintage,
+            quantity,
+        })),
+        "final" | "true-up" => Ok(Operation::TrueUp(TrueUp {
+            enterprise_id: enterprise,
+            vintage,
+            final_quantity: quantity,
+        })),
+        k => Err(format!("kind {k:?} is neither pre nor final")),
+    }
+}
+
+fn load_journal(path: &Path) -> Res<BTreeMap<u64, SignedTx>> {
+    let mut out = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(out);
+    };
+    for l in text.lines() {
+        let Some((line, hexed)) = l.split_once('\t') else {
+            continue;
+        };
+        let (Ok(line), Ok(bytes)) = (line.parse::<u64>(), hex::decode(hexed)) else {
+            continue;
+        };
+        if let Ok(tx) = SignedTx::decode(bytes.as_slice()) {
+            out.insert(line, tx);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(
+    ctx: &mut Ctx,
+    plan: &Path,
+    report: Option<PathBuf>,
+    stop_after: Option<usize>,
+) -> Res<Summary> {
+    let journal_path = PathBuf::from(format!("{}.journal", plan.display()));
+    let report_path =
+        report.unwrap_or_else(|| PathBuf::from(format!("{}.report.csv", plan.display())));
+    let mut journal = load_journal(&journal_path)?;
+    let actor = ctx.actor()?;
+    let keys: Vec<Key> = ctx.keys_for(&actor)?;
+    if keys.is_empty() {
+        return Err(ClientError::local(format!("no key for {actor}")));
+    }
+    let chain = ctx.client.chain_id().await?;
+    let start_seq = ctx.client.chain_head().await?.sequence;
+
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(plan)
+        .map_err(|e| ClientError::local(format!("{}: {e}", plan.display())))?;
+    let mut rows: Vec<(u64, Vec<String>, Result<SignedTx, String>)> = Vec::new();
+    let mut new_lines = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let line = i as u64 + 2; // header is line 1
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                rows.push((line, vec![], Err(e.to_string())));
+                continue;
+            }
+        };
+        let fields: Vec<String> = rec.iter().map(|s| s.trim().to_string()).collect();
+        let tx = match journal.get(&line) {
+            Some(tx) => Ok(tx.clone()),
+            None => row_op(&rec).map(|op| {
+                let body = ops::body(&chain, vec![actor.clone()], ctx.valid_for, op);
+                let refs: Vec<&Key> = keys.iter().collect();
+                let tx = ops::sign(&body, &refs);
+                new_lines.push((line, tx.clone()));
+                tx
+            }),
+        };
+        rows.push((line, fields, tx));
+    }
+    // Journal first: a crash after this point re-submits the same bytes.
+    if !new_lines.is_empty() {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)
+            .map_err(|e| ClientError::local(format!("{}: {e}", journal_path.display())))?;
+        for (line, tx) in &new_lines {
+            writeln!(f, "{line}\t{}", hex::encode(tx.encode_to_vec()))
+                .map_err(|e| ClientError::local(e.to_string()))?;
+            journal.insert(*line, tx.clone());
+        }
+        f.sync_all()
+            .map_err(|e| ClientError::local(e.to_string()))?;
+    }
+
+    let good: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.2.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    let limit = stop_after.unwrap_or(good.len()).min(good.len());
+    let bar = indicatif::ProgressBar::new(limit as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    if ctx.json || std::env::var_os("CI").is_some() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut results: BTreeMap<usize, (String, u64, String)> = BTreeMap::new();
+    let mut summary = Summary {
+        committed_now: 0,
+        committed_before: 0,
+        rejected: 0,
+        bad_rows: rows.iter().filter(|r| r.2.is_err()).count(),
+    };
+    for chunk in good[..limit].chunks(CHUNK) {
+        let txs: Vec<SignedTx> = chunk
+            .iter()
+            .filter_map(|&i| rows[i].2.as_ref().ok().cloned())
+            .collect();
+        let answers = ctx.client.submit_batch(txs).await?;
+        for (&i, a) in chunk.iter().zip(answers) {
+            let r = match a.outcome {
+                Some(o) if o.code() == ErrorCode::Ok && o.sequence <= start_seq => {
+                    summary.committed_before += 1;
+                    (
+                        "committed (earlier run)".to_string(),
+                        o.sequence,
+                        String::new(),
+                    )
+                }
+                Some(o) if o.code() == ErrorCode::Ok => {
+                    summary.committed_now += 1;
+                    ("committed".to_string(), o.sequence, String::new())
+                }
+                Some(o) => {
+                    summary.rejected += 1;
+                    (
+                        o.code().as_str_name().to_string(),
+                        o.sequence,
+                        o.message.clone(),
+                    )
+                }
+                None => {
+                    summary.rejected += 1;
+                    (
+                        a.ingress_code().as_str_name().to_string(),
+                        0,
+                        a.ingress_message.clone(),
+                    )
+                }
+            };
+            results.insert(i, r);
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+
+    let mut out = Vec::new();
+    for (i, (line, fields, tx)) in rows.iter().enumerate() {
+        let mut r = vec![line.to_string()];
+        r.extend((0..4).map(|k| fields.get(k).cloned().unwrap_or_default()));
+        match (tx, results.get(&i)) {
+            (Err(e), _) => r.extend(["BAD_ROW".to_string(), String::new(), e.clone()]),
+            (Ok(_), Some((res, seq, msg))) => r.extend([res.clone(), seq.to_string(), msg.clone()]),
+            (Ok(_), None) => r.extend(["not submitted".to_string(), String::new(), String::new()]),
+        }
+        out.push(r);
+    }
+    super::show::csv_out(
+        &report_path,
+        &[
+            "line",
+            "enterprise",
+            "vintage",
+            "kind",
+            "quantity",
+            "result",
+            "sequence",
+            "message",
+        ],
+        &out,
+    )?;
+    for r in out.iter().filter(|r| r[5] == "BAD_ROW") {
+        eprintln!("line {}: {}", r[0], r[7]);
+    }
+    eprintln!(
+        "plan {}: {} committed now, {} already committed, {} rejected, {} bad rows; report in {}",
+        plan.display(),
+        summary.committed_now,
+        summary.committed_before,
+        summary.rejected,
+        summary.bad_rows,
+        report_path.display()
+    );
+    Ok(summary)
+}

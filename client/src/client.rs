@@ -1,0 +1,319 @@
+//! A registry client over a list of endpoints: it fails over between them, and retries the SAME
+//! signed bytes after a timeout or a leader change (safe: the registry deduplicates by tx id), so
+//! a submission either returns its one outcome or a clear error.
+
+use crate::error::ClientError;
+use carbon_proto::v1::registry_client::RegistryClient;
+use carbon_proto::v1::*;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint};
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+#[derive(Clone)]
+pub struct Client {
+    endpoints: Vec<String>,
+    channels: Vec<RegistryClient<Channel>>,
+    next: usize,
+    /// How long a call keeps trying other endpoints.
+    pub retry_for: Duration,
+    /// Consistency asked of reads.
+    pub consistency: ReadConsistency,
+    chain_id: Option<String>,
+}
+
+fn endpoint(addr: &str) -> Result<RegistryClient<Channel>> {
+    let url = if addr.starts_with("http") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    let ch = Endpoint::from_shared(url)
+        .map_err(|e| ClientError::local(format!("endpoint {addr:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(30))
+        .connect_lazy();
+    Ok(RegistryClient::new(ch)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20))
+}
+
+impl Client {
+    /// A client for these endpoints (`host:port`); connections are made on first use.
+    pub fn new(endpoints: &[String]) -> Result<Self> {
+        if endpoints.is_empty() {
+            return Err(ClientError::local("no registry endpoint given"));
+        }
+        Ok(Client {
+            channels: endpoints
+                .iter()
+                .map(|e| endpoint(e))
+                .collect::<Result<_>>()?,
+            endpoints: endpoints.to_vec(),
+            next: 0,
+            retry_for: Duration::from_secs(30),
+            consistency: ReadConsistency::Linearizable,
+            chain_id: None,
+        })
+    }
+
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// Calls `f` on one endpoint after another until it answers or the retry budget is spent.
+    pub async fn call<T, F, Fut>(&mut self, mut f: F) -> Result<T>
+    where
+        F: FnMut(RegistryClient<Channel>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = Instant::now() + self.retry_for;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let c = self.channels[self.next % self.channels.len()].clone();
+            match f(c).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(status) => {
+                    let e = ClientError::from_status(&status);
+                    if !e.is_retryable() || Instant::now() >= deadline {
+                        return Err(e);
+                    }
+                }
+            }
+            self.next += 1;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// The registry's chain id (asked once).
+    pub async fn chain_id(&mut self) -> Result<String> {
+        if let Some(c) = &self.chain_id {
+            return Ok(c.clone());
+        }
+        let h = self.chain_head().await?;
+        self.chain_id = Some(h.chain_id.clone());
+        Ok(h.chain_id)
+    }
+
+    /// Submits a signed transaction; returns its outcome, or `Rejected` with the stored outcome.
+    pub async fn submit(&mut self, tx: SignedTx) -> Result<Outcome> {
+        let r = self
+            .call(|mut c| {
+                let req = SubmitRequest {
+                    tx: Some(tx.clone()),
+                };
+                async move { c.submit(req).await }
+            })
+            .await?;
+        r.outcome
+            .ok_or_else(|| ClientError::Unavailable("the registry sent no outcome".into()))
+    }
+
+    pub async fn submit_batch(&mut self, txs: Vec<SignedTx>) -> Result<Vec<SubmitResult>> {
+        let r = self
+            .call(|mut c| {
+                let req = SubmitBatchRequest { txs: txs.clone() };
+                async move { c.submit_batch(req).await }
+            })
+            .await?;
+        Ok(r.results)
+    }
+
+    pub async fn chain_head(&mut self) -> Result<GetChainHeadResponse> {
+        let consistency = self.consistency as i32;
+        self.call(
+            |mut c| async move { c.get_chain_head(GetChainHeadRequest { consistency }).await },
+        )
+        .await
+    }
+
+    pub async fn account(&mut self, account_id: &str) -> Result<Account> {
+        let req = GetAccountRequest {
+            account_id: account_id.into(),
+            consistency: self.consistency as i32,
+        };
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.get_account(req).await }
+            })
+            .await?;
+        r.account
+            .ok_or_else(|| ClientError::Unavailable("no account in the answer".into()))
+    }
+
+    pub async fn holdings(
+        &mut self,
+        account_id: &str,
+        auth: ReadAuth,
+    ) -> Result<GetHoldingsResponse> {
+        let req = GetHoldingsRequest {
+            account_id: account_id.into(),
+            consistency: self.consistency as i32,
+            auth: Some(auth),
+        };
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.get_holdings(req).await }
+        })
+        .await
+    }
+
+    pub async fn encumbrances(
+        &mut self,
+        holder: &str,
+        pledgee: &str,
+        auth: ReadAuth,
+    ) -> Result<Vec<Encumbrance>> {
+        let req = ListEncumbrancesRequest {
+            holder: holder.into(),
+            pledgee: pledgee.into(),
+            consistency: self.consistency as i32,
+            auth: Some(auth),
+        };
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.list_encumbrances(req).await }
+            })
+            .await?;
+        Ok(r.encumbrances)
+    }
+
+    pub async fn compliance(
+        &mut self,
+        year: u32,
+        enterprise: &str,
+    ) -> Result<GetComplianceResponse> {
+        let req = GetComplianceRequest {
+            year,
+            enterprise_id: enterprise.into(),
+            consistency: self.consistency as i32,
+        };
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.get_compliance(req).await }
+        })
+        .await
+    }
+
+    pub async fn project(&mut self, project_id: &str) -> Result<GetProjectResponse> {
+        let req = GetProjectRequest {
+            project_id: project_id.into(),
+            consistency: self.consistency as i32,
+        };
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.get_project(req).await }
+        })
+        .await
+    }
+
+    pub async fn history(
+        &mut self,
+        account_id: &str,
+        from_sequence: u64,
+        limit: u32,
+        auth: ReadAuth,
+    ) -> Result<Vec<CommittedTx>> {
+        let req = GetHistoryRequest {
+            account_id: account_id.into(),
+            from_sequence,
+            limit,
+            consistency: self.consistency as i32,
+            auth: Some(auth),
+        };
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.get_history(req).await }
+            })
+            .await?;
+        Ok(r.transactions)
+    }
+
+    pub async fn transaction(&mut self, tx_id: &[u8]) -> Result<CommittedTx> {
+        let req = GetTransactionRequest {
+            tx_id: tx_id.to_vec(),
+            consistency: self.consistency as i32,
+        };
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.get_transaction(req).await }
+            })
+            .await?;
+        r.transaction
+            .ok_or_else(|| ClientError::Unavailable("no transaction in the answer".into()))
+    }
+
+    pub async fn market_stats(
+        &mut self,
+        unit_class: Option<UnitClass>,
+        from_date: u32,
+        to_date: u32,
+    ) -> Result<Vec<MarketDay>> {
+        let req = GetMarketStatsRequest {
+            unit_class,
+            from_date,
+            to_date,
+            consistency: self.consistency as i32,
+        };
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.get_market_stats(req).await }
+            })
+            .await?;
+        Ok(r.days)
+    }
+
+    pub async fn disclosure(&mut self, year: u32) -> Result<GetDisclosureResponse> {
+        let req = GetDisclosureRequest {
+            year,
+            consistency: self.consistency as i32,
+        };
+        self.call(|mut c| async move { c.get_disclosure(req).await })
+            .await
+    }
+
+    pub async fn cluster_status(&mut self) -> Result<ClusterStatusResponse> {
+        self.call(|mut c| async move { c.cluster_status(ClusterStatusRequest {}).await })
+            .await
+    }
+
+    pub async fn admin(&mut self, req: AdminRequest) -> Result<AdminResponse> {
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.admin(req).await }
+        })
+        .await
+    }
+
+    /// Committed transactions from a chain sequence on, as they commit.
+    pub async fn watch(&mut self, from_sequence: u64) -> Result<tonic::Streaming<CommittedTx>> {
+        self.call(|mut c| async move { c.watch(WatchRequest { from_sequence }).await })
+            .await
+    }
+
+    /// The whole history in chain order (for offline verification), page by page.
+    pub async fn export(&mut self, max: u64) -> Result<Vec<CommittedTx>> {
+        let head = self.chain_head().await?;
+        let want = head.sequence.min(max);
+        let mut out = Vec::new();
+        if want == 0 {
+            return Ok(out);
+        }
+        let mut stream = self.watch(1).await?;
+        while (out.len() as u64) < want {
+            match stream.message().await {
+                Ok(Some(t)) => out.push(t),
+                Ok(None) => break,
+                Err(s) => return Err(ClientError::from_status(&s)),
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,87 @@
+//! The genesis file (`seeds/genesis.toml`) as clients, nodes and offline verifiers read it.
+//!
+//! ```toml
+//! chain_id = "zj-carbon-demo"
+//! cluster_admin_key = "<64 hex>"
+//! buffer_account = "ZJ-BUFFER"
+//! [[accounts]]
+//! id = "ZJ-REG"
+//! name = "浙江省生态环境厅"
+//! region = "浙江省"
+//! keys = ["<64 hex>"]
+//! threshold = 1
+//! ```
+//! Every genesis account is a regulator account. The node validates the rest when it starts.
+
+use crate::v1::{Account, AccountStatus, Genesis, Role};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    chain_id: String,
+    cluster_admin_key: String,
+    buffer_account: String,
+    accounts: Vec<AccountEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountEntry {
+    id: String,
+    name: String,
+    #[serde(default)]
+    region: String,
+    keys: Vec<String>,
+    threshold: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("genesis: {0}")]
+pub struct GenesisError(pub String);
+
+fn key(hex_text: &str, what: &str) -> Result<Vec<u8>, GenesisError> {
+    let b =
+        hex::decode(hex_text.trim()).map_err(|e| GenesisError(format!("{what}: not hex ({e})")))?;
+    if b.len() != 32 {
+        return Err(GenesisError(format!(
+            "{what}: an ed25519 public key is 32 bytes, not {}",
+            b.len()
+        )));
+    }
+    Ok(b)
+}
+
+pub fn parse_toml(text: &str) -> Result<Genesis, GenesisError> {
+    let f: File = toml::from_str(text).map_err(|e| GenesisError(e.to_string()))?;
+    let mut accounts = Vec::new();
+    for a in f.accounts {
+        let keys = a
+            .keys
+            .iter()
+            .map(|k| key(k, &format!("account {}", a.id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        accounts.push(Account {
+            account_id: a.id,
+            role: Role::Regulator as i32,
+            name: a.name,
+            region: a.region,
+            public_keys: keys,
+            threshold: a.threshold,
+            status: AccountStatus::Open as i32,
+            outstanding_shortfall: 0,
+        });
+    }
+    Ok(Genesis {
+        chain_id: f.chain_id,
+        accounts,
+        buffer_account_id: f.buffer_account,
+        cluster_admin_key: key(&f.cluster_admin_key, "cluster_admin_key")?,
+    })
+}
+
+pub fn load(path: &std::path::Path) -> Result<Genesis, GenesisError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| GenesisError(format!("{}: {e}", path.display())))?;
+    parse_toml(&text).map_err(|e| GenesisError(format!("{}: {}", path.display(), e.0)))
+}
