@@ -34,8 +34,39 @@ pub fn repo_root() -> PathBuf {
 /// (re)built once per test process so that a test never runs a stale node.
 pub fn node_binary() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("CARBON_NODE_BIN") {
+    BIN.get_or_init(|| built("carbon-node", "carbon-node", "CARBON_NODE_BIN"))
+        .clone()
+}
+
+/// The `carbonctl` binary, built the same way.
+pub fn ctl_binary() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| built("carbon-client", "carbonctl", "CARBONCTL_BIN"))
+        .clone()
+}
+
+/// Runs `carbonctl` against the given endpoints with the demo keys; returns (exit code, stdout,
+/// stderr).
+pub fn ctl(endpoints: &[String], args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(ctl_binary())
+        .args(args)
+        .env("CARBON_ENDPOINTS", endpoints.join(","))
+        .env("CARBON_KEYS_DIR", repo_root().join("seeds/keys"))
+        .env_remove("CARBON_ACCOUNT")
+        .env_remove("CARBON_KEY")
+        .current_dir(repo_root())
+        .output()
+        .expect("carbonctl runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn built(package: &str, bin: &str, env: &str) -> PathBuf {
+    {
+        if let Ok(p) = std::env::var(env) {
             return PathBuf::from(p);
         }
         let exe = std::env::current_exe().unwrap_or_default();
@@ -45,16 +76,15 @@ pub fn node_binary() -> PathBuf {
             dir.pop();
         }
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "carbon-node", "--bin", "carbon-node"])
+        cmd.args(["build", "-q", "-p", package, "--bin", bin])
             .current_dir(repo_root());
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("cargo build runs");
-        assert!(status.success(), "building carbon-node failed");
-        dir.join("carbon-node")
-    })
-    .clone()
+        assert!(status.success(), "building {bin} failed");
+        dir.join(bin)
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -128,6 +158,10 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.client_addr.clone()).collect()
+    }
+
     /// Writes configs for `n` members (node 1 bootstraps) and starts them.
     pub fn start(n: usize, snapshot_logs: u64) -> Cluster {
         Self::start_with(n, snapshot_logs, 1_000)

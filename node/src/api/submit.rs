@@ -23,6 +23,28 @@ fn committed(node: &Node, v: &VerifiedTx) -> Result<Option<Outcome>, ApiError> {
     Ok(ledger::committed(&node.state.view(), &v.tx_id)?.and_then(|c| c.outcome))
 }
 
+/// Refuses, before it reaches the log, a transaction whose signing accounts do not (yet) reach
+/// their thresholds in this node's state: a co-signer missing from an offline-signed file must
+/// not burn the tx id with a committed rejection. The ledger checks again when applying.
+fn thresholds_met(node: &Node, v: &VerifiedTx) -> Result<(), ApiError> {
+    let view = node.state.view();
+    for s in &v.body.signers {
+        let Some(a) = ledger::queries::account(&view, s)? else {
+            continue; // the ledger answers UNKNOWN_ACCOUNT with a committed outcome
+        };
+        if !carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &v.signer_keys) {
+            return Err(ApiError::new(
+                ErrorCode::InsufficientSignatures,
+                format!(
+                    "account {s:?} needs signatures of {} distinct keys of its key set; nothing was recorded",
+                    a.threshold
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Submits one verified transaction; returns its outcome (success or ledger rejection).
 pub async fn one(
     node: &Arc<Node>,
@@ -32,6 +54,7 @@ pub async fn one(
     if let Some(o) = committed(node, &v)? {
         return Ok(o);
     }
+    thresholds_met(node, &v)?;
     let mut last = ApiError::unavailable("no leader is known");
     for _ in 0..ATTEMPTS {
         match leader(&node.raft) {
