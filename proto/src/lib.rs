@@ -3,11 +3,13 @@
 //! * [`v1`]: the protobuf messages and the `Registry` gRPC service (generated from
 //!   `proto/carbon/registry/v1/registry.proto`).
 //! * [`chain`]: the hash chain and its offline verification.
+//! * [`dates`]: yyyymmdd dates in China Standard Time.
 //! * [`genesis`]: the genesis file format.
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
 //!   domain-separated hash that signatures cover, batch verification, and M-of-N thresholds.
 
 pub mod chain;
+pub mod dates;
 pub mod genesis;
 pub mod signing;
 

@@ -73,18 +73,7 @@ fn say(m: impl AsRef<str>) {
 }
 
 fn yesterday_cst() -> u32 {
-    // Days since the epoch in UTC+8, minus one, as a civil date.
-    let days = (carbon_client::ops::now_ms() + 8 * 3_600_000) / 86_400_000 - 1;
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y * 10_000 + m * 100 + d) as u32
+    carbon_proto::dates::date_of(carbon_client::ops::now_ms().saturating_sub(86_400_000))
 }
 
 pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {

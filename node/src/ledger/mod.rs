@@ -16,7 +16,7 @@ pub mod allocation;
 pub mod audit;
 pub mod cancellation;
 pub mod compliance;
-pub mod dates;
+pub use carbon_proto::dates;
 pub mod encumbrances;
 pub mod error;
 pub mod exec;

@@ -1,5 +1,6 @@
-//! Calendar arithmetic on the leader's timestamp, in China Standard Time (UTC+8, no daylight
-//! saving), the registry's legal time zone. Dates are yyyymmdd integers, months yyyymm.
+//! Calendar dates of the protocol: China Standard Time (UTC+8, no daylight saving), the
+//! registry's legal time zone. Dates are yyyymmdd integers, months yyyymm. Pure functions: the
+//! ledger applies them to the leader's timestamp, clients to their own clock.
 
 const MS_PER_DAY: u64 = 86_400_000;
 const CST_OFFSET_MS: u64 = 8 * 3_600_000;
