@@ -203,15 +203,24 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
         }),
     );
     let missing_cosigner = sign(&trade_body, &[&test_key(ENT)]);
+    let before = cluster.heads(&[0]).await;
     assert_eq!(
         submit(&mut c, missing_cosigner).await.code(),
         ErrorCode::InsufficientSignatures
     );
+    assert_eq!(
+        cluster.heads(&[0]).await,
+        before,
+        "refused at ingress, nothing logged"
+    );
+    // Once the buyer signs too, the very same body succeeds: its id was not burnt.
+    let both = sign(&trade_body, &[&test_key(ENT), &test_key(ENT2)]);
+    assert_eq!(submit(&mut c, both).await.code(), ErrorCode::Ok);
     let pledge = Operation::Pledge(Pledge {
         pledgor: ENT.into(),
         pledgee: BANK.into(),
         unit_class: Some(cea(2025)),
-        quantity: 4_990,
+        quantity: 4_985,
         secured_amount_fen: 100_000_000,
         maturity_date: 20271231,
         contract_ref: "质押-001".into(),
@@ -224,7 +233,7 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
     let encumbered = submit(&mut c, by(ENT, transfer(ENT, ENT2, 1))).await;
     assert_eq!(encumbered.code(), ErrorCode::UnitsEncumbered);
 
-    // Balances as expected after all that: ENT 4,990 pledged, ENT2 10.
+    // Balances as expected after all that: ENT 4,985 pledged, ENT2 15.
     let auth = |who: &str| {
         let t = now_ms();
         let key = test_key(who);
@@ -245,7 +254,24 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
         .await
         .expect("holdings")
         .into_inner();
-    assert_eq!((h.balances[0].available, h.balances[0].pledged), (0, 4_990));
+    assert_eq!((h.balances[0].available, h.balances[0].pledged), (0, 4_985));
+    // The pledgee sees only the units pledged to it, not the balances.
+    let seen = c
+        .get_holdings(GetHoldingsRequest {
+            account_id: ENT.into(),
+            consistency: 0,
+            auth: Some(auth(BANK)),
+        })
+        .await
+        .expect("the pledgee may read pledged units")
+        .into_inner();
+    assert!(seen.balances.is_empty());
+    let pledged: u64 = seen
+        .blocks
+        .iter()
+        .map(|b| b.range.as_ref().map_or(0, |r| r.last - r.first + 1))
+        .sum();
+    assert_eq!(pledged, 4_985);
     // Another enterprise may not read them.
     let denied = c
         .get_holdings(GetHoldingsRequest {
