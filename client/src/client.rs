@@ -279,6 +279,24 @@ impl Client {
             .await
     }
 
+    /// Provenance of one serial: its origin and creating transaction, and its retirement if any.
+    pub async fn trace(
+        &mut self,
+        unit_class: UnitClass,
+        serial: u64,
+    ) -> Result<TraceSerialResponse> {
+        let req = TraceSerialRequest {
+            unit_class: Some(unit_class),
+            serial,
+            consistency: self.consistency as i32,
+        };
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.trace_serial(req).await }
+        })
+        .await
+    }
+
     pub async fn cluster_status(&mut self) -> Result<ClusterStatusResponse> {
         self.call(|mut c| async move { c.cluster_status(ClusterStatusRequest {}).await })
             .await

@@ -197,6 +197,8 @@ enum Command {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// Trace a serial to the allocation or issuance that created it (and its retirement).
+    Trace { class: String, serial: u64 },
     /// Follow committed transactions from a chain sequence.
     Watch {
         #[arg(long, default_value_t = 1)]
@@ -675,6 +677,9 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
             }
         }
         Command::Disclosure { year, csv } => cli::commands::disclosure(ctx, year, csv).await?,
+        Command::Trace { class: c, serial } => {
+            cli::commands::trace(ctx, class(&c)?, serial).await?
+        }
         Command::Watch { from, count } => cli::commands::watch(ctx, from, count).await?,
         Command::Chain(c) => cli::commands::chain(ctx, c).await?,
         Command::Cluster(c) => cli::commands::cluster(ctx, c).await?,

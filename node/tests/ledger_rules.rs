@@ -1029,3 +1029,37 @@ fn cancellation_retires_units_with_beneficiary_and_purpose() {
     r.rejects(&[OWNER], cancel(IND, ccer, 1), E::InsufficientSignatures);
     // Cancelled serials never come back: the invariant check after every entry proves it.
 }
+
+#[test]
+fn every_serial_traces_to_the_allocation_or_issuance_that_created_it() {
+    let mut r = registry();
+    with_projects(&mut r);
+    r.ok(&[REG], issue(WIND, 2025, 100));
+    r.ok(&[VER], report(ENT, 2025, 600));
+    r.ok(&[ENT], surrender(ENT, 2025, cea(2025), 300));
+    // Serial 250 of CEA 2025: created by the allocation in `registry()`, surrendered by ENT.
+    let t = queries::trace(&r.state, &cea(2025), 250)
+        .expect("read")
+        .expect("exists");
+    let created = t.created_by.and_then(|c| c.tx).expect("creating tx");
+    let body = <carbon_proto::v1::TxBody as prost::Message>::decode(created.body.as_slice())
+        .expect("body");
+    assert!(matches!(body.operation, Some(Op::Allocate(_))));
+    let retired = t.retired.expect("retired");
+    assert_eq!((retired.account_id.as_str(), retired.year), (ENT, 2025));
+    // Serial 900 is still held: no retirement, holder not disclosed.
+    let t = queries::trace(&r.state, &cea(2025), 900)
+        .expect("read")
+        .expect("exists");
+    assert!(t.retired.is_none());
+    // Credits trace to their issuance.
+    let t = queries::trace(&r.state, &credit(UnitKind::Ccer, 2025, WIND), 42)
+        .expect("read")
+        .expect("exists");
+    let o = t.origin.expect("origin");
+    assert_eq!(o.range.map(|r| (r.first, r.last)), Some((1, 100)));
+    // Never created: nothing.
+    assert!(queries::trace(&r.state, &cea(2025), 1_001)
+        .expect("read")
+        .is_none());
+}

@@ -214,6 +214,8 @@ async fn every_command_family_succeeds_and_rejects_with_its_code() {
         "OUTSIDE_CREDITING_PERIOD",
     );
     assert!(ok(&ep, &["project", "show", "P-W"]).contains("5000"));
+    assert!(ok(&ep, &["trace", "CCER:2025:P-W", "17"]).contains("IssueCredits"));
+    rejected(&ep, &["trace", "CCER:2025:P-W", "5001"], "NOT_FOUND");
 
     // transfer; trade by offline two-party signing
     ok(

@@ -503,6 +503,41 @@ pub async fn tx(ctx: &mut Ctx, cmd: TxCmd) -> Res<()> {
     }
 }
 
+pub async fn trace(ctx: &mut Ctx, class: pb::UnitClass, serial: u64) -> Res<()> {
+    let t = ctx.client.trace(class.clone(), serial).await?;
+    if ctx.json {
+        show::json(&t);
+        return Ok(());
+    }
+    let o = t.origin.unwrap_or_default();
+    let r = o.range.unwrap_or_default();
+    let op = t
+        .created_by
+        .as_ref()
+        .and_then(|c| c.tx.as_ref())
+        .and_then(|tx| pb::TxBody::decode(tx.body.as_slice()).ok())
+        .and_then(|b| b.operation)
+        .map_or("?".into(), |o| op_name(&o));
+    println!(
+        "{} serial {serial}: created by {op} at sequence {} (tx {}), in block {}..={}",
+        class_label(&class),
+        o.sequence,
+        hex::encode(&o.tx_id),
+        r.first,
+        r.last
+    );
+    match t.retired {
+        Some(b) => println!(
+            "retired: {:?} by {} at sequence {}",
+            b.reason(),
+            b.account_id,
+            b.sequence
+        ),
+        None => println!("not retired: held in some account (holders are private)"),
+    }
+    Ok(())
+}
+
 pub async fn disclosure(ctx: &mut Ctx, year: u32, csv: Option<PathBuf>) -> Res<()> {
     let d = ctx.client.disclosure(year).await?;
     if ctx.json {

@@ -140,6 +140,10 @@ impl Registry for RegistryService {
         read!(self, req, get_disclosure, reads::disclosure)
     }
 
+    async fn trace_serial(&self, req: Request<TraceSerialRequest>) -> Resp<TraceSerialResponse> {
+        read!(self, req, trace_serial, reads::trace)
+    }
+
     type WatchStream = watch::WatchStream;
 
     async fn watch(&self, req: Request<WatchRequest>) -> Resp<Self::WatchStream> {

@@ -186,6 +186,18 @@ pub fn market_stats(
     })
 }
 
+pub fn trace(node: &Arc<Node>, r: TraceSerialRequest) -> Result<TraceSerialResponse, ApiError> {
+    let class = r
+        .unit_class
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidUnitClass, "give a unit class"))?;
+    queries::trace(&node.state.view(), &class, r.serial)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "serial {} of that class was never created",
+            r.serial
+        ))
+    })
+}
+
 pub fn disclosure(
     node: &Arc<Node>,
     r: GetDisclosureRequest,

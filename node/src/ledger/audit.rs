@@ -134,7 +134,30 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             ));
         }
     }
+    // Every created serial has exactly one origin.
+    let mut origins: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for (k, o) in io(read_all::<carbon_proto::v1::SerialOrigin>(v, keys::ORIGINS))? {
+        let class = k[1..k.len() - 8].to_vec();
+        let Some(r) = &o.range else {
+            return fail("an origin has no range");
+        };
+        let next = origins.entry(class.clone()).or_insert(1);
+        if r.first != *next {
+            return fail(format!(
+                "class {}: origins skip or overlap at {}",
+                hex::encode(&class),
+                r.first
+            ));
+        }
+        *next = r.last + 1;
+    }
     for (class, n) in &created {
+        if origins.get(class).copied().unwrap_or(1) - 1 != *n {
+            return fail(format!(
+                "class {}: {n} created but origins cover a different count",
+                hex::encode(class)
+            ));
+        }
         if *n > 0 && !classes.contains_key(class) {
             return fail(format!(
                 "class {}: {n} created, none accounted for",

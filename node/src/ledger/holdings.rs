@@ -9,7 +9,7 @@ use super::error::{reject, ErrorCode, Res};
 use super::exec::{add, read_all, Exec};
 use super::keys;
 use carbon_proto::v1::{
-    BlockState, RetireReason, RetiredBlock, SerialBlock, SerialRange, UnitClass,
+    BlockState, RetireReason, RetiredBlock, SerialBlock, SerialOrigin, SerialRange, UnitClass,
 };
 use std::collections::BTreeMap;
 
@@ -87,6 +87,16 @@ impl Exec<'_, '_> {
         };
         let after = add(next, quantity, "the serial numbers of this unit class")?;
         self.st.put(key, after.to_be_bytes().to_vec());
+        let origin = SerialOrigin {
+            range: Some(SerialRange {
+                unit_class: Some(class.clone()),
+                first: next,
+                last: after - 1,
+            }),
+            sequence: self.sequence,
+            tx_id: self.tx.tx_id.to_vec(),
+        };
+        self.put(keys::origin(class, next), &origin);
         Ok((next, after - 1))
     }
 

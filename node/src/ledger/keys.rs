@@ -67,6 +67,21 @@ pub fn retired(c: &UnitClass, first: u64) -> Vec<u8> {
 
 pub const RETIRED: &[u8] = b"R";
 
+/// Where the serials starting at `first` were created.
+pub fn origin(c: &UnitClass, first: u64) -> Vec<u8> {
+    key(b'O', &[&class(c), &first.to_be_bytes()])
+}
+
+pub fn origins_of(c: &UnitClass) -> Vec<u8> {
+    key(b'O', &[&class(c)])
+}
+
+pub fn retired_of(c: &UnitClass) -> Vec<u8> {
+    key(b'R', &[&class(c)])
+}
+
+pub const ORIGINS: &[u8] = b"O";
+
 pub fn vintage(year: u32) -> Vec<u8> {
     key(b'V', &[&year.to_be_bytes()])
 }

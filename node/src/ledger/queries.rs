@@ -7,8 +7,8 @@ use super::keys;
 use super::store::{StateView, ViewFault};
 use carbon_proto::v1::{
     Account, Balance, BlockState, Cancellation, ChainState, CommittedTx, ComplianceRecord,
-    Encumbrance, Genesis, Issuance, MarketDay, Project, ProjectStatus, SerialBlock, UnitClass,
-    UnitKind, YearClose,
+    Encumbrance, Genesis, Issuance, MarketDay, Project, ProjectStatus, RetiredBlock, SerialBlock,
+    SerialOrigin, TraceSerialResponse, UnitClass, UnitKind, YearClose,
 };
 use std::collections::BTreeMap;
 
@@ -156,6 +156,44 @@ pub fn committed_since(v: &dyn StateView, from_sequence: u64, limit: usize) -> R
         seq += 1;
     }
     Ok(out)
+}
+
+/// The block of `prefix` records whose range holds `serial` (records keyed by first serial).
+fn containing<M: prost::Message + Default>(
+    v: &dyn StateView,
+    prefix: &[u8],
+    serial: u64,
+    range: impl Fn(&M) -> Option<&carbon_proto::v1::SerialRange>,
+) -> R<Option<M>> {
+    let mut found = None;
+    for (_, m) in read_all::<M>(v, prefix)? {
+        match range(&m) {
+            Some(r) if r.first <= serial && serial <= r.last => found = Some(m),
+            Some(r) if r.first > serial => break,
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Provenance of one serial: its origin, the transaction that created it, its retirement if any.
+pub fn trace(v: &dyn StateView, class: &UnitClass, serial: u64) -> R<Option<TraceSerialResponse>> {
+    let Some(origin) =
+        containing::<SerialOrigin>(v, &keys::origins_of(class), serial, |o| o.range.as_ref())?
+    else {
+        return Ok(None);
+    };
+    let created_by = match <[u8; 32]>::try_from(origin.tx_id.as_slice()) {
+        Ok(id) => transaction(v, &id)?,
+        Err(_) => None,
+    };
+    let retired =
+        containing::<RetiredBlock>(v, &keys::retired_of(class), serial, |r| r.range.as_ref())?;
+    Ok(Some(TraceSerialResponse {
+        origin: Some(origin),
+        created_by,
+        retired,
+    }))
 }
 
 /// Daily market figures, optionally for one unit class (kind set; vintage and project, when
