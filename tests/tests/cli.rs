@@ -390,6 +390,51 @@ async fn every_command_family_succeeds_and_rejects_with_its_code() {
     );
     let table = ok(&ep, &["compliance", "show", "2025"]);
     assert!(table.contains("ZJ-ENT-02") && table.contains("pending"));
+    let csv_path = dir.path().join("compliance.csv");
+    ok(
+        &ep,
+        &[
+            "compliance",
+            "show",
+            "2025",
+            "--csv",
+            &csv_path.to_string_lossy(),
+        ],
+    );
+    let csv_text = std::fs::read_to_string(&csv_path).expect("compliance csv");
+    assert!(
+        csv_text.starts_with("enterprise,")
+            && csv_text.contains("ZJ-ENT-02,1000,1000,600,0,pending"),
+        "{csv_text}"
+    );
+    let holdings_csv = dir.path().join("holdings.csv");
+    ok(
+        &ep,
+        &[
+            "--as",
+            "ZJ-REG",
+            "holdings",
+            "ZJ-ENT-01",
+            "--csv",
+            &holdings_csv.to_string_lossy(),
+        ],
+    );
+    assert!(std::fs::read_to_string(&holdings_csv)
+        .expect("holdings csv")
+        .contains("CEA:2025"));
+    let disclosure_csv = dir.path().join("disclosure.csv");
+    ok(
+        &ep,
+        &[
+            "disclosure",
+            "2025",
+            "--csv",
+            &disclosure_csv.to_string_lossy(),
+        ],
+    );
+    assert!(std::fs::read_to_string(&disclosure_csv)
+        .expect("disclosure csv")
+        .contains("ZJ-ENT-02"));
     rejected(
         &ep,
         &[
