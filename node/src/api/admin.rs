@@ -41,11 +41,9 @@ pub fn status(node: &Node) -> ClusterStatusResponse {
         leader_id: m.current_leader.unwrap_or(0),
         term: m.current_term,
         applied_index: m.last_applied.map_or(0, |l| l.index),
-        committed_index: m
-            .last_log_index
-            .unwrap_or(0)
-            .min(m.last_applied.map_or(0, |l| l.index)),
+        last_log_index: m.last_log_index.unwrap_or(0),
         members,
+        snapshot_index: m.snapshot.map_or(0, |l| l.index),
     }
 }
 
@@ -86,8 +84,7 @@ pub async fn handle(
     let body = verify(node, &req)?;
     match leader(&node.raft) {
         Some((id, _)) if id == node.id => {}
-        Some((id, addr)) if !was_forwarded => {
-            let _ = id;
+        Some((_, addr)) if !was_forwarded => {
             let mut c = node.forwarder.client(&addr.client_addr)?;
             return c
                 .admin(forwarded(req))

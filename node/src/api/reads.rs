@@ -33,10 +33,7 @@ pub async fn gate(
                 .map_err(|e| ApiError::unavailable(format!("cannot confirm leadership: {e}")))?;
             Ok(None)
         }
-        Some((id, addr)) if !was_forwarded => {
-            let _ = id;
-            Ok(Some(node.forwarder.client(&addr.client_addr)?))
-        }
+        Some((_, addr)) if !was_forwarded => Ok(Some(node.forwarder.client(&addr.client_addr)?)),
         _ => Err(ApiError::unavailable(
             "no leader to confirm a linearizable read; retry or ask for a local read",
         )),
