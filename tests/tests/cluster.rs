@@ -100,6 +100,44 @@ async fn a_write_on_a_follower_is_forwarded_and_all_replicas_converge() {
         .wait_converged(&[0, 1, 2], n + 1, Duration::from_secs(20))
         .await;
     assert_eq!(seq, n + 1);
+
+    // Through the follower: a half-signed trade is refused before the log (the leader checks
+    // thresholds), and a tx signed with keys replaced one step earlier is accepted.
+    let trade = body(
+        &["ZJ-S-1", SINK],
+        Operation::Trade(carbon_proto::v1::Trade {
+            seller: "ZJ-S-1".into(),
+            buyer: SINK.into(),
+            unit_class: Some(cea()),
+            quantity: 1,
+            price_fen: 9_000,
+            exchange_ref: String::new(),
+        }),
+    );
+    let half = sign(&trade, &[&test_key("ZJ-S-1")]);
+    assert_eq!(
+        submit(&mut c, half).await.code(),
+        ErrorCode::InsufficientSignatures
+    );
+    let rotated = test_key("ZJ-S-1 rotated");
+    let update = Operation::UpdateKeys(carbon_proto::v1::UpdateKeys {
+        account_id: "ZJ-S-1".into(),
+        public_keys: vec![rotated.verifying_key().to_bytes().to_vec()],
+        threshold: 1,
+    });
+    let t = sign(&body(&["ZJ-S-1"], update), &[&test_key("ZJ-S-1")]);
+    assert_eq!(submit(&mut c, t).await.code(), ErrorCode::Ok);
+    let op = Operation::Transfer(Transfer {
+        from_account: "ZJ-S-1".into(),
+        to_account: SINK.into(),
+        unit_class: Some(cea()),
+        quantity: 1,
+    });
+    let t = sign(&body(&["ZJ-S-1"], op), &[&rotated]);
+    assert_eq!(submit(&mut c, t).await.code(), ErrorCode::Ok);
+    cluster
+        .wait_converged(&[0, 1, 2], n + 3, Duration::from_secs(20))
+        .await;
     cluster.stop_all();
     let audited: Vec<_> = (0..3)
         .map(|i| audit_data_dir(&cluster.nodes[i].data_dir))

@@ -45,6 +45,20 @@ fn thresholds_met(node: &Node, v: &VerifiedTx) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The threshold pre-check, on the leader only. If it fails against the applied state, the
+/// leader first waits until everything committed is applied (read index) and checks again, so
+/// a key update that is committed but not yet applied never causes a false refusal.
+async fn leader_threshold_check(node: &Node, v: &VerifiedTx) -> Result<(), ApiError> {
+    if thresholds_met(node, v).is_ok() {
+        return Ok(());
+    }
+    node.raft
+        .ensure_linearizable()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("cannot confirm leadership: {e}")))?;
+    thresholds_met(node, v)
+}
+
 /// Submits one verified transaction; returns its outcome (success or ledger rejection).
 pub async fn one(
     node: &Arc<Node>,
@@ -54,15 +68,17 @@ pub async fn one(
     if let Some(o) = committed(node, &v)? {
         return Ok(o);
     }
-    thresholds_met(node, &v)?;
     let mut last = ApiError::unavailable("no leader is known");
     for _ in 0..ATTEMPTS {
         match leader(&node.raft) {
-            Some((id, _)) if id == node.id => match node.batcher.submit(&v).await {
-                Ok(o) => return Ok(o),
-                Err(e) if e.code == ErrorCode::Unavailable && !was_forwarded => last = e,
-                Err(e) => return Err(e),
-            },
+            Some((id, _)) if id == node.id => {
+                leader_threshold_check(node, &v).await?;
+                match node.batcher.submit(&v).await {
+                    Ok(o) => return Ok(o),
+                    Err(e) if e.code == ErrorCode::Unavailable && !was_forwarded => last = e,
+                    Err(e) => return Err(e),
+                }
+            }
             Some((id, addr)) => {
                 if was_forwarded {
                     let mut e =
