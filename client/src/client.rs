@@ -71,11 +71,16 @@ impl Client {
         let deadline = Instant::now() + self.retry_for;
         let mut pause = Duration::from_millis(50);
         loop {
-            let c = self.channels[self.next % self.channels.len()].clone();
-            match f(c).await {
+            let i = self.next % self.channels.len();
+            match f(self.channels[i].clone()).await {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(status) => {
-                    let e = ClientError::from_status(&status);
+                    let e = match ClientError::from_status(&status) {
+                        ClientError::Unavailable(m) => {
+                            ClientError::Unavailable(format!("{}: {m}", self.endpoints[i]))
+                        }
+                        other => other,
+                    };
                     if !e.is_retryable() || Instant::now() >= deadline {
                         return Err(e);
                     }

@@ -26,13 +26,13 @@ struct Cli {
 #[derive(Args)]
 struct Global {
     /// Registry endpoints (host:port), comma-separated; the client fails over between them.
+    /// Default: the config file's endpoints, else 127.0.0.1:50051.
     #[arg(
         long,
         short,
         global = true,
         env = "CARBON_ENDPOINTS",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:50051"
+        value_delimiter = ','
     )]
     endpoint: Vec<String>,
     /// Directory of key files named <ACCOUNT>.json (e.g. seeds/keys for the demo).
@@ -690,7 +690,26 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
 
 fn main() {
     let cli = Cli::parse();
-    let g = cli.global;
+    let mut g = cli.global;
+    let file = match cli::config::load() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    if g.endpoint.is_empty() {
+        g.endpoint = if file.endpoints.is_empty() {
+            vec!["127.0.0.1:50051".to_string()]
+        } else {
+            file.endpoints
+        };
+    }
+    g.keys_dir = g.keys_dir.or(file.keys_dir);
+    if g.key.is_empty() {
+        g.key = file.keys;
+    }
+    g.actor = g.actor.or(file.account);
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

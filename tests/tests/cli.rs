@@ -697,3 +697,48 @@ async fn the_zhejiang_demo_runs_on_a_three_node_cluster() {
         .collect();
     assert!(audited.iter().all(|a| a == &audited[0]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_keys_and_account_come_from_the_config_file() {
+    let cluster = Cluster::start(1, 10_000);
+    cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("carbonctl.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "endpoints = [\"{}\"]\nkeys_dir = \"{}\"\naccount = \"ZJ-REG\"\n",
+            cluster.nodes[0].client_addr,
+            repo_root().join("seeds/keys").display()
+        ),
+    )
+    .expect("config");
+    let run = |args: &[&str]| {
+        std::process::Command::new(ctl_binary())
+            .args(args)
+            .env("CARBONCTL_CONFIG", &config)
+            .env_remove("CARBON_ENDPOINTS")
+            .env_remove("CARBON_KEYS_DIR")
+            .env_remove("CARBON_ACCOUNT")
+            .env_remove("CARBON_KEY")
+            .output()
+            .expect("carbonctl runs")
+    };
+    // A write signed as the configured account with the configured keys, then a signed read.
+    let out = run(&["vintage", "declare", "2030", "--cap", "10"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["history", "ZJ-REG"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DeclareVintage"));
+    // A broken config file is an error, not silently ignored.
+    std::fs::write(&config, "endpoints = 5\n").expect("config");
+    assert_eq!(run(&["chain", "head"]).status.code(), Some(1));
+}
