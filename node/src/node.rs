@@ -32,6 +32,7 @@ pub fn raft_config(c: &Config) -> openraft::Config {
         // Defaults are tight for real data (openraft #1706): allow long snapshot transfers.
         install_snapshot_timeout: 30_000,
         snapshot_max_chunk_size: 1 << 20,
+        // With MAX_BATCH_BYTES per entry this bounds one append message (see api::batcher).
         max_payload_entries: 16,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(c.snapshot_logs),
         max_in_snapshot_log_to_keep: c.logs_to_keep,

@@ -15,8 +15,11 @@ use prost::Message;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-/// Bytes of transactions in one entry at most.
-pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// Bytes of transactions in one entry at most. One append carries up to `max_payload_entries`
+/// (16) entries, which must fit in a peer message with room to spare.
+pub const MAX_BATCH_BYTES: usize = 2 << 20;
+
+const _: () = assert!(16 * MAX_BATCH_BYTES * 2 <= crate::raft::network::MAX_PEER_MESSAGE);
 /// Proposals in flight at once.
 const IN_FLIGHT: usize = 4;
 const QUEUE: usize = 65_536;

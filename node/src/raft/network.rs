@@ -15,7 +15,7 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 
 /// Largest peer message (one append carries at most `max_payload_entries` batches).
-pub const MAX_PEER_MESSAGE: usize = 64 << 20;
+pub const MAX_PEER_MESSAGE: usize = 96 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Makes one [`Peer`] per target; connections are lazy and re-established by tonic.
