@@ -870,6 +870,19 @@ fn verified_emissions_are_reported_by_a_verifier_and_corrected_by_the_regulator(
         (950, 950, 2)
     );
     assert_eq!(rec[0].status(), ComplianceStatus::Pending);
+    // The report and its correction both stay in the enterprise's history (as does its own
+    // refused attempt, which it signed and which is not counted here).
+    let reports = queries::history(&r.state, ENT, 0, usize::MAX)
+        .expect("read")
+        .into_iter()
+        .filter(|t| t.outcome.as_ref().is_some_and(|o| o.code() == E::Ok))
+        .filter_map(|t| t.tx)
+        .filter_map(|tx| {
+            <carbon_proto::v1::TxBody as prost::Message>::decode(tx.body.as_slice()).ok()
+        })
+        .filter(|b| matches!(b.operation, Some(Op::ReportEmissions(_))))
+        .count();
+    assert_eq!(reports, 2);
 }
 
 #[test]

@@ -50,8 +50,18 @@ impl PeerService {
     }
 }
 
-fn bad(e: postcard::Error) -> Status {
-    Status::invalid_argument(format!("malformed peer message: {e}"))
+impl PeerService {
+    /// Checks the envelope and decodes its payload; returns the sender and the request.
+    fn open<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        req: Request<PeerMessage>,
+    ) -> Result<(NodeId, T), Status> {
+        let m = req.into_inner();
+        self.check(&m)?;
+        let rpc = decode(&m.payload)
+            .map_err(|e| Status::invalid_argument(format!("malformed peer message: {e}")))?;
+        Ok((m.from_node_id, rpc))
+    }
 }
 
 #[tonic::async_trait]
@@ -60,29 +70,23 @@ impl peer_server::Peer for PeerService {
         &self,
         req: Request<PeerMessage>,
     ) -> Result<Response<PeerMessage>, Status> {
-        let m = req.into_inner();
-        self.check(&m)?;
-        let rpc = decode(&m.payload).map_err(bad)?;
+        let (from, rpc) = self.open(req)?;
         let r = self.raft.append_entries(rpc).await;
-        self.reply(m.from_node_id, &r)
+        self.reply(from, &r)
     }
 
     async fn vote(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
-        let m = req.into_inner();
-        self.check(&m)?;
-        let rpc = decode(&m.payload).map_err(bad)?;
+        let (from, rpc) = self.open(req)?;
         let r = self.raft.vote(rpc).await;
-        self.reply(m.from_node_id, &r)
+        self.reply(from, &r)
     }
 
     async fn install_snapshot(
         &self,
         req: Request<PeerMessage>,
     ) -> Result<Response<PeerMessage>, Status> {
-        let m = req.into_inner();
-        self.check(&m)?;
-        let rpc = decode(&m.payload).map_err(bad)?;
+        let (from, rpc) = self.open(req)?;
         let r = self.raft.install_snapshot(rpc).await;
-        self.reply(m.from_node_id, &r)
+        self.reply(from, &r)
     }
 }
