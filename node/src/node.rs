@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::raft::network::{Network, MAX_PEER_MESSAGE};
 use crate::raft::peer_service::PeerService;
 use crate::raft::{NodeId, Raft};
-use crate::storage::{self, StateStore};
+use crate::storage::{self, StateMachine};
 use carbon_proto::peer::peer_server::PeerServer;
 use carbon_proto::v1::registry_server::RegistryServer;
 use carbon_proto::v1::Genesis;
@@ -17,7 +17,7 @@ use std::time::Duration;
 pub struct Node {
     pub id: NodeId,
     pub raft: Raft,
-    pub state: StateStore,
+    pub state: StateMachine,
     pub genesis: Genesis,
     pub batcher: Batcher,
     pub forwarder: Forwarder,
