@@ -64,6 +64,11 @@ pub fn apply(
     }
     batch.insert(APPLIED, meta_bytes(&Some(log_id)));
     crate::crash_point!("apply-before-write");
+    // Fault injection (tests): a storage error here must stop the node (node::run).
+    fail::fail_point!("apply-fails", |_| Err(ApplyError::Db(DbError::Corrupt {
+        key: "(none)".into(),
+        reason: "fault injected by the apply-fails point".into(),
+    })));
     view.write(batch)?;
     Ok(result)
 }

@@ -283,6 +283,14 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| sm_err(ErrorVerb::Write, e))?
 }
 
+/// Whether an open file is the file at `path` (same device and inode).
+async fn same_file(f: &tokio::fs::File, path: &Path) -> Result<bool, StorageError> {
+    use std::os::unix::fs::MetadataExt;
+    let a = f.metadata().await.map_err(snap_err)?;
+    let b = tokio::fs::metadata(path).await.map_err(snap_err)?;
+    Ok(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
 async fn open_snapshot(current: Current) -> Result<Snapshot<TypeConfig>, StorageError> {
     let (meta, path) = current;
     let file = tokio::fs::File::open(&path).await.map_err(snap_err)?;
@@ -348,8 +356,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        snapshot.sync_all().await.map_err(snap_err)?;
-        drop(snapshot);
         let path = self
             .inner
             .incoming
@@ -357,6 +363,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .ok_or_else(|| snap_err(std::io::Error::other("no snapshot is being received")))?;
+        let mut snapshot = *snapshot;
+        if !same_file(&snapshot, &path).await? {
+            // Handed a file other than the one we gave out: take its bytes into ours.
+            use tokio::io::AsyncSeekExt;
+            snapshot
+                .seek(std::io::SeekFrom::Start(0))
+                .await
+                .map_err(snap_err)?;
+            let mut ours = tokio::fs::File::create(&path).await.map_err(snap_err)?;
+            tokio::io::copy(&mut snapshot, &mut ours)
+                .await
+                .map_err(snap_err)?;
+            snapshot = ours;
+        }
+        snapshot.sync_all().await.map_err(snap_err)?;
+        drop(snapshot);
         let me = self.clone();
         let meta = meta.clone();
         blocking(move || me.install(&meta, path)).await
