@@ -1,4 +1,7 @@
 //! openraft's own storage conformance suite (`openraft::testing::Suite`) run against our log
+
+// openraft's storage traits return its own (large) `StorageError`.
+#![allow(clippy::result_large_err)]
 //! store (the raft-log WAL) and state machine (sled), each test on fresh directories.
 //!
 //! All of the suite's tests but two that feed the stores sequences openraft itself never produces,
