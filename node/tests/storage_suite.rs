@@ -1,7 +1,4 @@
 //! openraft's own storage conformance suite (`openraft::testing::Suite`) run against our log
-
-// openraft's storage traits return its own (large) `StorageError`.
-#![allow(clippy::result_large_err)]
 //! store (the raft-log WAL) and state machine (sled), each test on fresh directories.
 //!
 //! All of the suite's tests but two that feed the stores sequences openraft itself never produces,
@@ -10,6 +7,9 @@
 //!   (raft-log also refuses it: "Log id cannot be reversed when append");
 //! * `last_applied_state` applies index 5 right after index 3 (applied indexes must be
 //!   contiguous).
+
+// openraft's storage traits return its own (large) `StorageError`.
+#![allow(clippy::result_large_err)]
 
 use carbon_node::raft::{StorageError, TypeConfig};
 use carbon_node::storage::{self, LogStore, StateMachine};
