@@ -30,18 +30,18 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The `carbon-node` binary: `CARBON_NODE_BIN`, or the one of this build profile, which is
-/// (re)built once per test process so that a test never runs a stale node.
+/// The `carbon-node` binary: `CARBON_NODE_BIN`, or the one the same `cargo nextest run
+/// --workspace` (or `cargo test --workspace`) invocation built next to the test binary.
 pub fn node_binary() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| built("carbon-node", "carbon-node", "CARBON_NODE_BIN"))
+    BIN.get_or_init(|| located("carbon-node", "CARBON_NODE_BIN"))
         .clone()
 }
 
-/// The `carbonctl` binary, built the same way.
+/// The `carbonctl` binary, located the same way (`CARBONCTL_BIN` overrides).
 pub fn ctl_binary() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| built("carbon-client", "carbonctl", "CARBONCTL_BIN"))
+    BIN.get_or_init(|| located("carbonctl", "CARBONCTL_BIN"))
         .clone()
 }
 
@@ -64,27 +64,31 @@ pub fn ctl(endpoints: &[String], args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn built(package: &str, bin: &str, env: &str) -> PathBuf {
-    {
-        if let Ok(p) = std::env::var(env) {
-            return PathBuf::from(p);
-        }
-        let exe = std::env::current_exe().unwrap_or_default();
-        // target/<profile>/deps/<test> or target/<profile>/<bin> -> target/<profile>/carbon-node
-        let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-        if dir.file_name().is_some_and(|n| n == "deps") {
-            dir.pop();
-        }
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", package, "--bin", bin])
-            .current_dir(repo_root());
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo build runs");
-        assert!(status.success(), "building {bin} failed");
-        dir.join(bin)
+/// Finds a binary of the workspace without building anything: a test never runs `cargo build`
+/// (it would take minutes and race the build that is running the tests). Cargo builds the
+/// binaries of a package whenever it builds that package's integration tests, so `cargo nextest
+/// run --workspace` puts both binaries in `target/<profile>/`, next to `deps/` where the test
+/// binaries live.
+fn located(bin: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "{env}={} is not a file", p.display());
+        return p;
     }
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test>  or  target/<profile>/<bin>
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    let path = dir.join(bin);
+    assert!(
+        path.is_file(),
+        "{bin} not found at {}: run the suite with `cargo nextest run --workspace` (it builds \
+         the binaries before any test runs), or point {env} at a built {bin}",
+        path.display()
+    );
+    path
 }
 
 pub fn free_port() -> u16 {
