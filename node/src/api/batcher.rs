@@ -7,6 +7,7 @@
 
 use super::errors::ApiError;
 use super::ingress::now_ms;
+use crate::raft::watchdog::Liveness;
 use crate::raft::{Batch, Raft};
 use carbon_proto::v1::Outcome;
 use carbon_proto::VerifiedTx;
@@ -37,9 +38,10 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn start(raft: Raft, max_batch: usize) -> Self {
+    /// `gate` says whether this leader may propose now (quorum, clock: `raft::watchdog`).
+    pub fn start(raft: Raft, max_batch: usize, gate: Arc<Liveness>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(raft, rx, max_batch));
+        tokio::spawn(run(raft, rx, max_batch, gate));
         Batcher { queue }
     }
 
@@ -59,7 +61,7 @@ impl Batcher {
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize, gate: Arc<Liveness>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -76,17 +78,24 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        let raft = raft.clone();
+        let (raft, gate) = (raft.clone(), gate.clone());
         tokio::spawn(async move {
-            propose(raft, batch).await;
+            propose(raft, batch, &gate).await;
             drop(permit);
         });
     }
 }
 
-async fn propose(raft: Raft, batch: Vec<Pending>) {
+async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
     let (txs, replies): (Vec<Vec<u8>>, Vec<Reply>) =
         batch.into_iter().map(|p| (p.bytes, p.reply)).unzip();
+    if let Err(refusal) = gate.admit() {
+        let err = ApiError::unavailable(refusal.to_string());
+        for reply in replies {
+            let _ = reply.send(Err(err.clone()));
+        }
+        return;
+    }
     let n = txs.len();
     let entry = Batch {
         timestamp_ms: now_ms(),

@@ -12,11 +12,9 @@ pub const MAX_TX_BYTES: usize = 64 * 1024;
 /// Most transactions in one SubmitBatch.
 pub const MAX_BATCH_TXS: usize = 10_000;
 
+/// This node's clock (Unix ms): `raft::clock::now_ms`, the one "now" of the node.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::raft::clock::now_ms()
 }
 
 fn size_check(tx: &SignedTx) -> Result<(), ApiError> {
