@@ -3,7 +3,7 @@
 
 mod common;
 
-use carbon_node::ledger::queries;
+use carbon_node::ledger::{dates, queries};
 use carbon_proto::v1::{
     tx_body::Operation as Op, Allocate, ApproveProject, BlockState, Cancel, CloseAccount,
     CloseComplianceYear, ComplianceStatus, DeclareVintage, EncumbranceStatus, EnforcePledge,
@@ -997,23 +997,112 @@ fn closing_a_year_settles_records_carries_shortfall_and_prices_the_penalty() {
     assert_eq!(r.account(ENT2).outstanding_shortfall, 0);
 }
 
+/// A trade of `q` CEA 2025 at `price` fen, ENT to ENT2, at `at_ms` (leader time).
+fn trade_at(r: &mut Reg, at_ms: u64, q: u64, price: u64) {
+    r.now = at_ms;
+    r.ok(&[ENT, ENT2], trade(ENT, ENT2, cea(2025), q, price));
+}
+
+/// Noon CST of a date.
+fn noon(date: u32) -> u64 {
+    dates::start_ms(date) + 12 * 3_600_000
+}
+
 #[test]
-fn the_penalty_uses_the_average_cea_price_of_the_month_before_the_deadline() {
+fn the_penalty_price_covers_the_one_month_ending_on_the_deadline_in_cst() {
     let mut r = registry();
-    r.ok(&[VER], report(ENT2, 2025, 100));
-    // Trades in March 2026 (the clock's month): 10 at 90 CNY, 30 at 100 CNY -> VWAP 97.50.
-    r.ok(&[ENT, ENT2], trade(ENT, ENT2, cea(2025), 10, 9_000));
-    r.ok(&[ENT, ENT2], trade(ENT, ENT2, cea(2025), 30, 10_000));
-    r.ok(&[ENT2], surrender(ENT2, 2025, cea(2025), 40));
-    r.ok(&[VER], report(ENT, 2025, 0));
-    r.now += 40 * 86_400_000; // into April
-    let fx = r.ok(&[REG], close_year(2025, 20260401, 10, 0));
-    let rec = fx
-        .closed_records
-        .iter()
-        .find(|x| x.enterprise_id == ENT2)
-        .expect("ENT2");
-    assert_eq!((rec.shortfall, rec.penalty_fen), (60, 60 * 9_750 * 10));
+    // Around December 2026 (the usual 31 December deadline): the last second of 30 November CST
+    // is out, the first of 1 December and the last of 31 December are in, 1 January is out.
+    trade_at(&mut r, dates::start_ms(20261201) - 1_000, 10, 5_000);
+    trade_at(&mut r, dates::start_ms(20261201), 10, 8_000);
+    trade_at(&mut r, noon(20261215), 20, 9_000);
+    trade_at(&mut r, dates::start_ms(20270101) - 1_000, 30, 10_000);
+    trade_at(&mut r, dates::start_ms(20270101), 40, 20_000);
+    let p = queries::reference_price(&r.state, 20261231).expect("read");
+    assert_eq!((p.first_date, p.last_date), (20261201, 20261231));
+    assert_eq!(
+        p.days.iter().map(|d| d.date).collect::<Vec<_>>(),
+        [20261201, 20261215, 20261231]
+    );
+    assert_eq!(p.volume, 60);
+    // (10 x 80 + 20 x 90 + 30 x 100) / 60 = 93.33 -> 9,333 fen, rounded down.
+    assert_eq!(
+        p.price_fen,
+        Some((10 * 8_000 + 20 * 9_000 + 30 * 10_000) / 60)
+    );
+    // A deadline on the 30th after a 31-day month starts on the 31st of that month.
+    let p = queries::reference_price(&r.state, 20261130).expect("read");
+    assert_eq!((p.first_date, p.last_date), (20261031, 20261130));
+    assert_eq!((p.volume, p.price_fen), (10, Some(5_000)));
+    // The old rule's window (the calendar month before the deadline) would have priced
+    // 31 January 2027 from December; the one month ending on it holds only 1 January's trade.
+    let p = queries::reference_price(&r.state, 20270131).expect("read");
+    assert_eq!(
+        (p.first_date, p.volume, p.price_fen),
+        (20270101, 40, Some(20_000))
+    );
+    // Nothing in the window: no price.
+    let p = queries::reference_price(&r.state, 20261031).expect("read");
+    assert_eq!(
+        (p.first_date, p.last_date, p.price_fen),
+        (20261001, 20261031, None)
+    );
+
+    // Closing 2025 with deadline 2026-12-31 uses that December price.
+    r.ok(&[VER], report(ENT, 2025, 100));
+    r.ok(&[VER], report(ENT2, 2025, 200));
+    r.ok(&[ENT2], surrender(ENT2, 2025, cea(2025), 100));
+    r.now = noon(20270102);
+    let fx = r.ok(&[REG], close_year(2025, 20261231, 5, 1));
+    let rec = |id: &str| {
+        fx.closed_records
+            .iter()
+            .find(|x| x.enterprise_id == id)
+            .cloned()
+            .expect("record")
+    };
+    assert_eq!(
+        (rec(ENT2).shortfall, rec(ENT2).penalty_fen),
+        (100, 100 * 9_333 * 5)
+    );
+    assert_eq!(rec(ENT).shortfall, 100);
+}
+
+#[test]
+fn the_penalty_window_in_february_and_leap_years_and_the_fallback() {
+    let mut r = registry();
+    // 2028 is a leap year: deadline 2028-02-29 covers 2028-01-30..=2028-02-29.
+    trade_at(&mut r, noon(20280129), 10, 1_000);
+    trade_at(&mut r, noon(20280130), 10, 2_000);
+    trade_at(&mut r, noon(20280229), 10, 4_000);
+    let p = queries::reference_price(&r.state, 20280229).expect("read");
+    assert_eq!(
+        (p.first_date, p.volume, p.price_fen),
+        (20280130, 20, Some(3_000))
+    );
+    // 2028-03-31: the previous month has no 31st, so the window is exactly March.
+    let p = queries::reference_price(&r.state, 20280331).expect("read");
+    assert_eq!(
+        (p.first_date, p.last_date, p.price_fen),
+        (20280301, 20280331, None)
+    );
+    // 2028-03-29: after 29 February -> from 1 March.
+    let p = queries::reference_price(&r.state, 20280329).expect("read");
+    assert_eq!(p.first_date, 20280301);
+    // 2028-03-28: after 28 February -> 29 February is in.
+    let p = queries::reference_price(&r.state, 20280328).expect("read");
+    assert_eq!((p.first_date, p.price_fen), (20280229, Some(4_000)));
+    // A close whose window saw no trade needs the fallback price; without one nothing changes.
+    r.ok(&[VER], report(ENT, 2025, 1_100));
+    r.now = noon(20280401);
+    let m = r.rejects(
+        &[REG],
+        close_year(2025, 20280331, 5, 0),
+        E::NoReferencePrice,
+    );
+    assert!(m.contains("2028-03-01") && m.contains("2028-03-31"), "{m}");
+    let fx = r.ok(&[REG], close_year(2025, 20280331, 5, 7_000));
+    assert_eq!(fx.closed_records[0].penalty_fen, 1_100 * 7_000 * 5);
 }
 
 // ---------------------------------------------------------------------------------------------
