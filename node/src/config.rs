@@ -40,6 +40,9 @@ pub struct Config {
     /// Largest number of transactions in one log entry.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// The public disclosure page (HTTP), e.g. 127.0.0.1:8080; none if unset.
+    #[serde(default)]
+    pub disclosure_addr: Option<String>,
 }
 
 fn default_snapshot_logs() -> u64 {
@@ -77,6 +80,7 @@ impl Config {
         genesis: PathBuf,
         client_addr: String,
         peer_addr: String,
+        disclosure_addr: Option<String>,
     ) -> Self {
         Config {
             id: 1,
@@ -93,6 +97,7 @@ impl Config {
             snapshot_logs: default_snapshot_logs(),
             logs_to_keep: default_logs_to_keep(),
             max_batch: default_max_batch(),
+            disclosure_addr,
         }
     }
 

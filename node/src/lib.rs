@@ -4,12 +4,14 @@
 //! * [`storage`]: the Raft log and the state machine on sled, snapshots on disk.
 //! * [`raft`]: openraft's type configuration and the peer network over gRPC.
 //! * [`api`]: the client gRPC service (writes, reads, watch, admin).
+//! * [`disclosure_page`]: the public disclosure web page (HTTP, read-only).
 //! * [`node`]: assembling and running one node; [`config`] and [`genesis`] load its settings.
 //!
 //! See `docs/ARCHITECTURE.md` for the map of the whole node.
 
 pub mod api;
 pub mod config;
+pub mod disclosure_page;
 pub mod genesis;
 pub mod ledger;
 pub mod node;

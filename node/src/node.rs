@@ -1,5 +1,6 @@
-//! One registry node: opens storage, starts openraft, serves the peer and client gRPC services,
-//! initialises a new cluster when it is the bootstrapping member, and shuts down cleanly.
+//! One registry node: opens storage, starts openraft, serves the peer and client gRPC services
+//! (and the public disclosure page when configured), initialises a new cluster when it is the
+//! bootstrapping member, and shuts down cleanly.
 
 use crate::api::{batcher::Batcher, forward::Forwarder, RegistryService};
 use crate::config::Config;
@@ -99,6 +100,20 @@ pub async fn run(
         .serve_with_shutdown(client_addr, stopped(stop_rx.clone()));
     let peer = tokio::spawn(peer);
     let client = tokio::spawn(client);
+    let page = match &config.disclosure_addr {
+        Some(a) => {
+            let addr = tokio::net::lookup_host(a)
+                .await?
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("disclosure address {a} does not resolve"))?;
+            Some(tokio::spawn(crate::disclosure_page::serve(
+                node.clone(),
+                addr,
+                stopped(stop_rx.clone()),
+            )))
+        }
+        None => None,
+    };
     tracing::info!(
         id = config.id,
         client = %config.client_addr,
@@ -121,6 +136,9 @@ pub async fn run(
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), client).await;
+    if let Some(page) = page {
+        let _ = tokio::time::timeout(Duration::from_secs(5), page).await;
+    }
     if let Err(e) = raft.shutdown().await {
         tracing::warn!("raft shutdown: {e}");
     }

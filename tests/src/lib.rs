@@ -169,6 +169,29 @@ impl Cluster {
 
     /// As [`Cluster::start`], keeping only `logs_to_keep` entries behind each snapshot.
     pub fn start_with(n: usize, snapshot_logs: u64, logs_to_keep: u64) -> Cluster {
+        let mut c = Self::configure(n, snapshot_logs, logs_to_keep);
+        for i in 0..n {
+            c.spawn(i);
+        }
+        c
+    }
+
+    /// One node that also serves the public disclosure page; returns it and the page's URL.
+    pub fn start_with_page() -> (Cluster, String) {
+        let mut c = Self::configure(1, 10_000, 1_000);
+        let addr = format!("127.0.0.1:{}", free_port());
+        let text = std::fs::read_to_string(&c.nodes[0].config).expect("config");
+        std::fs::write(
+            &c.nodes[0].config,
+            format!("disclosure_addr = \"{addr}\"\n{text}"),
+        )
+        .expect("write config");
+        c.spawn(0);
+        (c, format!("http://{addr}/"))
+    }
+
+    /// Writes configs for `n` members (node 1 bootstraps) without starting them.
+    fn configure(n: usize, snapshot_logs: u64, logs_to_keep: u64) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let genesis = repo_root().join("seeds/genesis.toml");
         let members: Vec<(u64, String, String)> = (1..=n as u64)
@@ -207,11 +230,7 @@ impl Cluster {
                 child: None,
             });
         }
-        let mut c = Cluster { dir, nodes };
-        for i in 0..n {
-            c.spawn(i);
-        }
-        c
+        Cluster { dir, nodes }
     }
 
     pub fn spawn(&mut self, i: usize) {
