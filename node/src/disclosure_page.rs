@@ -103,7 +103,7 @@ fn units(n: u64) -> String {
     let s = n.to_string();
     let mut o = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             o.push(',');
         }
         o.push(c);
@@ -459,8 +459,8 @@ fn series(days: &[MarketDay]) -> BTreeMap<i32, Vec<(u32, u64, u64)>> {
     }
     let mut out: BTreeMap<i32, Vec<(u32, u64, u64)>> = BTreeMap::new();
     for ((kind, date), (turnover, volume)) in acc {
-        if volume > 0 {
-            let price = u64::try_from(turnover / volume).unwrap_or(u64::MAX);
+        if let Some(price) = turnover.checked_div(volume) {
+            let price = u64::try_from(price).unwrap_or(u64::MAX);
             let volume = u64::try_from(volume).unwrap_or(u64::MAX);
             out.entry(kind).or_default().push((date, price, volume));
         }
