@@ -358,6 +358,135 @@ impl Client {
         .await
     }
 
+    /// The penalty reference price a close with this deadline would use (public).
+    pub async fn reference_price(
+        &mut self,
+        deadline_date: u32,
+    ) -> Result<GetReferencePriceResponse> {
+        let req = GetReferencePriceRequest {
+            deadline_date,
+            consistency: self.consistency as i32,
+        };
+        self.call(|mut c| async move { c.get_reference_price(req).await })
+            .await
+    }
+
+    pub async fn repos(&mut self, party: &str, auth: ReadAuth) -> Result<Vec<RepoAgreement>> {
+        let req = ListReposRequest {
+            party: party.into(),
+            consistency: self.consistency as i32,
+            auth: Some(auth),
+        };
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.list_repos(req).await }
+            })
+            .await?;
+        Ok(r.repos)
+    }
+
+    /// Loans of a party (empty: every loan, for the regulator).
+    pub async fn loans(
+        &mut self,
+        party: &str,
+        overdue_only: bool,
+        auth: ReadAuth,
+    ) -> Result<Vec<Loan>> {
+        let req = ListLoansRequest {
+            party: party.into(),
+            overdue_only,
+            consistency: self.consistency as i32,
+            auth: Some(auth),
+        };
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.list_loans(req).await }
+            })
+            .await?;
+        Ok(r.loans)
+    }
+
+    pub async fn vintages(&mut self, auth: ReadAuth) -> Result<Vec<Vintage>> {
+        let req = ListVintagesRequest {
+            consistency: self.consistency as i32,
+            auth: Some(auth),
+        };
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.list_vintages(req).await }
+            })
+            .await?;
+        Ok(r.vintages)
+    }
+
+    pub async fn allocations(
+        &mut self,
+        vintage: u32,
+        enterprise_id: &str,
+        auth: ReadAuth,
+    ) -> Result<Vec<Allocation>> {
+        let req = ListAllocationsRequest {
+            vintage,
+            enterprise_id: enterprise_id.into(),
+            consistency: self.consistency as i32,
+            auth: Some(auth),
+        };
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.list_allocations(req).await }
+            })
+            .await?;
+        Ok(r.allocations)
+    }
+
+    /// One page of the account listing (the regulator).
+    pub async fn accounts_page(
+        &mut self,
+        req: ListAccountsRequest,
+    ) -> Result<ListAccountsResponse> {
+        let req = ListAccountsRequest {
+            consistency: self.consistency as i32,
+            ..req
+        };
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.list_accounts(req).await }
+        })
+        .await
+    }
+
+    /// One page of an account statement.
+    pub async fn statement_page(
+        &mut self,
+        req: GetStatementRequest,
+    ) -> Result<GetStatementResponse> {
+        let req = GetStatementRequest {
+            consistency: self.consistency as i32,
+            ..req
+        };
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.get_statement(req).await }
+        })
+        .await
+    }
+
+    /// Runs a transaction (signed, or unsigned: every signer assumed to sign) through the ledger
+    /// on the leader's current state; nothing is committed.
+    pub async fn simulate(&mut self, tx: SignedTx) -> Result<SimulateResponse> {
+        self.call(|mut c| {
+            let req = SimulateRequest {
+                tx: Some(tx.clone()),
+            };
+            async move { c.simulate(req).await }
+        })
+        .await
+    }
+
     pub async fn cluster_status(&mut self) -> Result<ClusterStatusResponse> {
         self.call(|mut c| async move { c.cluster_status(ClusterStatusRequest {}).await })
             .await

@@ -44,6 +44,9 @@ pub struct Config {
     /// the leader refuses writes (ledger time is the leader's clock). See `raft::clock`.
     #[serde(default = "default_clock_tolerance_ms")]
     pub clock_tolerance_ms: u64,
+    /// The public disclosure page (HTTP), e.g. 127.0.0.1:8080; none if unset.
+    #[serde(default)]
+    pub disclosure_addr: Option<String>,
 }
 
 fn default_snapshot_logs() -> u64 {
@@ -85,6 +88,7 @@ impl Config {
         genesis: PathBuf,
         client_addr: String,
         peer_addr: String,
+        disclosure_addr: Option<String>,
     ) -> Self {
         Config {
             id: 1,
@@ -102,6 +106,7 @@ impl Config {
             logs_to_keep: default_logs_to_keep(),
             max_batch: default_max_batch(),
             clock_tolerance_ms: default_clock_tolerance_ms(),
+            disclosure_addr,
         }
     }
 

@@ -5,6 +5,7 @@
 //!   [`crash`] names the crash points the recovery test visits.
 //! * [`raft`]: openraft's type configuration and the peer network over gRPC.
 //! * [`api`]: the client gRPC service (writes, reads, watch, admin).
+//! * [`disclosure_page`]: the public disclosure web page (HTTP, read-only).
 //! * [`node`]: assembling and running one node; [`config`] and [`genesis`] load its settings.
 //!
 //! See `docs/ARCHITECTURE.md` for the map of the whole node.
@@ -12,6 +13,7 @@
 pub mod api;
 pub mod config;
 pub mod crash;
+pub mod disclosure_page;
 pub mod genesis;
 pub mod ledger;
 pub mod node;

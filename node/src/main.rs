@@ -1,7 +1,8 @@
 //! `carbon-node`: runs one registry node.
 //!
 //! * `carbon-node dev`: a single node on the embedded default (data in `./data`, genesis
-//!   `seeds/genesis.toml`, client API on 127.0.0.1:50051), initialised on first start.
+//!   `seeds/genesis.toml`, client API on 127.0.0.1:50051, public disclosure page on
+//!   http://127.0.0.1:8080/), initialised on first start.
 //! * `carbon-node run --config node.toml`: a cluster member (see `deploy/local-cluster/`).
 
 use carbon_node::config::Config;
@@ -31,6 +32,9 @@ enum Command {
         client_addr: String,
         #[arg(long, default_value = "127.0.0.1:50061", env = "CARBON_PEER_ADDR")]
         peer_addr: String,
+        /// The public disclosure page (HTTP); `off` for none.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "CARBON_DISCLOSURE_ADDR")]
+        disclosure_addr: String,
     },
     /// Run a cluster member from a TOML config.
     Run {
@@ -85,7 +89,14 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             genesis,
             client_addr,
             peer_addr,
-        } => Config::dev(data_dir, genesis, client_addr, peer_addr),
+            disclosure_addr,
+        } => Config::dev(
+            data_dir,
+            genesis,
+            client_addr,
+            peer_addr,
+            (disclosure_addr != "off").then_some(disclosure_addr),
+        ),
         Command::Run { config } => Config::load(&config)?,
     };
     let genesis = carbon_node::genesis::load(&config.genesis)?;

@@ -1,5 +1,6 @@
-//! One registry node: opens storage, starts openraft, serves the peer and client gRPC services,
-//! initialises a new cluster when it is the bootstrapping member, and shuts down cleanly.
+//! One registry node: opens storage, starts openraft, serves the peer and client gRPC services
+//! (and the public disclosure page when configured), initialises a new cluster when it is the
+//! bootstrapping member, and shuts down cleanly.
 
 use crate::api::{batcher::Batcher, forward::Forwarder, RegistryService};
 use crate::config::Config;
@@ -82,6 +83,10 @@ pub async fn run(
     // Bind first: a port in use is a start-up failure, not a node that serves nothing.
     let peer_listener = bind("peer", &config.peer_addr).await?;
     let client_listener = bind("client", &config.client_addr).await?;
+    let page_listener = match &config.disclosure_addr {
+        Some(a) => Some(bind("disclosure page", a).await?),
+        None => None,
+    };
     let offset = crate::raft::clock::init_from_env().map_err(|e| anyhow::anyhow!(e))?;
     if offset != 0 {
         tracing::warn!(
@@ -146,6 +151,16 @@ pub async fn run(
         );
     let mut peer = tokio::spawn(peer);
     let mut client = tokio::spawn(client);
+    let (page_node, page_stop) = (node.clone(), stopped(stop_rx.clone()));
+    let mut page = tokio::spawn(async move {
+        match page_listener {
+            Some(listener) => crate::disclosure_page::serve(page_node, listener, page_stop).await,
+            None => {
+                page_stop.await;
+                Ok(())
+            }
+        }
+    });
     tracing::info!(
         id = config.id,
         client = %config.client_addr,
@@ -169,6 +184,7 @@ pub async fn run(
         }
         r = &mut peer => Some(format!("the peer server stopped: {}", server_end(r))),
         r = &mut client => Some(format!("the client server stopped: {}", server_end(r))),
+        r = &mut page => Some(format!("the disclosure page stopped: {}", page_end(r))),
         fatal = raft_fatal(raft.clone()) => Some(format!("Raft stopped with a fatal error: {fatal}")),
     };
     if let Some(why) = &failure {
@@ -177,6 +193,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), &mut client).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), &mut peer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut page).await;
     if let Err(e) = raft.shutdown().await {
         tracing::warn!("raft shutdown: {e}");
     }
@@ -187,6 +204,14 @@ pub async fn run(
             Ok(())
         }
         Some(why) => Err(anyhow::anyhow!(why)),
+    }
+}
+
+fn page_end(r: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {
+    match r {
+        Ok(Ok(())) => "it returned".into(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
     }
 }
 

@@ -218,7 +218,32 @@ impl Cluster {
         .start()
     }
 
+    /// One node that also serves the public disclosure page; returns it and the page's URL.
+    pub fn start_with_page() -> (Cluster, String) {
+        let mut c = Self::configure(Spec::new(1));
+        let addr = format!("127.0.0.1:{}", free_port());
+        let text = std::fs::read_to_string(&c.nodes[0].config).expect("config");
+        std::fs::write(
+            &c.nodes[0].config,
+            format!("disclosure_addr = \"{addr}\"\n{text}"),
+        )
+        .expect("write config");
+        c.spawn(0);
+        (c, format!("http://{addr}/"))
+    }
+
     fn start_spec(spec: Spec) -> Cluster {
+        let members = spec.members;
+        let mut c = Self::configure(spec);
+        for i in 0..members {
+            c.spawn(i);
+        }
+        c
+    }
+
+    /// Writes configs (and starts the partition proxies) without starting the members: start
+    /// them with [`Cluster::spawn`].
+    pub fn configure(spec: Spec) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let genesis = repo_root().join("seeds/genesis.toml");
         let ids: Vec<u64> = (1..=spec.members as u64).collect();
@@ -273,11 +298,7 @@ impl Cluster {
                 child: None,
             });
         }
-        let mut c = Cluster { dir, nodes, net };
-        for i in 0..spec.members {
-            c.spawn(i);
-        }
-        c
+        Cluster { dir, nodes, net }
     }
 
     /// The partition proxies; panics when the cluster was started without them.
@@ -322,6 +343,18 @@ impl Cluster {
     /// SIGCONT after [`Cluster::pause`].
     pub fn resume(&mut self, i: usize) {
         self.signal(i, "-CONT");
+    }
+
+    /// How node `i`'s process ended, if it did (the process is reaped; `None` while it runs).
+    pub fn exit_status(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let child = self.nodes[i].child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                self.nodes[i].child = None;
+                Some(status)
+            }
+            _ => None,
+        }
     }
 
     /// Whether node `i` has a process (running or paused).

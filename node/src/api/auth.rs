@@ -1,7 +1,9 @@
-//! Who may read what. Private reads (holdings, encumbrances, history) carry a `ReadAuth`: a
-//! signature by one key of the reading account over `read_signing_hash(chain, account, time)`,
-//! fresh within five minutes of this node's clock. The holder, the regulator and, for pledged
-//! units only, the pledgee may read an account's holdings.
+//! Who may read what. Private reads (holdings, encumbrances, history, statements, repos, loans,
+//! and the regulator's lists) carry a `ReadAuth`: a signature by one key of the reading account
+//! over `read_signing_hash(chain, account, time)`, fresh within five minutes of this node's
+//! clock. The holder, the regulator and, for pledged units only, the pledgee may read an
+//! account's holdings. Each read states who may read it with one call: [`regulator_only`] or
+//! [`party_or_regulator`].
 
 use super::errors::ApiError;
 use super::ingress::now_ms;
@@ -49,6 +51,34 @@ pub fn reader(
 
 pub fn is_regulator(a: &Account) -> bool {
     a.role() == Role::Regulator
+}
+
+/// Authenticates the reader and admits the regulator only.
+pub fn regulator_only(
+    view: &dyn StateView,
+    chain_id: &str,
+    auth: Option<&ReadAuth>,
+) -> Result<Account, ApiError> {
+    let who = reader(view, chain_id, auth)?;
+    if !is_regulator(&who) {
+        return Err(ApiError::denied(format!(
+            "only the regulator may read this; {:?} may not",
+            who.account_id
+        )));
+    }
+    Ok(who)
+}
+
+/// Authenticates the reader and admits the account the record belongs to, or the regulator.
+pub fn party_or_regulator(
+    view: &dyn StateView,
+    chain_id: &str,
+    auth: Option<&ReadAuth>,
+    party: &str,
+) -> Result<Account, ApiError> {
+    let who = reader(view, chain_id, auth)?;
+    require_self_or_regulator(&who, party)?;
+    Ok(who)
 }
 
 /// The holder itself or the regulator.

@@ -117,6 +117,8 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::UnknownVintage
         | E::UnknownProject
         | E::UnknownEncumbrance
+        | E::UnknownRepo
+        | E::UnknownLoan
         | E::NotFound => Code::NotFound,
         E::AccountExists
         | E::VintageExists
@@ -142,7 +144,12 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::ExceedsObligation
         | E::EmissionsNotReported
         | E::NoReferencePrice
-        | E::DeadlineNotPassed => Code::FailedPrecondition,
+        | E::DeadlineNotPassed
+        | E::RepoClosed
+        | E::RepurchaseDatePassed
+        | E::RepurchaseDateNotPassed
+        | E::LoanClosed
+        | E::ExceedsLoan => Code::FailedPrecondition,
     }
 }
 

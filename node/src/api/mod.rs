@@ -4,6 +4,7 @@
 //!   forwarding by followers.
 //! * Reads ([`reads`]): linearizable through the leader by default (read index), or local on
 //!   request; private reads need a `ReadAuth` ([`auth`]).
+//! * [`simulate`]: dry runs of a transaction on the leader's state, committing nothing.
 //! * [`watch`]: committed transactions in chain order, resumable from any sequence.
 //! * [`admin`]: cluster membership changes signed by the genesis admin key.
 //! * [`errors`]: the one mapping from error codes to gRPC statuses.
@@ -17,6 +18,7 @@ pub mod errors;
 pub mod forward;
 pub mod ingress;
 pub mod reads;
+pub mod simulate;
 pub mod submit;
 pub mod watch;
 
@@ -143,6 +145,49 @@ impl Registry for RegistryService {
 
     async fn trace_serial(&self, req: Request<TraceSerialRequest>) -> Resp<TraceSerialResponse> {
         read!(self, req, trace_serial, reads::trace)
+    }
+
+    async fn get_reference_price(
+        &self,
+        req: Request<GetReferencePriceRequest>,
+    ) -> Resp<GetReferencePriceResponse> {
+        read!(self, req, get_reference_price, reads::reference_price)
+    }
+
+    async fn list_repos(&self, req: Request<ListReposRequest>) -> Resp<ListReposResponse> {
+        read!(self, req, list_repos, reads::repos)
+    }
+
+    async fn list_loans(&self, req: Request<ListLoansRequest>) -> Resp<ListLoansResponse> {
+        read!(self, req, list_loans, reads::loans)
+    }
+
+    async fn list_vintages(&self, req: Request<ListVintagesRequest>) -> Resp<ListVintagesResponse> {
+        read!(self, req, list_vintages, reads::vintages)
+    }
+
+    async fn list_allocations(
+        &self,
+        req: Request<ListAllocationsRequest>,
+    ) -> Resp<ListAllocationsResponse> {
+        read!(self, req, list_allocations, reads::allocations)
+    }
+
+    async fn list_accounts(&self, req: Request<ListAccountsRequest>) -> Resp<ListAccountsResponse> {
+        read!(self, req, list_accounts, reads::accounts)
+    }
+
+    async fn get_statement(&self, req: Request<GetStatementRequest>) -> Resp<GetStatementResponse> {
+        read!(self, req, get_statement, reads::statement)
+    }
+
+    async fn simulate(&self, req: Request<SimulateRequest>) -> Resp<SimulateResponse> {
+        let fwd = is_forwarded(req.metadata());
+        let r = req.into_inner();
+        match reads::gate(&self.node, ReadConsistency::Linearizable as i32, fwd).await? {
+            Some(mut leader) => leader.simulate(forwarded(r)).await,
+            None => Ok(Response::new(simulate::run(&self.node, r)?)),
+        }
     }
 
     type WatchStream = watch::WatchStream;

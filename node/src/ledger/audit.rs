@@ -10,8 +10,8 @@ use super::store::{MemState, StateView};
 use super::{apply_entry, genesis_writes, Ctx};
 use carbon_proto::v1::{
     Allocation, BlockState, ChainState, CommittedTx, Encumbrance, EncumbranceKind,
-    EncumbranceStatus, Genesis, Project, ProjectStatus, RetiredBlock, SerialBlock, UnitKind,
-    Vintage,
+    EncumbranceStatus, Genesis, Loan, LoanStatus, Project, ProjectStatus, RepoAgreement,
+    RepoStatus, RetiredBlock, SerialBlock, UnitKind, Vintage,
 };
 use carbon_proto::VerifiedTx;
 use std::collections::BTreeMap;
@@ -68,7 +68,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
                     return fail(format!("available block of {account} names an encumbrance"));
                 }
             }
-            BlockState::Pledged | BlockState::Frozen => {
+            BlockState::Pledged | BlockState::Frozen | BlockState::Repo => {
                 let e = enc_held
                     .entry(b.encumbrance_id)
                     .or_insert((0, account.clone(), b.state()));
@@ -200,6 +200,8 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             }
         }
     }
+    check_repos(v, &mut enc_held)?;
+    check_loans(v)?;
     if let Some((id, _)) = enc_held.into_iter().next() {
         return fail(format!(
             "blocks are encumbered by {id}, which does not exist"
@@ -281,6 +283,50 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
                 "tx {} outcome says sequence {}",
                 hex::encode(id),
                 o.sequence
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Open repos hold exactly their units, in the buyer's account in state repo; closed ones none.
+fn check_repos(
+    v: &dyn StateView,
+    enc_held: &mut BTreeMap<u64, (u64, String, BlockState)>,
+) -> R<()> {
+    for (_, r) in io(read_all::<RepoAgreement>(v, keys::REPOS))? {
+        let held = enc_held.remove(&r.id);
+        let open = r.status() == RepoStatus::Open;
+        let ok = match &held {
+            Some((n, holder, state)) => {
+                open && *n == r.quantity && *holder == r.buyer && *state == BlockState::Repo
+            }
+            None => !open,
+        };
+        if !ok {
+            return fail(format!(
+                "repo {} ({:?}, {} units to {}) does not match its blocks: {held:?}",
+                r.id,
+                r.status(),
+                r.quantity,
+                r.buyer
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A loan never has more returned than lent, and is open exactly while units are outstanding.
+fn check_loans(v: &dyn StateView) -> R<()> {
+    for (_, l) in io(read_all::<Loan>(v, keys::LOANS))? {
+        let open = l.status() == LoanStatus::Open;
+        if l.returned > l.quantity || open != (l.returned < l.quantity) || l.quantity == 0 {
+            return fail(format!(
+                "loan {} is {:?} with {} of {} returned",
+                l.id,
+                l.status(),
+                l.returned,
+                l.quantity
             ));
         }
     }

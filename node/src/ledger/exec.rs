@@ -270,6 +270,7 @@ pub fn role_word(r: Role) -> &'static str {
         Role::ProjectOwner => "project owner",
         Role::Bank => "bank",
         Role::Individual => "individual",
+        Role::Organisation => "organisation",
     }
 }
 

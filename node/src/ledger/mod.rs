@@ -7,9 +7,10 @@
 //! same writes and the same chain head on every replica.
 //!
 //! One file per family of operations: [`accounts`], [`allocation`], [`projects`], [`trading`],
-//! [`encumbrances`], [`compliance`], [`cancellation`]. [`holdings`] keeps serial blocks, [`exec`]
-//! is the per-transaction context, [`store`] the state view, [`keys`] the key layout,
-//! [`queries`] the read side, [`audit`] the invariants and offline chain verification.
+//! [`encumbrances`], [`compliance`], [`cancellation`], [`repo`], [`lending`]. [`holdings`] keeps
+//! serial blocks (and writes statements), [`exec`] is the per-transaction context, [`store`] the
+//! state view, [`keys`] the key layout, [`queries`] the read side, [`audit`] the invariants and
+//! offline chain verification.
 
 pub mod accounts;
 pub mod allocation;
@@ -22,8 +23,10 @@ pub mod error;
 pub mod exec;
 pub mod holdings;
 pub mod keys;
+pub mod lending;
 pub mod projects;
 pub mod queries;
+pub mod repo;
 pub mod store;
 pub mod trading;
 
@@ -120,6 +123,7 @@ pub fn genesis_writes(g: &Genesis) -> Result<Vec<Write>, LedgerError> {
         head: genesis_head(g).to_vec(),
         next_encumbrance_id: 1,
         next_cancellation_id: 1,
+        next_loan_id: 1,
     };
     writes.push(Write::Put(keys::GENESIS.to_vec(), g.encode_to_vec()));
     writes.push(Write::Put(keys::CHAIN.to_vec(), chain.encode_to_vec()));
@@ -265,5 +269,10 @@ fn run(x: &mut Exec) -> Res<Effects> {
         Operation::Surrender(o) => compliance::surrender(x, o),
         Operation::CloseComplianceYear(o) => compliance::close_year(x, o),
         Operation::Cancel(o) => cancellation::cancel(x, o),
+        Operation::Repo(o) => repo::repo(x, o),
+        Operation::Repurchase(o) => repo::repurchase(x, o),
+        Operation::RepoDefault(o) => repo::default(x, o),
+        Operation::Lend(o) => lending::lend(x, o),
+        Operation::ReturnLoan(o) => lending::return_loan(x, o),
     }
 }
