@@ -735,3 +735,101 @@ async fn endpoints_keys_and_account_come_from_the_config_file() {
     std::fs::write(&config, "endpoints = 5\n").expect("config");
     assert_eq!(run(&["chain", "head"]).status.code(), Some(1));
 }
+
+/// Issue 7: a bulk plan re-run after its transactions expired reports the committed rows as
+/// committed (the registry answers their first outcome), and re-signs the rows that never were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plan_re_run_after_expiry_reports_committed_rows_as_committed() {
+    let mut cluster = Cluster::start(1, 10_000);
+    cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ents = ["ZJ-ENT-01", "ZJ-ENT-02", "ZJ-ENT-03"];
+    for id in ents {
+        let kf = repo_root().join(format!("seeds/keys/{id}.json"));
+        ok(
+            &ep,
+            &[
+                "--as",
+                "ZJ-REG",
+                "account",
+                "open",
+                id,
+                "--role",
+                "enterprise",
+                "--name",
+                id,
+                "--pubkey-file",
+                &kf.to_string_lossy(),
+            ],
+        );
+    }
+    ok(
+        &ep,
+        &[
+            "--as",
+            "ZJ-REG",
+            "vintage",
+            "declare",
+            "2025",
+            "--cap",
+            "100000000",
+        ],
+    );
+    let plan = dir.path().join("plan.csv");
+    let mut text = String::from("enterprise,vintage,kind,quantity\n");
+    for (i, id) in ents.iter().enumerate() {
+        text.push_str(&format!("{id},2025,pre,{}\n", (i + 1) * 1000));
+    }
+    std::fs::write(&plan, text).expect("plan");
+    let plan_s = plan.to_string_lossy().into_owned();
+    // Two rows committed, with transactions valid for 2 s; the third journalled, never sent.
+    let (code, _, err) = ctl(
+        &ep,
+        &[
+            "--as",
+            "ZJ-REG",
+            "--valid-for",
+            "2",
+            "allocate",
+            "--plan",
+            &plan_s,
+            "--stop-after",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Every journalled transaction has expired: committed rows still report as committed; the
+    // third is EXPIRED and never applied, so it leaves the journal.
+    let (code, _, err) = ctl(&ep, &["--as", "ZJ-REG", "allocate", "--plan", &plan_s]);
+    assert_eq!(code, REJECTED, "{err}");
+    assert!(
+        err.contains("0 committed now, 2 already committed, 1 rejected"),
+        "{err}"
+    );
+    let report = std::fs::read_to_string(format!("{plan_s}.report.csv")).expect("report");
+    assert_eq!(
+        report.matches("committed (earlier run)").count(),
+        2,
+        "{report}"
+    );
+    assert!(report.contains("EXPIRED"), "{report}");
+    // Run again: the expired row is signed anew and committed.
+    let (code, _, err) = ctl(&ep, &["--as", "ZJ-REG", "allocate", "--plan", &plan_s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("1 committed now, 2 already committed"),
+        "{err}"
+    );
+    for (i, id) in ents.iter().enumerate() {
+        let h = json(&ok(&ep, &["--json", "--as", "ZJ-REG", "holdings", id]));
+        assert_eq!(
+            num(&h["balances"][0]["available"]),
+            (i as u64 + 1) * 1000,
+            "{id}"
+        );
+    }
+    cluster.stop_all();
+    audit_data_dir(&cluster.nodes[0].data_dir);
+}
