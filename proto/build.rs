@@ -13,6 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pbjson_build::Builder::new()
         .register_descriptors(&bytes)?
         .build(&[".carbon.registry.v1"])?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // Server reflection serves these descriptors (node::api::reflection).
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out.join("descriptors.bin"), &bytes)?;
+    // Undecodable messages are INVALID_ARGUMENT/MALFORMED, not INTERNAL (src/codec.rs).
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::Codec")
+        .compile_fds(descriptors)?;
     Ok(())
 }

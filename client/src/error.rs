@@ -1,7 +1,6 @@
 //! What can go wrong talking to the registry, with the ledger's stable code where there is one.
 
 use carbon_proto::v1::{ErrorCode, ErrorDetail, Fate, Outcome};
-use prost::Message;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ClientError {
@@ -74,10 +73,8 @@ impl ClientError {
     }
 
     pub fn from_status(s: &tonic::Status) -> Self {
-        if !s.details().is_empty() {
-            if let Ok(d) = ErrorDetail::decode(s.details()) {
-                return Self::from_detail(d);
-            }
+        if let Some(d) = carbon_proto::status::detail(s) {
+            return Self::from_detail(d);
         }
         match s.code() {
             tonic::Code::Unavailable

@@ -3,17 +3,21 @@
 //! * [`v1`]: the protobuf messages and the `Registry` gRPC service (generated from
 //!   `proto/carbon/registry/v1/registry.proto`).
 //! * [`chain`]: the hash chain and its offline verification.
+//! * [`codec`]: the gRPC codec (undecodable messages are INVALID_ARGUMENT/MALFORMED).
 //! * [`dates`]: yyyymmdd dates in China Standard Time.
 //! * [`genesis`]: the genesis file format.
 //! * [`names`]: stable names of operations.
+//! * [`status`]: errors as a standard `google.rpc.Status` (ErrorInfo + our `ErrorDetail`).
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
 //!   domain-separated hash that signatures cover, batch verification, and M-of-N thresholds.
 
 pub mod chain;
+pub mod codec;
 pub mod dates;
 pub mod genesis;
 pub mod names;
 pub mod signing;
+pub mod status;
 
 /// Generated protobuf types and gRPC stubs for `carbon.registry.v1`.
 #[allow(clippy::all, missing_docs)]
@@ -29,3 +33,6 @@ pub mod peer {
 }
 
 pub use signing::{SigningError, VerifiedTx};
+
+/// The encoded `FileDescriptorSet` of both packages (served by gRPC server reflection).
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));

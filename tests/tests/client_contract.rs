@@ -10,9 +10,9 @@ use carbon_proto::v1::{
     Outcome, Role, SignedTx, SubmitBatchRequest, SubmitRequest, Transfer, UnitClass, UnitKind,
 };
 use carbon_tests::*;
-use prost::Message;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 const ENT: &str = "ZJ-ENT-C1";
 const ENT2: &str = "ZJ-ENT-C2";
@@ -57,7 +57,14 @@ async fn answer(c: &mut RegistryClient<Channel>, tx: SignedTx) -> Result<Outcome
                 !status.details().is_empty(),
                 "every error status carries our detail: {status:?}"
             );
-            let d = ErrorDetail::decode(status.details()).expect("the detail decodes");
+            let d = carbon_proto::status::detail(&status).expect("the detail decodes");
+            // Any gRPC library reads the same status the standard way.
+            let info = status
+                .get_details_error_info()
+                .expect("a google.rpc.ErrorInfo");
+            assert_eq!(info.reason, d.code().as_str_name());
+            assert_eq!(info.domain, carbon_proto::status::DOMAIN);
+            assert_eq!(info.metadata["fate"], d.fate().as_str_name());
             assert_ne!(
                 d.fate(),
                 Fate::Unspecified,

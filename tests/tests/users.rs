@@ -62,8 +62,7 @@ fn auth(who: &str) -> Option<ReadAuth> {
 }
 
 fn code_of(s: &tonic::Status) -> ErrorCode {
-    use prost::Message;
-    ErrorDetail::decode(s.details()).map_or(ErrorCode::Unavailable, |d| d.code())
+    carbon_proto::status::detail(s).map_or(ErrorCode::Unavailable, |d| d.code())
 }
 
 async fn sequence(c: &mut RegistryClient<Channel>) -> u64 {

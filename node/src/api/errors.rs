@@ -1,11 +1,12 @@
 //! The one mapping from the registry's stable error codes to gRPC statuses. Every error status
-//! carries an `ErrorDetail` (code, message, and the stored outcome for committed rejections) in
-//! its details, so clients never have to parse messages.
+//! carries a standard `google.rpc.Status` in its details with a `google.rpc.ErrorInfo` (reason =
+//! the code's name) and our `ErrorDetail` (code, message, fate, the stored outcome for committed
+//! rejections, the leader hint): `carbon_proto::status` encodes and decodes them, so clients
+//! never have to parse messages.
 
 use crate::raft::NodeId;
 use carbon_proto::v1::{ErrorCode, ErrorDetail, Fate, Outcome};
 use carbon_proto::SigningError;
-use prost::Message;
 use tonic::{Code, Status};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -155,11 +156,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
-        Status::with_details(
-            grpc_code(e.code),
-            format!("{}: {}", e.code.as_str_name(), e.message),
-            e.detail().encode_to_vec().into(),
-        )
+        carbon_proto::status::to_status(grpc_code(e.code), &e.detail())
     }
 }
 
@@ -174,12 +171,10 @@ pub fn from_detail(d: ErrorDetail) -> ApiError {
     }
 }
 
-/// Reads the `ErrorDetail` back from a status (what clients and forwarding nodes do).
+/// Reads the `ErrorDetail` back from a status (what clients and forwarding nodes do); `None`
+/// for a transport error, not one of ours.
 pub fn detail(status: &Status) -> Option<ErrorDetail> {
-    if status.details().is_empty() {
-        return None; // a transport error, not one of ours
-    }
-    ErrorDetail::decode(status.details()).ok()
+    carbon_proto::status::detail(status)
 }
 
 /// An error status from another node, kept as it was (its detail travels unchanged).
@@ -210,5 +205,16 @@ mod tests {
             assert_eq!(status.code(), grpc_code(code));
             assert_eq!(from_status(&status).code, code);
         }
+    }
+
+    #[test]
+    fn the_codec_maps_undecodable_requests_as_this_mapping_does() {
+        let status = carbon_proto::status::malformed("truncated");
+        assert_eq!(status.code(), grpc_code(ErrorCode::Malformed));
+        let d = detail(&status).expect("a detail");
+        assert_eq!(
+            (d.code(), d.fate()),
+            (ErrorCode::Malformed, Fate::NotApplied)
+        );
     }
 }

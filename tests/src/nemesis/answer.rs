@@ -5,7 +5,6 @@ use carbon_proto::v1::{
     submit_result, ErrorCode, ErrorDetail, Fate, Outcome, SubmitBatchResponse, SubmitResponse,
     SubmitResult,
 };
-use prost::Message;
 use tonic::{Response, Status};
 
 /// What a client may conclude about one transaction from one answer.
@@ -68,9 +67,9 @@ fn from_status(status: &Status) -> Answer {
         // No detail: a transport failure, a timeout, a node going away.
         return Answer::Unknown(format!("{:?}: {}", status.code(), status.message()));
     }
-    match ErrorDetail::decode(status.details()) {
-        Ok(d) => from_detail(d),
-        Err(e) => Answer::Unknown(format!("undecodable detail ({e}): {}", status.message())),
+    match carbon_proto::status::detail(status) {
+        Some(d) => from_detail(d),
+        None => Answer::Unknown(format!("undecodable detail: {}", status.message())),
     }
 }
 
