@@ -6,16 +6,21 @@
 //! * [`raft`]: openraft's type configuration and the peer network over gRPC.
 //! * [`api`]: the client gRPC service (writes, reads, watch, admin).
 //! * [`disclosure_page`]: the public disclosure web page (HTTP, read-only).
-//! * [`node`]: assembling and running one node; [`config`] and [`genesis`] load its settings.
+//! * [`metrics`]: Prometheus metrics and their HTTP endpoint.
+//! * [`backup`]: checking a backup file and restoring a data directory from one.
+//! * [`node`]: assembling and running one node; [`config`] (layered settings) and [`genesis`]
+//!   load what it needs.
 //!
 //! See `docs/ARCHITECTURE.md` for the map of the whole node.
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod crash;
 pub mod disclosure_page;
 pub mod genesis;
 pub mod ledger;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod storage;

@@ -1,12 +1,20 @@
-//! `carbon-node`: runs one registry node.
+//! `carbon-node`: runs one registry node, and the offline tools that work on its data.
 //!
-//! * `carbon-node dev`: a single node on the embedded default (data in `./data`, genesis
-//!   `seeds/genesis.toml`, client API on 127.0.0.1:50051, public disclosure page on
-//!   http://127.0.0.1:8080/), initialised on first start.
+//! * `carbon-node dev`: a single node on the built-in defaults (data in `./data`, genesis
+//!   `seeds/genesis.toml`, client API on 127.0.0.1:50051, metrics on
+//!   http://127.0.0.1:9464/metrics, public disclosure page on http://127.0.0.1:8080/),
+//!   initialised on first start.
 //! * `carbon-node run --config node.toml`: a cluster member (see `deploy/local-cluster/`).
+//! * `carbon-node check PATH`: the offline check of a stopped node's data directory or of a
+//!   backup file (every invariant, the whole chain).
+//! * `carbon-node restore --backup FILE --config node.toml`: a member's data directory from a
+//!   backup (`carbonctl cluster backup`), checked before it is put in place.
+//!
+//! Settings come in layers (defaults < file < `CARBON_*` environment < flags): docs/CONFIG.md.
 
-use carbon_node::config::Config;
+use carbon_node::config::{Config, Flags, LogFormat};
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -22,24 +30,45 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a single node on the embedded default.
+    /// Run a single node on the built-in defaults (any setting can be changed).
     Dev {
-        #[arg(long, default_value = "data", env = "CARBON_DATA_DIR")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "seeds/genesis.toml", env = "CARBON_GENESIS")]
-        genesis: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:50051", env = "CARBON_CLIENT_ADDR")]
-        client_addr: String,
-        #[arg(long, default_value = "127.0.0.1:50061", env = "CARBON_PEER_ADDR")]
-        peer_addr: String,
-        /// The public disclosure page (HTTP); `off` for none.
-        #[arg(long, default_value = "127.0.0.1:8080", env = "CARBON_DISCLOSURE_ADDR")]
-        disclosure_addr: String,
+        /// An optional TOML file over the defaults.
+        #[arg(long, env = "CARBON_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        flags: Flags,
     },
     /// Run a cluster member from a TOML config.
     Run {
         #[arg(long, env = "CARBON_CONFIG")]
         config: PathBuf,
+        #[command(flatten)]
+        flags: Flags,
+    },
+    /// Check a stopped node's data directory, or a backup file, offline: every invariant of the
+    /// registry and the whole hash chain. Exits 0 and prints the chain head when it is clean.
+    Check {
+        /// A data directory, or a backup file.
+        path: PathBuf,
+        /// The chain's genesis file.
+        #[arg(long, default_value = "seeds/genesis.toml", env = "CARBON_GENESIS")]
+        genesis: PathBuf,
+    },
+    /// Create a member's data directory from a backup (for a new cluster, or to replace a
+    /// member). The backup is checked first; the directory must not exist or be empty.
+    Restore {
+        /// The backup file (`carbonctl cluster backup --out FILE`).
+        #[arg(long)]
+        backup: PathBuf,
+        /// The member's config (its `data_dir`, `genesis` and, for a new cluster, `members`).
+        #[arg(long, env = "CARBON_CONFIG")]
+        config: PathBuf,
+        /// Make the restored membership the config's `members` (a new cluster on other
+        /// addresses or ids). Every member must be restored with the same `members`.
+        #[arg(long)]
+        new_membership: bool,
+        #[command(flatten)]
+        flags: Flags,
     },
 }
 
@@ -66,13 +95,19 @@ async fn shutdown_signal() {
     }
 }
 
+/// Logs to stdout: text (colours only on a terminal) or JSON lines; `RUST_LOG` overrides the
+/// configured filter.
+fn init_logs(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,openraft=warn,sled=warn".into()),
-        )
-        .init();
     // Crash points (tests only: compiled in with the `failpoints` feature; see node/src/crash.rs).
     let _crash_points = fail::FailScenario::setup();
     if let Err(e) = start(Cli::parse()) {
@@ -82,26 +117,64 @@ fn main() {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn start(cli: Cli) -> anyhow::Result<()> {
     let config = match cli.command {
-        Command::Dev {
-            data_dir,
-            genesis,
-            client_addr,
-            peer_addr,
-            disclosure_addr,
-        } => Config::dev(
-            data_dir,
-            genesis,
-            client_addr,
-            peer_addr,
-            (disclosure_addr != "off").then_some(disclosure_addr),
-        ),
-        Command::Run { config } => Config::load(&config)?,
+        Command::Dev { config, flags } => Config::layered(true, config.as_deref(), &flags)?,
+        Command::Run { config, flags } => Config::layered(false, Some(&config), &flags)?,
+        Command::Check { path, genesis } => {
+            init_logs(LogFormat::Text, "warn");
+            return check(&path, &genesis);
+        }
+        Command::Restore {
+            backup,
+            config,
+            new_membership,
+            flags,
+        } => {
+            let config = Config::layered(false, Some(&config), &flags)?;
+            init_logs(config.log_format, &config.log_filter);
+            return restore(&backup, &config, new_membership);
+        }
     };
+    init_logs(config.log_format, &config.log_filter);
     let genesis = carbon_node::genesis::load(&config.genesis)?;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(carbon_node::node::run(config, genesis, shutdown_signal()))
+    runtime()?.block_on(carbon_node::node::run(config, genesis, shutdown_signal()))
+}
+
+fn check(path: &std::path::Path, genesis: &std::path::Path) -> anyhow::Result<()> {
+    let genesis = carbon_node::genesis::load(genesis)?;
+    let report = if path.is_file() {
+        carbon_node::backup::check_file(path, &genesis)?
+    } else {
+        carbon_node::storage::check::check_data_dir(path, &genesis)?
+    };
+    println!(
+        "ok: chain {} sequence {} head {} applied index {}",
+        genesis.chain_id,
+        report.sequence,
+        hex::encode(&report.head),
+        report.applied_index
+    );
+    Ok(())
+}
+
+fn restore(backup: &std::path::Path, config: &Config, new_membership: bool) -> anyhow::Result<()> {
+    let genesis = carbon_node::genesis::load(&config.genesis)?;
+    let members = new_membership.then(|| config.initial_members());
+    let report = carbon_node::backup::restore(backup, &config.data_dir, &genesis, members)?;
+    println!(
+        "restored {} into {}: sequence {} head {} applied index {}",
+        backup.display(),
+        config.data_dir.display(),
+        report.sequence,
+        hex::encode(&report.head),
+        report.applied_index
+    );
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! One registry node: opens storage, starts openraft, serves the peer and client gRPC services
-//! (and the public disclosure page when configured), initialises a new cluster when it is the
+//! (with health and reflection on the client address; the public disclosure page and the
+//! metrics endpoint when configured), initialises a new cluster when it is the
 //! bootstrapping member, and shuts down cleanly.
 
 use crate::api::{batcher::Batcher, forward::Forwarder, RegistryService};
@@ -23,6 +24,8 @@ pub struct Node {
     pub genesis: Genesis,
     pub batcher: Batcher,
     pub forwarder: Forwarder,
+    /// The watchdog's view: quorum, clock admission, leader contact (health reads it).
+    pub liveness: Arc<Liveness>,
 }
 
 pub fn raft_config(c: &Config) -> openraft::Config {
@@ -87,6 +90,10 @@ pub async fn run(
         Some(a) => Some(bind("disclosure page", a).await?),
         None => None,
     };
+    let metrics_listener = match &config.metrics_addr {
+        Some(a) => Some(bind("metrics", a).await?),
+        None => None,
+    };
     let offset = crate::raft::clock::init_from_env().map_err(|e| anyhow::anyhow!(e))?;
     if offset != 0 {
         tracing::warn!(
@@ -106,7 +113,7 @@ pub async fn run(
         local_ip,
         liveness: liveness.clone(),
     };
-    let raft = Raft::new(config.id, raft_cfg, network, log, state.clone()).await?;
+    let raft = Raft::new(config.id, raft_cfg, network, log.clone(), state.clone()).await?;
     tokio::spawn(watchdog::run(
         raft.clone(),
         liveness.clone(),
@@ -119,6 +126,7 @@ pub async fn run(
         genesis,
         batcher: Batcher::start(raft.clone(), config.max_batch, liveness.clone()),
         forwarder: Forwarder::default(),
+        liveness: liveness.clone(),
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -139,7 +147,20 @@ pub async fn run(
             tonic::transport::server::TcpIncoming::from(peer_listener),
             stopped(stop_rx.clone()),
         );
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    // NOT_SERVING until the first evaluation says otherwise (the reporter starts "" SERVING).
+    for service in crate::api::health::SERVICES {
+        health_reporter
+            .set_service_status(service, tonic_health::ServingStatus::NotServing)
+            .await;
+    }
+    tokio::spawn(crate::api::health::run(node.clone(), health_reporter));
+    let (reflection_v1, reflection_v1alpha) = crate::api::reflection::services()?;
     let client = tonic::transport::Server::builder()
+        .layer(crate::api::rpc_metrics::RpcMetricsLayer)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(
             RegistryServer::new(RegistryService { node: node.clone() })
                 .max_decoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE)
@@ -157,6 +178,18 @@ pub async fn run(
             Some(listener) => crate::disclosure_page::serve(page_node, listener, page_stop).await,
             None => {
                 page_stop.await;
+                Ok(())
+            }
+        }
+    });
+    let (metrics_node, metrics_stop) = (node.clone(), stopped(stop_rx.clone()));
+    let mut metrics = tokio::spawn(async move {
+        match metrics_listener {
+            Some(listener) => {
+                crate::metrics::serve(metrics_node, log, listener, metrics_stop).await
+            }
+            None => {
+                metrics_stop.await;
                 Ok(())
             }
         }
@@ -185,6 +218,7 @@ pub async fn run(
         r = &mut peer => Some(format!("the peer server stopped: {}", server_end(r))),
         r = &mut client => Some(format!("the client server stopped: {}", server_end(r))),
         r = &mut page => Some(format!("the disclosure page stopped: {}", page_end(r))),
+        r = &mut metrics => Some(format!("the metrics server stopped: {}", page_end(r))),
         fatal = raft_fatal(raft.clone()) => Some(format!("Raft stopped with a fatal error: {fatal}")),
     };
     if let Some(why) = &failure {
@@ -194,6 +228,7 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(5), &mut client).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), &mut peer).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), &mut page).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut metrics).await;
     if let Err(e) = raft.shutdown().await {
         tracing::warn!("raft shutdown: {e}");
     }

@@ -9,11 +9,10 @@ use carbon_client::keys::Key;
 use carbon_proto::signing::sign_body;
 use carbon_proto::v1::registry_client::RegistryClient;
 use carbon_proto::v1::{
-    tx_body::Operation, ErrorCode, ErrorDetail, GetChainHeadRequest, OpenAccount, Outcome,
-    ReadConsistency, Role, SignedTx, SubmitRequest, TxBody,
+    tx_body::Operation, ErrorCode, GetChainHeadRequest, OpenAccount, Outcome, ReadConsistency,
+    Role, SignedTx, SubmitRequest, TxBody,
 };
 use ed25519_dalek::SigningKey;
-use prost::Message;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -151,6 +150,8 @@ pub fn open_account_op(id: &str, role: Role) -> Operation {
 pub struct NodeProc {
     pub id: u64,
     pub client_addr: String,
+    /// Prometheus metrics (`http://{metrics_addr}/metrics`).
+    pub metrics_addr: String,
     /// Where the node listens for peer traffic.
     pub peer_addr: String,
     pub data_dir: PathBuf,
@@ -272,8 +273,9 @@ impl Cluster {
         for (i, (id, _, listen, client)) in members.iter().enumerate() {
             let data_dir = dir.path().join(format!("n{id}"));
             let config = dir.path().join(format!("n{id}.toml"));
+            let metrics_addr = format!("127.0.0.1:{}", free_port());
             let text = format!(
-                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{member_toml}",
+                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\nmetrics_addr = \"{metrics_addr}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{member_toml}",
                 data_dir.display(),
                 genesis.display(),
                 *id == 1,
@@ -290,6 +292,7 @@ impl Cluster {
             nodes.push(NodeProc {
                 id: *id,
                 client_addr: client.clone(),
+                metrics_addr,
                 peer_addr: listen.clone(),
                 data_dir,
                 log: dir.path().join(format!("n{id}.log")),
@@ -411,8 +414,9 @@ impl Cluster {
         let data_dir = self.dir.path().join(format!("n{id}"));
         let config = self.dir.path().join(format!("n{id}.toml"));
         let genesis = repo_root().join("seeds/genesis.toml");
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
         let text = format!(
-            "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\ngenesis = \"{}\"\n",
+            "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\nmetrics_addr = \"{metrics_addr}\"\ngenesis = \"{}\"\n",
             data_dir.display(),
             genesis.display()
         );
@@ -420,6 +424,7 @@ impl Cluster {
         self.nodes.push(NodeProc {
             id,
             client_addr: client,
+            metrics_addr,
             peer_addr: peer,
             data_dir,
             log: self.dir.path().join(format!("n{id}.log")),
@@ -430,6 +435,57 @@ impl Cluster {
         let i = self.nodes.len() - 1;
         self.spawn(i);
         i
+    }
+
+    /// Scrapes node `i`'s metrics endpoint and parses it.
+    pub fn metrics(&self, i: usize) -> Vec<Sample> {
+        let (status, body) = http_get(&self.nodes[i].metrics_addr, "/metrics").expect("scrape");
+        assert_eq!(status, 200, "{body}");
+        parse_metrics(&body)
+    }
+
+    /// The health status of `service` ("" for the server) on node `i`, or the error status.
+    pub async fn health(
+        &self,
+        i: usize,
+        service: &str,
+    ) -> Result<tonic_health::pb::health_check_response::ServingStatus, tonic::Status> {
+        use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+        let channel = Channel::from_shared(format!("http://{}", self.nodes[i].client_addr))
+            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let r = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await?;
+        Ok(r.into_inner().status())
+    }
+
+    /// Waits (bounded) until node `i` answers `want` for "" and for the Registry service.
+    pub async fn wait_health(
+        &self,
+        i: usize,
+        want: tonic_health::pb::health_check_response::ServingStatus,
+        within: Duration,
+    ) {
+        let deadline = Instant::now() + within;
+        loop {
+            let a = self.health(i, "").await;
+            let b = self.health(i, "carbon.registry.v1.Registry").await;
+            if matches!((&a, &b), (Ok(x), Ok(y)) if *x == want && *y == want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {i} did not become {want:?} within {within:?}: {a:?} {b:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Deletes a stopped node's data directory.
@@ -588,14 +644,92 @@ impl Submitted {
 pub async fn submit(c: &mut RegistryClient<Channel>, tx: SignedTx) -> Submitted {
     match c.submit(SubmitRequest { tx: Some(tx) }).await {
         Ok(r) => Submitted::Outcome(r.into_inner().outcome.unwrap_or_default()),
-        Err(status) => match ErrorDetail::decode(status.details()) {
-            Ok(d) => match d.outcome {
+        Err(status) => match carbon_proto::status::detail(&status) {
+            Some(d) => match d.outcome {
                 Some(o) => Submitted::Outcome(o),
                 None => Submitted::Error(d.code(), d.message),
             },
-            Err(_) => Submitted::Error(ErrorCode::Unavailable, status.message().to_string()),
+            None => Submitted::Error(ErrorCode::Unavailable, status.message().to_string()),
         },
     }
+}
+
+/// A plain HTTP/1.0 GET on loopback (the metrics endpoint, the disclosure page): (status, body).
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// One sample of a Prometheus text exposition: name, labels (as written), value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: String,
+    pub value: f64,
+}
+
+/// Parses the text exposition format strictly enough for tests: every line is a comment, `# EOF`
+/// or `name{labels} value`; anything else panics.
+pub fn parse_metrics(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line:?}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (
+                n,
+                l.strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels: {line:?}")),
+            ),
+            None => (series, ""),
+        };
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        out.push(Sample {
+            name: name.to_string(),
+            labels: labels.to_string(),
+            value,
+        });
+    }
+    out
+}
+
+/// The value of the first sample named `name` whose labels contain `labels` (e.g. `code="OK"`).
+pub fn sample(samples: &[Sample], name: &str, labels: &str) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| s.name == name && s.labels.contains(labels))
+        .map(|s| s.value)
 }
 
 /// Checks a stopped node's data dir offline (every invariant, the whole chain); returns the

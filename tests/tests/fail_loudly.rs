@@ -10,6 +10,18 @@ use std::time::{Duration, Instant};
 /// Runs `carbon-node dev` with these addresses and extra environment; waits (bounded) for it to
 /// exit and returns its output.
 fn dev_node(client: &str, peer: &str, env: &[(&str, &str)], within: Duration) -> Output {
+    // Hermetic: no fixed ports (the dev defaults 8080 and 9464).
+    let off = ["--disclosure-addr", "off", "--metrics-addr", "off"];
+    dev_node_with(client, peer, &off, env, within)
+}
+
+fn dev_node_with(
+    client: &str,
+    peer: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    within: Duration,
+) -> Output {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cmd = Command::new(node_binary());
     cmd.args([
@@ -23,6 +35,7 @@ fn dev_node(client: &str, peer: &str, env: &[(&str, &str)], within: Duration) ->
     .arg(dir.path().join("data"))
     .arg("--genesis")
     .arg(repo_root().join("seeds/genesis.toml"))
+    .args(args)
     .env("RUST_LOG", "info")
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
@@ -80,6 +93,25 @@ fn a_taken_peer_port_ends_the_process_with_an_error() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn a_taken_metrics_port_ends_the_process_with_an_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let metrics = taken.local_addr().expect("addr").to_string();
+    let (client, peer) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let args = ["--disclosure-addr", "off", "--metrics-addr", &metrics];
+    let out = dev_node_with(&client, &peer, &args, &[], Duration::from_secs(20));
+    assert!(!out.status.success(), "exit status {:?}", out.status);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!("cannot listen on the metrics address {metrics}")),
+        "{t}"
+    );
+    assert!(!t.contains("node started"), "{t}");
 }
 
 #[test]

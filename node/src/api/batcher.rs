@@ -62,6 +62,11 @@ impl Batcher {
             .map_err(|_| ApiError::unavailable("the proposal was dropped"))?
     }
 
+    /// Transactions waiting to be put into an entry (metrics).
+    pub fn queue_depth(&self) -> usize {
+        QUEUE - self.queue.capacity()
+    }
+
     /// Commits an entry without transactions, stamped with this leader's clock, and waits until
     /// it is applied: the ledger's time moves to at least now (used to settle expired
     /// transactions, see `submit`).
@@ -100,8 +105,11 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize, gate
             }
         }
         let (raft, gate) = (raft.clone(), gate.clone());
+        let in_flight = &crate::metrics::get().proposals_in_flight;
+        in_flight.inc();
         tokio::spawn(async move {
             propose(raft, batch, &gate).await;
+            in_flight.dec();
             drop(permit);
         });
     }
@@ -118,6 +126,7 @@ async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
         return;
     }
     let n = txs.len();
+    crate::metrics::get().batch_txs.observe(n as f64);
     let entry = Batch {
         timestamp_ms: now_ms(),
         ledger_version: crate::ledger::VERSION,

@@ -8,6 +8,8 @@
 //! * [`watch`]: committed transactions in chain order, resumable from any sequence.
 //! * [`admin`]: cluster membership changes signed by the genesis admin key.
 //! * [`errors`]: the one mapping from error codes to gRPC statuses.
+//! * [`health`]: `grpc.health.v1` statuses from Raft and the watchdog; [`reflection`]: server
+//!   reflection; [`rpc_metrics`]: request durations per RPC and code.
 //!
 //! Only this module (with `raft::network`/`peer_service`) knows gRPC.
 
@@ -16,8 +18,11 @@ pub mod auth;
 pub mod batcher;
 pub mod errors;
 pub mod forward;
+pub mod health;
 pub mod ingress;
 pub mod reads;
+pub mod reflection;
+pub mod rpc_metrics;
 pub mod simulate;
 pub mod submit;
 pub mod watch;
@@ -57,6 +62,7 @@ macro_rules! read {
 impl Registry for RegistryService {
     async fn submit(&self, req: Request<SubmitRequest>) -> Resp<SubmitResponse> {
         let fwd = is_forwarded(req.metadata());
+        crate::metrics::get().submitted_txs.inc();
         let outcome = submit::one(&self.node, req.into_inner().tx, fwd).await?;
         if outcome.code() != ErrorCode::Ok {
             return Err(ApiError::rejected(outcome).into());
@@ -69,6 +75,7 @@ impl Registry for RegistryService {
     async fn submit_batch(&self, req: Request<SubmitBatchRequest>) -> Resp<SubmitBatchResponse> {
         let fwd = is_forwarded(req.metadata());
         let txs = req.into_inner().txs;
+        crate::metrics::get().submitted_txs.inc_by(txs.len() as u64);
         if txs.len() > ingress::BATCH_TXS_MAX {
             return Err(ApiError::not_applied(
                 ErrorCode::MessageTooLarge,

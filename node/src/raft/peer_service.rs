@@ -75,13 +75,18 @@ impl peer_server::Peer for PeerService {
         &self,
         req: Request<PeerMessage>,
     ) -> Result<Response<PeerMessage>, Status> {
-        let (from, rpc) = self.open(req)?;
+        let (from, rpc): (
+            NodeId,
+            openraft::raft::AppendEntriesRequest<super::TypeConfig>,
+        ) = self.open(req)?;
+        let leader_commit = rpc.leader_commit.map_or(0, |l| l.index);
         let r = self.raft.append_entries(rpc).await;
         // Accepted from the current leader (anything but a refusal by a higher vote).
         if r.as_ref()
             .is_ok_and(|a| !matches!(a, AppendEntriesResponse::HigherVote(_)))
         {
             self.liveness.leader_contact();
+            self.liveness.leader_commit(leader_commit);
         }
         self.reply(from, &r)
     }

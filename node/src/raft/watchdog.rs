@@ -115,6 +115,8 @@ pub struct Liveness {
 struct Shared {
     /// When this node last accepted AppendEntries or a snapshot from a leader.
     leader_contact: Option<Instant>,
+    /// The largest commit index a leader's AppendEntries announced (health: catching up).
+    leader_commit: u64,
     /// The leader vote whose AppendEntries the network does not send (a leader gone quiet).
     muted: Option<Vote>,
     admission: Result<(), Refusal>,
@@ -131,6 +133,7 @@ impl Liveness {
             started: Instant::now(),
             shared: Mutex::new(Shared {
                 leader_contact: None,
+                leader_commit: 0,
                 muted: None,
                 admission: Err(Refusal::NotLeader),
                 clocks: BTreeMap::new(),
@@ -149,6 +152,22 @@ impl Liveness {
     /// Called by the peer service when it accepted traffic from the leader.
     pub fn leader_contact(&self) {
         self.lock().leader_contact = Some(Instant::now());
+    }
+
+    /// Called by the peer service with the commit index an accepted AppendEntries announced.
+    pub fn leader_commit(&self, index: u64) {
+        let mut s = self.lock();
+        s.leader_commit = s.leader_commit.max(index);
+    }
+
+    /// The largest commit index a leader announced to this node (0 before any).
+    pub fn leader_commit_seen(&self) -> u64 {
+        self.lock().leader_commit
+    }
+
+    /// How long ago this node last accepted a leader's traffic (`None`: never since it started).
+    pub fn leader_contact_age(&self) -> Option<Duration> {
+        self.contact_age(Instant::now())
     }
 
     /// Whether the peer network must not send AppendEntries (or a snapshot) for `vote`.

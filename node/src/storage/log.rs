@@ -65,14 +65,20 @@ impl raft_log::Types for WalTypes {
 
 /// Who waits for a sync: openraft (an append) or one of our own calls (vote, truncate, purge).
 pub enum Flushed {
-    Raft(LogFlushed<TypeConfig>),
+    /// With the time of the append (the append-to-sync latency is a metric).
+    Raft(LogFlushed<TypeConfig>, std::time::Instant),
     Wait(tokio::sync::oneshot::Sender<io::Result<()>>),
 }
 
 impl raft_log::Callback for Flushed {
     fn send(self, res: io::Result<()>) {
         match self {
-            Flushed::Raft(cb) => cb.log_io_completed(res),
+            Flushed::Raft(cb, appended) => {
+                crate::metrics::get()
+                    .wal_sync_seconds
+                    .observe_duration(appended.elapsed());
+                cb.log_io_completed(res)
+            }
             Flushed::Wait(tx) => {
                 let _ = tx.send(res);
             }
@@ -142,6 +148,11 @@ impl LogStore {
 
     fn write_wal(&self) -> std::sync::RwLockWriteGuard<'_, Wal> {
         self.wal.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The flush worker's counters since the WAL opened (syncs, their time, bytes written).
+    pub fn flush_metrics(&self) -> raft_log::FlushMetrics {
+        self.read_wal().stat().flush_metrics
     }
 
     /// Queues a sync of everything written so far and waits until it is on stable storage.
@@ -272,7 +283,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        self.append_entries(entries, Flushed::Raft(callback))
+        self.append_entries(entries, Flushed::Raft(callback, std::time::Instant::now()))
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

@@ -142,7 +142,11 @@ impl StateMachine {
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             let id = e.log_id;
+            let started = std::time::Instant::now();
             let r = apply::apply(&view, *applied, e)?;
+            crate::metrics::get()
+                .apply_seconds
+                .observe_duration(started.elapsed());
             *applied = Some(id);
             if !r.commits.is_empty() {
                 // No subscriber is fine: Watch re-reads from state.
@@ -154,6 +158,7 @@ impl StateMachine {
     }
 
     fn build(&self) -> Result<Current, StorageError> {
+        let started = std::time::Instant::now();
         let applied = self.lock();
         let view = self.view();
         let generation = self.inner.db.next_generation()?;
@@ -178,11 +183,15 @@ impl StateMachine {
             .snapshots
             .advance(&meta, &path)
             .map_err(snap_err)?;
+        let m = crate::metrics::get();
+        m.snapshot_build_seconds.observe_duration(started.elapsed());
+        m.snapshot_build_bytes.set(file_len(&current.1));
         tracing::info!(snapshot = %current.0.snapshot_id, records, "built snapshot");
         Ok(current)
     }
 
     fn install(&self, meta: &SnapshotMeta, received: PathBuf) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
         let mut applied = self.lock();
         let (file_meta, _) = snapshot_file::open(&received).map_err(snap_err)?;
         if file_meta.snapshot_id != meta.snapshot_id || file_meta.last_log_id != meta.last_log_id {
@@ -209,9 +218,18 @@ impl StateMachine {
         crate::crash_point!("install-after-pointer");
         restore(&self.inner.db, meta, &path)?;
         *applied = meta.last_log_id;
+        let m = crate::metrics::get();
+        m.snapshot_install_seconds
+            .observe_duration(started.elapsed());
+        m.snapshot_install_bytes.set(file_len(&path));
         tracing::info!(snapshot = %meta.snapshot_id, "installed snapshot");
         Ok(())
     }
+}
+
+/// A file's size for the metrics (0 when it cannot be read).
+fn file_len(path: &Path) -> i64 {
+    std::fs::metadata(path).map_or(0, |m| m.len() as i64)
 }
 
 /// Loads a snapshot file into a fresh tree and makes it the current state.
