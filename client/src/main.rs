@@ -621,15 +621,20 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
         } => match (plan, enterprise, vintage, quantity) {
             (Some(p), None, None, None) => {
                 let s = cli::plan::run(ctx, &p, report, stop_after).await?;
+                if s.unknown > 0 {
+                    return Err(ClientError::Unavailable(format!(
+                        "{} rows without a definite answer (see the report); re-run the plan",
+                        s.unknown
+                    )));
+                }
                 if s.bad_rows + s.rejected > 0 {
-                    return Err(ClientError::Rejected {
-                        code: pb::ErrorCode::InvalidArgument,
-                        message: format!(
+                    return Err(ClientError::rejected(
+                        pb::ErrorCode::InvalidArgument,
+                        format!(
                             "{} bad rows, {} rejected rows (see the report)",
                             s.bad_rows, s.rejected
                         ),
-                        outcome: None,
-                    });
+                    ));
                 }
             }
             (None, Some(enterprise_id), Some(vintage), Some(quantity)) => {
@@ -879,17 +884,33 @@ fn main() {
                     code,
                     message,
                     outcome,
+                    fate,
                 }) => {
                     eprintln!("rejected: {} — {message}", code.as_str_name());
-                    match outcome {
-                        Some(o) => eprintln!(
+                    match (outcome, fate) {
+                        (Some(o), _) => eprintln!(
                             "  (committed as a rejection at sequence {}, tx {})",
                             o.sequence,
                             hex::encode(&o.tx_id)
                         ),
-                        None => eprintln!("  (nothing was recorded)"),
+                        (None, pb::Fate::NotApplied) => {
+                            eprintln!("  (not recorded, and it never will be)")
+                        }
+                        (None, pb::Fate::Unknown) => eprintln!(
+                            "  (not recorded by this request, but the same transaction may still be: \
+                             submit the same signed bytes again to learn its fate)"
+                        ),
+                        _ => {}
                     }
                     3
+                }
+                Err(ClientError::Unavailable(m)) => {
+                    eprintln!("error: registry unavailable: {m}");
+                    eprintln!(
+                        "  (no definite answer: a transaction sent may or may not be committed; \
+                         submit the same signed bytes again to learn its fate)"
+                    );
+                    4
                 }
                 Err(e) => {
                     eprintln!("error: {e}");

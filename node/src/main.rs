@@ -66,14 +66,24 @@ async fn shutdown_signal() {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,openraft=warn,sled=warn".into()),
         )
         .init();
-    let config = match Cli::parse().command {
+    // Crash points (tests only: compiled in with the `failpoints` feature; see node/src/crash.rs).
+    let _crash_points = fail::FailScenario::setup();
+    if let Err(e) = start(Cli::parse()) {
+        tracing::error!("carbon-node failed: {e:#}");
+        eprintln!("carbon-node: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn start(cli: Cli) -> anyhow::Result<()> {
+    let config = match cli.command {
         Command::Dev {
             data_dir,
             genesis,

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::raft::network::{Network, MAX_PEER_MESSAGE};
 use crate::raft::peer_service::PeerService;
 use crate::raft::{NodeId, Raft};
-use crate::storage::{self, StateStore};
+use crate::storage::{self, StateMachine};
 use carbon_proto::peer::peer_server::PeerServer;
 use carbon_proto::v1::registry_server::RegistryServer;
 use carbon_proto::v1::Genesis;
@@ -18,7 +18,7 @@ use std::time::Duration;
 pub struct Node {
     pub id: NodeId,
     pub raft: Raft,
-    pub state: StateStore,
+    pub state: StateMachine,
     pub genesis: Genesis,
     pub batcher: Batcher,
     pub forwarder: Forwarder,
@@ -43,12 +43,59 @@ pub fn raft_config(c: &Config) -> openraft::Config {
     }
 }
 
-/// Starts a node and serves until `shutdown` resolves.
+/// Binds a listener, or says which address could not be bound and why.
+async fn bind(what: &str, addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let resolved = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("{what} address {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{what} address {addr} does not resolve"))?;
+    tokio::net::TcpListener::bind(resolved)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on the {what} address {addr}: {e}"))
+}
+
+/// Resolves when the disclosure page's server ends (never, when there is none).
+async fn page_end(page: &mut Option<tokio::task::JoinHandle<anyhow::Result<()>>>) -> String {
+    match page {
+        Some(h) => match h.await {
+            Ok(Ok(())) => "it ended".to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when openraft reports a fatal error (storage failure, panic in its core): the
+/// process must stop rather than serve stale reads.
+async fn raft_fatal(raft: Raft) -> String {
+    let mut metrics = raft.metrics();
+    loop {
+        if let Err(fatal) = &metrics.borrow().running_state {
+            return fatal.to_string();
+        }
+        if metrics.changed().await.is_err() {
+            return "Raft stopped".to_string();
+        }
+    }
+}
+
+/// Starts a node and serves until `shutdown` resolves. Returns an error — and the process exits
+/// non-zero, so that a supervisor restarts it — when a listener cannot be bound, a server stops,
+/// or Raft reports a fatal error.
 pub async fn run(
     config: Config,
     genesis: Genesis,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Bind first: a port in use is a start-up failure, not a node that serves nothing.
+    let peer_listener = bind("peer", &config.peer_addr).await?;
+    let client_listener = bind("client", &config.client_addr).await?;
+    let page_listener = match &config.disclosure_addr {
+        Some(a) => Some(bind("disclosure page", a).await?),
+        None => None,
+    };
     let (log, state) = storage::open(&config.data_dir, &genesis)?;
     let raft_cfg = Arc::new(raft_config(&config).validate()?);
     let raft = Raft::new(
@@ -68,15 +115,6 @@ pub async fn run(
         forwarder: Forwarder::default(),
     });
 
-    let peer_addr = tokio::net::lookup_host(&config.peer_addr)
-        .await?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("peer address {} does not resolve", config.peer_addr))?;
-    let client_addr = tokio::net::lookup_host(&config.client_addr)
-        .await?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("client address {} does not resolve", config.client_addr))?;
-
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -90,30 +128,29 @@ pub async fn run(
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE),
         )
-        .serve_with_shutdown(peer_addr, stopped(stop_rx.clone()));
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(peer_listener),
+            stopped(stop_rx.clone()),
+        );
     let client = tonic::transport::Server::builder()
         .add_service(
             RegistryServer::new(RegistryService { node: node.clone() })
                 .max_decoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE)
                 .max_encoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE),
         )
-        .serve_with_shutdown(client_addr, stopped(stop_rx.clone()));
-    let peer = tokio::spawn(peer);
-    let client = tokio::spawn(client);
-    let page = match &config.disclosure_addr {
-        Some(a) => {
-            let addr = tokio::net::lookup_host(a)
-                .await?
-                .next()
-                .ok_or_else(|| anyhow::anyhow!("disclosure address {a} does not resolve"))?;
-            Some(tokio::spawn(crate::disclosure_page::serve(
-                node.clone(),
-                addr,
-                stopped(stop_rx.clone()),
-            )))
-        }
-        None => None,
-    };
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(client_listener),
+            stopped(stop_rx.clone()),
+        );
+    let mut peer = tokio::spawn(peer);
+    let mut client = tokio::spawn(client);
+    let mut page = page_listener.map(|l| {
+        tokio::spawn(crate::disclosure_page::serve(
+            node.clone(),
+            l,
+            stopped(stop_rx.clone()),
+        ))
+    });
     tracing::info!(
         id = config.id,
         client = %config.client_addr,
@@ -130,26 +167,42 @@ pub async fn run(
         }
     }
 
-    tokio::select! {
-        _ = shutdown => tracing::info!("shutting down"),
-        r = peer_join(peer) => tracing::error!("peer server stopped: {r:?}"),
+    let failure = tokio::select! {
+        _ = shutdown => {
+            tracing::info!("shutting down");
+            None
+        }
+        r = &mut peer => Some(format!("the peer server stopped: {}", server_end(r))),
+        r = &mut client => Some(format!("the client server stopped: {}", server_end(r))),
+        r = page_end(&mut page) => Some(format!("the disclosure page stopped: {r}")),
+        fatal = raft_fatal(raft.clone()) => Some(format!("Raft stopped with a fatal error: {fatal}")),
+    };
+    if let Some(why) = &failure {
+        tracing::error!("{why}; stopping the node");
     }
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), client).await;
-    if let Some(page) = page {
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut client).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut peer).await;
+    if let Some(page) = page.as_mut() {
         let _ = tokio::time::timeout(Duration::from_secs(5), page).await;
     }
     if let Err(e) = raft.shutdown().await {
         tracing::warn!("raft shutdown: {e}");
     }
     node.state.flush()?;
-    tracing::info!("stopped");
-    Ok(())
+    match failure {
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Some(why) => Err(anyhow::anyhow!(why)),
+    }
 }
 
-async fn peer_join(
-    h: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-) -> anyhow::Result<()> {
-    h.await??;
-    Ok(())
+fn server_end(r: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>) -> String {
+    match r {
+        Ok(Ok(())) => "it returned".into(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    }
 }

@@ -210,6 +210,7 @@ fn wrong_chain_is_rejected_by_the_ledger_too() {
     let ctx = carbon_node::ledger::Ctx {
         log_index: 99,
         timestamp_ms: r.now,
+        ledger_version: carbon_node::ledger::VERSION,
     };
     let a = carbon_node::ledger::apply_entry(&r.state, ctx, &[v]).expect("applies");
     assert_eq!(a.outcomes[0].code(), E::WrongChain);

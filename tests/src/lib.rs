@@ -479,20 +479,13 @@ pub async fn submit(c: &mut RegistryClient<Channel>, tx: SignedTx) -> Submitted 
     }
 }
 
-/// Opens the state database of a stopped node's data dir and checks every invariant of the
-/// registry's rules on it. Returns the chain (sequence, head).
+/// Checks a stopped node's data dir offline (every invariant, the whole chain); returns the
+/// chain (sequence, head).
 pub fn audit_data_dir(data_dir: &Path) -> (u64, Vec<u8>) {
     let genesis =
         carbon_node::genesis::load(&repo_root().join("seeds/genesis.toml")).expect("genesis");
-    let db = sled::open(data_dir.join("state")).expect("state db opens");
-    let store = carbon_node::storage::StateStore::open(db, data_dir.join("snapshots"), &genesis)
-        .expect("state store opens");
-    let view = store.view();
-    if let Err(e) = carbon_node::ledger::audit::check_invariants(&view) {
-        panic!("invariant broken in {}: {e}", data_dir.display());
+    match carbon_node::storage::check::check_data_dir(data_dir, &genesis) {
+        Ok(r) => (r.sequence, r.head),
+        Err(e) => panic!("data dir {} does not check: {e}", data_dir.display()),
     }
-    let chain = carbon_node::ledger::queries::chain(&view)
-        .expect("read")
-        .expect("chain");
-    (chain.sequence, chain.head)
 }

@@ -689,7 +689,10 @@ async fn signing_shows_the_body_and_dry_runs_keep_typos_out_of_the_chain() {
         &["transfer", "ZJ-ENT-01", "ZJ-ENT-99", "CEA:2025", "10"],
         "UNKNOWN_ACCOUNT",
     );
-    assert!(err.contains("nothing was recorded"), "{err}");
+    assert!(
+        err.contains("found by a dry run") && err.contains("not recorded"),
+        "{err}"
+    );
     rejected(
         &ep,
         &["transfer", "ZJ-ENT-01", "ZJ-ENT-02", "CEA:2025", "0"],

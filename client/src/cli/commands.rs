@@ -741,12 +741,8 @@ pub async fn chain(ctx: &mut Ctx, cmd: ChainCmd) -> Res<()> {
                     serde_json::from_value::<pb::CommittedTx>(show::unhexify(v)).map_err(bad)?,
                 );
             }
-            let head =
-                carbon_proto::chain::verify_chain(&g, &txs).map_err(|e| ClientError::Rejected {
-                    code: pb::ErrorCode::BadSignature,
-                    message: e.to_string(),
-                    outcome: None,
-                })?;
+            let head = carbon_proto::chain::verify_chain(&g, &txs)
+                .map_err(|e| ClientError::rejected(pb::ErrorCode::BadSignature, e.to_string()))?;
             println!(
                 "{} transactions verify; chain head {}",
                 txs.len(),

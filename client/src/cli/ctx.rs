@@ -112,6 +112,7 @@ impl Ctx {
                 code: o.code(),
                 message: format!("{} (found by a dry run)", o.message),
                 outcome: None,
+                fate: carbon_proto::v1::Fate::NotApplied,
             });
         }
         if self.dry_run {

@@ -34,13 +34,14 @@ struct Pending {
 #[derive(Clone)]
 pub struct Batcher {
     queue: mpsc::Sender<Pending>,
+    raft: Raft,
 }
 
 impl Batcher {
     pub fn start(raft: Raft, max_batch: usize) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(raft, rx, max_batch));
-        Batcher { queue }
+        tokio::spawn(run(raft.clone(), rx, max_batch));
+        Batcher { queue, raft }
     }
 
     /// Queues a verified transaction; resolves when its entry is applied.
@@ -56,6 +57,22 @@ impl Batcher {
             .map_err(|_| ApiError::unavailable("the node is shutting down"))?;
         rx.await
             .map_err(|_| ApiError::unavailable("the proposal was dropped"))?
+    }
+
+    /// Commits an entry without transactions, stamped with this leader's clock, and waits until
+    /// it is applied: the ledger's time moves to at least now (used to settle expired
+    /// transactions, see `submit`).
+    pub async fn advance_ledger_time(&self) -> Result<(), ApiError> {
+        let entry = Batch {
+            timestamp_ms: now_ms(),
+            ledger_version: crate::ledger::VERSION,
+            txs: Vec::new(),
+        };
+        self.raft
+            .client_write(entry)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("cannot move the ledger's time: {e}")))?;
+        Ok(())
     }
 }
 
@@ -90,6 +107,7 @@ async fn propose(raft: Raft, batch: Vec<Pending>) {
     let n = txs.len();
     let entry = Batch {
         timestamp_ms: now_ms(),
+        ledger_version: crate::ledger::VERSION,
         txs,
     };
     let result = raft.client_write(entry).await;

@@ -1,83 +1,57 @@
-//! Ingress checks, before anything reaches the log: size, decoding, chain id, every signature
-//! (batch-verified), expiry against this node's clock. A transaction refused here is never
-//! logged and gets no outcome; its error comes straight back to the client.
+//! Ingress checks, before anything reaches the log, in two stages around the committed-outcome
+//! lookup (a committed tx id returns its first outcome whatever else is true of the request):
+//!
+//! 1. [`admit`]: the size limit and the tx id (`blake3` of the body bytes; nothing decoded yet).
+//! 2. [`verify_all`]: the body decodes, the chain id, every signature (batch-verified).
+//!
+//! A transaction refused here is never logged; its bytes can never be applied, so the answer's
+//! fate is NOT_APPLIED. Expiry is not an ingress check: the leader decides it against its own
+//! clock and the ledger's time (see `submit`).
 
 use super::errors::ApiError;
+use carbon_proto::signing::TxId;
 use carbon_proto::v1::{ErrorCode, SignedTx};
 use carbon_proto::VerifiedTx;
 use prost::Message;
 
 /// Largest accepted signed transaction, encoded.
-pub const MAX_TX_BYTES: usize = 64 * 1024;
+pub const TX_BYTES_MAX: usize = 64 * 1024;
 /// Most transactions in one SubmitBatch.
-pub const MAX_BATCH_TXS: usize = 10_000;
+pub const BATCH_TXS_MAX: usize = 10_000;
 
+/// This node's clock (Unix ms).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
-fn size_check(tx: &SignedTx) -> Result<(), ApiError> {
+/// Stage 1: the size limit; returns the transaction with its id.
+pub fn admit(tx: Option<SignedTx>) -> Result<(SignedTx, TxId), ApiError> {
+    let tx = tx.ok_or_else(|| {
+        ApiError::not_applied(ErrorCode::Malformed, "the request carries no transaction")
+    })?;
     let n = tx.encoded_len();
-    if n > MAX_TX_BYTES {
-        return Err(ApiError::new(
+    if n > TX_BYTES_MAX {
+        return Err(ApiError::not_applied(
             ErrorCode::MessageTooLarge,
-            format!("the transaction is {n} bytes; at most {MAX_TX_BYTES} are accepted"),
+            format!("the transaction is {n} bytes; at most {TX_BYTES_MAX} are accepted"),
         ));
     }
-    Ok(())
+    let id = carbon_proto::signing::tx_id(&tx.body);
+    Ok((tx, id))
 }
 
-fn expiry_check(v: &VerifiedTx, now: u64) -> Result<(), ApiError> {
-    if now > v.body.valid_until_ms {
-        return Err(ApiError::new(
-            ErrorCode::Expired,
-            format!(
-                "the transaction was valid until {} ms; it is now {now} ms",
-                v.body.valid_until_ms
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks many transactions; one result per input, in order.
-pub fn check_all(
-    chain_id: &str,
-    txs: Vec<SignedTx>,
-    now: u64,
-) -> Vec<Result<VerifiedTx, ApiError>> {
-    let mut sized = Vec::with_capacity(txs.len());
-    let mut slots: Vec<Option<ApiError>> = Vec::with_capacity(txs.len());
-    for t in txs {
-        match size_check(&t) {
-            Ok(()) => {
-                sized.push(t);
-                slots.push(None);
-            }
-            Err(e) => slots.push(Some(e)),
-        }
-    }
-    let mut verified = carbon_proto::signing::verify_batch(chain_id, sized).into_iter();
-    slots
+/// Stage 2: decoding, chain id and signatures of many transactions; one result per input.
+pub fn verify_all(chain_id: &str, txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, ApiError>> {
+    carbon_proto::signing::verify_batch(chain_id, txs)
         .into_iter()
-        .map(|slot| match slot {
-            Some(e) => Err(e),
-            None => match verified.next() {
-                Some(Ok(v)) => expiry_check(&v, now).map(|_| v),
-                Some(Err(e)) => Err(e.into()),
-                None => Err(ApiError::unavailable("verification lost a transaction")),
-            },
-        })
+        .map(|r| r.map_err(|e| ApiError::not_applied(e.code(), e.to_string())))
         .collect()
 }
 
-pub fn check(chain_id: &str, tx: Option<SignedTx>, now: u64) -> Result<VerifiedTx, ApiError> {
-    let tx = tx
-        .ok_or_else(|| ApiError::new(ErrorCode::Malformed, "the request carries no transaction"))?;
-    check_all(chain_id, vec![tx], now)
-        .pop()
-        .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))
+/// Whether the transaction's validity ended before `now_ms`.
+pub fn is_expired(v: &VerifiedTx, now_ms: u64) -> bool {
+    now_ms > v.body.valid_until_ms
 }

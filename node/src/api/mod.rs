@@ -57,9 +57,7 @@ macro_rules! read {
 impl Registry for RegistryService {
     async fn submit(&self, req: Request<SubmitRequest>) -> Resp<SubmitResponse> {
         let fwd = is_forwarded(req.metadata());
-        let tx = req.into_inner().tx;
-        let v = ingress::check(&self.node.genesis.chain_id, tx, ingress::now_ms())?;
-        let outcome = submit::one(&self.node, v, fwd).await?;
+        let outcome = submit::one(&self.node, req.into_inner().tx, fwd).await?;
         if outcome.code() != ErrorCode::Ok {
             return Err(ApiError::rejected(outcome).into());
         }
@@ -71,16 +69,19 @@ impl Registry for RegistryService {
     async fn submit_batch(&self, req: Request<SubmitBatchRequest>) -> Resp<SubmitBatchResponse> {
         let fwd = is_forwarded(req.metadata());
         let txs = req.into_inner().txs;
-        if txs.len() > ingress::MAX_BATCH_TXS {
-            return Err(ApiError::new(
+        if txs.len() > ingress::BATCH_TXS_MAX {
+            return Err(ApiError::not_applied(
                 ErrorCode::MessageTooLarge,
-                format!("at most {} transactions per batch", ingress::MAX_BATCH_TXS),
+                format!(
+                    "at most {} transactions per batch; none of these was looked at",
+                    ingress::BATCH_TXS_MAX
+                ),
             )
             .into());
         }
-        let checked = ingress::check_all(&self.node.genesis.chain_id, txs, ingress::now_ms());
+        let answers = submit::many(&self.node, txs.into_iter().map(Some).collect(), fwd).await;
         Ok(Response::new(SubmitBatchResponse {
-            results: submit::many(&self.node, checked, fwd).await,
+            results: answers.into_iter().map(submit::result).collect(),
         }))
     }
 

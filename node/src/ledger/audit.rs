@@ -351,6 +351,7 @@ pub fn replay(genesis: &Genesis, history: &[CommittedTx]) -> R<MemState> {
         let ctx = Ctx {
             log_index: o.log_index,
             timestamp_ms: o.timestamp_ms,
+            ledger_version: o.ledger_version,
         };
         let mut j = i;
         let mut txs = Vec::new();
@@ -361,7 +362,7 @@ pub fn replay(genesis: &Genesis, history: &[CommittedTx]) -> R<MemState> {
             txs.push(VerifiedTx::from_verified_log(tx).map_err(|e| AuditError(e.to_string()))?);
             j += 1;
         }
-        let applied = io(apply_entry(&state, ctx, &txs))?;
+        let applied = apply_entry(&state, ctx, &txs).map_err(|e| AuditError(e.to_string()))?;
         for (k, got) in applied.outcomes.iter().enumerate() {
             if Some(got) != history[i + k].outcome.as_ref() {
                 return fail(format!(

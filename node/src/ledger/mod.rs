@@ -44,6 +44,28 @@ use prost::Message;
 use std::collections::BTreeSet;
 use store::Overlay;
 
+/// The version of the ledger rules this build applies and proposes. An entry records the version
+/// it was proposed with, and every outcome the version that applied it (it is in the chain).
+///
+/// A release that changes any outcome, effect or write of an existing operation must bump it and
+/// keep applying older versions exactly as before (see docs/OPERATIONS.md, "Rolling upgrade").
+pub const VERSION: u32 = 1;
+/// The oldest version this build still applies.
+pub const MIN_VERSION: u32 = 1;
+
+/// Why an entry could not be applied at all. The replica must stop: applying it differently
+/// from the other replicas would fork the chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error(transparent)]
+    Fault(#[from] ViewFault),
+    #[error(
+        "log entry {log_index} needs ledger version {version}; this build applies versions \
+         {MIN_VERSION}..={VERSION}: upgrade this node's binary (docs/OPERATIONS.md, rolling upgrade)"
+    )]
+    UnknownVersion { log_index: u64, version: u32 },
+}
+
 /// What applying one log entry produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
@@ -113,13 +135,19 @@ pub fn committed(view: &dyn StateView, tx_id: &[u8; 32]) -> Result<Option<Commit
     read(view, &keys::tx(tx_id))
 }
 
-/// Applies one log entry's transactions. Errors only on a storage fault, in which case nothing
-/// may be written and the replica must stop.
+/// Applies one log entry's transactions. Errors only on a storage fault or a ledger version this
+/// build does not know, in which case nothing may be written and the replica must stop.
 pub fn apply_entry(
     view: &dyn StateView,
     ctx: Ctx,
     txs: &[VerifiedTx],
-) -> Result<Applied, ViewFault> {
+) -> Result<Applied, EntryError> {
+    if !(MIN_VERSION..=VERSION).contains(&ctx.ledger_version) {
+        return Err(EntryError::UnknownVersion {
+            log_index: ctx.log_index,
+            version: ctx.ledger_version,
+        });
+    }
     let genesis: Genesis = read(view, keys::GENESIS)?
         .ok_or_else(|| ViewFault("the registry has no genesis".into()))?;
     let mut chain: ChainState = read(view, keys::CHAIN)?
@@ -152,7 +180,7 @@ pub fn apply_entry(
                 parties.clear();
                 (e.code, e.message, Effects::default())
             }
-            Err(Abort::Fault(f)) => return Err(f),
+            Err(Abort::Fault(f)) => return Err(f.into()),
         };
         parties.extend(tx.body.signers.iter().cloned());
         let mut outcome = Outcome {
@@ -164,8 +192,9 @@ pub fn apply_entry(
             message,
             effects: Some(effects),
             chain_head: Vec::new(),
+            ledger_version: ctx.ledger_version,
         };
-        let head = next_head(&chain.head, &tx.tx_id, &outcome);
+        let head = next_head(&chain.head, &outcome);
         outcome.chain_head = head.to_vec();
         chain.sequence = sequence;
         chain.head = head.to_vec();

@@ -29,6 +29,9 @@ impl fmt::Display for NodeAddr {
 pub struct Batch {
     /// The leader's clock when it proposed the entry (Unix ms).
     pub timestamp_ms: u64,
+    /// The ledger rules the entry must be applied with (`ledger::VERSION` of the proposer). A
+    /// replica that does not know it stops instead of applying it differently.
+    pub ledger_version: u32,
     /// Protobuf-encoded `SignedTx`s, each verified at ingress by the node that accepted it.
     pub txs: Vec<Vec<u8>>,
 }

@@ -6,8 +6,8 @@
 //! `cargo run --release -p carbon-tests --bin carbon-bench -- [nodes] [txs per mode]`
 
 use carbon_proto::v1::{
-    tx_body::Operation, Allocate, DeclareVintage, ErrorCode, Role, SignedTx, SubmitBatchRequest,
-    Transfer, UnitClass, UnitKind,
+    submit_result, tx_body::Operation, Allocate, DeclareVintage, ErrorCode, Role, SignedTx,
+    SubmitBatchRequest, Transfer, UnitClass, UnitKind,
 };
 use carbon_tests::*;
 use std::time::{Duration, Instant};
@@ -132,10 +132,10 @@ async fn run(nodes: usize, n: usize) {
                 .await
                 .expect("batch")
                 .into_inner();
-            assert!(r
-                .results
-                .iter()
-                .all(|r| r.outcome.as_ref().map(|o| o.code()) == Some(ErrorCode::Ok)));
+            assert!(r.results.iter().all(|r| matches!(
+                &r.result,
+                Some(submit_result::Result::Outcome(o)) if o.code() == ErrorCode::Ok
+            )));
         }));
         if handles.len() >= 8 {
             handles.remove(0).await.expect("task");
