@@ -480,6 +480,37 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
         token = page.next_page_token;
     }
     assert_eq!(lines.len(), 8);
+    // Hostile reads: no authentication, a date that does not exist, a stranger's token.
+    let e = c
+        .get_statement(GetStatementRequest {
+            account_id: "ZJ-ENT-01".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unauthenticated");
+    assert_eq!(code_of(&e), ErrorCode::PermissionDenied);
+    let e = c
+        .get_statement(GetStatementRequest {
+            account_id: "ZJ-ENT-01".into(),
+            from_date: 20261340,
+            auth: auth("ZJ-ENT-01"),
+            ..Default::default()
+        })
+        .await
+        .expect_err("invalid date");
+    assert_eq!(code_of(&e), ErrorCode::InvalidArgument);
+    let page = c
+        .get_statement(GetStatementRequest {
+            account_id: "ZJ-ENT-01".into(),
+            page_token: vec![0xff; 600],
+            limit: u32::MAX,
+            auth: auth("ZJ-ENT-01"),
+            ..Default::default()
+        })
+        .await
+        .expect("a token past the end is an empty page")
+        .into_inner();
+    assert!(page.lines.is_empty() && page.next_page_token.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
