@@ -43,6 +43,10 @@ pub struct Config {
     /// The public disclosure page (HTTP), e.g. 127.0.0.1:8080; none if unset.
     #[serde(default)]
     pub disclosure_addr: Option<String>,
+    /// How far (ms) the leader's clock may be from a majority of the voters' clocks; beyond it
+    /// the leader refuses writes (ledger time is the leader's clock). See `raft::clock`.
+    #[serde(default = "default_clock_tolerance_ms")]
+    pub clock_tolerance_ms: u64,
 }
 
 fn default_snapshot_logs() -> u64 {
@@ -55,6 +59,10 @@ fn default_logs_to_keep() -> u64 {
 
 fn default_max_batch() -> usize {
     4_096
+}
+
+fn default_clock_tolerance_ms() -> u64 {
+    3_000
 }
 
 impl Config {
@@ -98,6 +106,7 @@ impl Config {
             logs_to_keep: default_logs_to_keep(),
             max_batch: default_max_batch(),
             disclosure_addr,
+            clock_tolerance_ms: default_clock_tolerance_ms(),
         }
     }
 
@@ -110,6 +119,9 @@ impl Config {
         }
         if self.max_batch == 0 || self.snapshot_logs == 0 {
             anyhow::bail!("max_batch and snapshot_logs must be positive");
+        }
+        if self.clock_tolerance_ms == 0 {
+            anyhow::bail!("clock_tolerance_ms must be positive");
         }
         Ok(())
     }

@@ -4,8 +4,9 @@
 
 use crate::api::{batcher::Batcher, forward::Forwarder, RegistryService};
 use crate::config::Config;
-use crate::raft::network::{Network, MAX_PEER_MESSAGE};
+use crate::raft::network::{Network, Prober, MAX_PEER_MESSAGE};
 use crate::raft::peer_service::PeerService;
+use crate::raft::watchdog::{self, Liveness};
 use crate::raft::{NodeId, Raft};
 use crate::storage::{self, StateMachine};
 use carbon_proto::peer::peer_server::PeerServer;
@@ -30,6 +31,8 @@ pub fn raft_config(c: &Config) -> openraft::Config {
         heartbeat_interval: 100,
         election_timeout_min: 400,
         election_timeout_max: 800,
+        // Elections start from raft::watchdog, after a pre-vote (openraft 0.9 has none).
+        enable_elect: false,
         // Defaults are tight for real data (openraft #1706): allow long snapshot transfers.
         install_snapshot_timeout: 30_000,
         snapshot_max_chunk_size: 1 << 20,
@@ -96,22 +99,37 @@ pub async fn run(
         Some(a) => Some(bind("disclosure page", a).await?),
         None => None,
     };
+    let offset = crate::raft::clock::init_from_env().map_err(|e| anyhow::anyhow!(e))?;
+    if offset != 0 {
+        tracing::warn!(
+            offset_ms = offset,
+            "test knob: this node's clock is shifted"
+        );
+    }
     let (log, state) = storage::open(&config.data_dir, &genesis)?;
     let raft_cfg = Arc::new(raft_config(&config).validate()?);
-    let raft = Raft::new(
+    let liveness = Liveness::new(
         config.id,
-        raft_cfg,
-        Network { self_id: config.id },
-        log,
-        state.clone(),
-    )
-    .await?;
+        watchdog::Settings::new(&raft_cfg, config.clock_tolerance_ms),
+    );
+    let local_ip = crate::raft::network::source_ip(peer_listener.local_addr()?);
+    let network = Network {
+        self_id: config.id,
+        local_ip,
+        liveness: liveness.clone(),
+    };
+    let raft = Raft::new(config.id, raft_cfg, network, log, state.clone()).await?;
+    tokio::spawn(watchdog::run(
+        raft.clone(),
+        liveness.clone(),
+        Prober::new(config.id, local_ip),
+    ));
     let node = Arc::new(Node {
         id: config.id,
         raft: raft.clone(),
         state,
         genesis,
-        batcher: Batcher::start(raft.clone(), config.max_batch),
+        batcher: Batcher::start(raft.clone(), config.max_batch, liveness.clone()),
         forwarder: Forwarder::default(),
     });
 
@@ -124,6 +142,7 @@ pub async fn run(
             PeerServer::new(PeerService {
                 raft: raft.clone(),
                 id: config.id,
+                liveness,
             })
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE),

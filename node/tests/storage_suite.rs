@@ -8,6 +8,9 @@
 //! * `last_applied_state` applies index 5 right after index 3 (applied indexes must be
 //!   contiguous).
 
+// openraft's storage traits return its own (large) `StorageError`.
+#![allow(clippy::result_large_err)]
+
 use carbon_node::raft::{StorageError, TypeConfig};
 use carbon_node::storage::{self, LogStore, StateMachine};
 use openraft::testing::{StoreBuilder, Suite};

@@ -20,6 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
+pub mod nemesis;
+pub mod proxy;
+
 pub const CHAIN: &str = "zj-carbon-demo";
 pub const REG: &str = "ZJ-REG";
 
@@ -30,18 +33,18 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The `carbon-node` binary: `CARBON_NODE_BIN`, or the one of this build profile, which is
-/// (re)built once per test process so that a test never runs a stale node.
+/// The `carbon-node` binary: `CARBON_NODE_BIN`, or the one the same `cargo nextest run
+/// --workspace` (or `cargo test --workspace`) invocation built next to the test binary.
 pub fn node_binary() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| built("carbon-node", "carbon-node", "CARBON_NODE_BIN"))
+    BIN.get_or_init(|| located("carbon-node", "CARBON_NODE_BIN"))
         .clone()
 }
 
-/// The `carbonctl` binary, built the same way.
+/// The `carbonctl` binary, located the same way (`CARBONCTL_BIN` overrides).
 pub fn ctl_binary() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| built("carbon-client", "carbonctl", "CARBONCTL_BIN"))
+    BIN.get_or_init(|| located("carbonctl", "CARBONCTL_BIN"))
         .clone()
 }
 
@@ -64,27 +67,31 @@ pub fn ctl(endpoints: &[String], args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn built(package: &str, bin: &str, env: &str) -> PathBuf {
-    {
-        if let Ok(p) = std::env::var(env) {
-            return PathBuf::from(p);
-        }
-        let exe = std::env::current_exe().unwrap_or_default();
-        // target/<profile>/deps/<test> or target/<profile>/<bin> -> target/<profile>/carbon-node
-        let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-        if dir.file_name().is_some_and(|n| n == "deps") {
-            dir.pop();
-        }
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", package, "--bin", bin])
-            .current_dir(repo_root());
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo build runs");
-        assert!(status.success(), "building {bin} failed");
-        dir.join(bin)
+/// Finds a binary of the workspace without building anything: a test never runs `cargo build`
+/// (it would take minutes and race the build that is running the tests). Cargo builds the
+/// binaries of a package whenever it builds that package's integration tests, so `cargo nextest
+/// run --workspace` puts both binaries in `target/<profile>/`, next to `deps/` where the test
+/// binaries live.
+fn located(bin: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "{env}={} is not a file", p.display());
+        return p;
     }
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test>  or  target/<profile>/<bin>
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    let path = dir.join(bin);
+    assert!(
+        path.is_file(),
+        "{bin} not found at {}: run the suite with `cargo nextest run --workspace` (it builds \
+         the binaries before any test runs), or point {env} at a built {bin}",
+        path.display()
+    );
+    path
 }
 
 pub fn free_port() -> u16 {
@@ -144,17 +151,54 @@ pub fn open_account_op(id: &str, role: Role) -> Operation {
 pub struct NodeProc {
     pub id: u64,
     pub client_addr: String,
+    /// Where the node listens for peer traffic.
     pub peer_addr: String,
     pub data_dir: PathBuf,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// Extra environment of the process (e.g. `CARBON_CLOCK_OFFSET_MS`).
+    pub env: Vec<(String, String)>,
     pub child: Option<Child>,
 }
 
-/// A cluster of real node processes. Dropping it kills them all.
+/// What to start: the members, their snapshot settings, optional partition proxies and
+/// per-member environment.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub members: usize,
+    pub snapshot_logs: u64,
+    pub logs_to_keep: u64,
+    /// Put a partition proxy in front of every member's peer address ([`proxy`]).
+    pub partitions: bool,
+    /// Member index -> extra environment variables.
+    pub env: Vec<(usize, String, String)>,
+    /// Member index -> extra top-level lines of its TOML config.
+    pub config: Vec<(usize, String)>,
+}
+
+impl Spec {
+    pub fn new(members: usize) -> Spec {
+        Spec {
+            members,
+            snapshot_logs: 10_000,
+            logs_to_keep: 1_000,
+            partitions: false,
+            env: Vec::new(),
+            config: Vec::new(),
+        }
+    }
+
+    pub fn start(self) -> Cluster {
+        Cluster::start_spec(self)
+    }
+}
+
+/// A cluster of real node processes. Dropping it kills them all (and stops the proxies).
 pub struct Cluster {
-    pub dir: tempfile::TempDir,
     pub nodes: Vec<NodeProc>,
+    /// The partition proxies, when the cluster was started with them.
+    pub net: Option<proxy::Partitions>,
+    pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -169,68 +213,96 @@ impl Cluster {
 
     /// As [`Cluster::start`], keeping only `logs_to_keep` entries behind each snapshot.
     pub fn start_with(n: usize, snapshot_logs: u64, logs_to_keep: u64) -> Cluster {
-        let mut c = Self::configure(n, snapshot_logs, logs_to_keep);
-        for i in 0..n {
-            c.spawn(i);
+        Spec {
+            snapshot_logs,
+            logs_to_keep,
+            ..Spec::new(n)
         }
-        c
+        .start()
     }
 
     /// One node that also serves the public disclosure page; returns it and the page's URL.
     pub fn start_with_page() -> (Cluster, String) {
-        let mut c = Self::configure(1, 10_000, 1_000);
         let addr = format!("127.0.0.1:{}", free_port());
-        let text = std::fs::read_to_string(&c.nodes[0].config).expect("config");
-        std::fs::write(
-            &c.nodes[0].config,
-            format!("disclosure_addr = \"{addr}\"\n{text}"),
-        )
-        .expect("write config");
-        c.spawn(0);
-        (c, format!("http://{addr}/"))
+        let mut spec = Spec::new(1);
+        spec.config
+            .push((0, format!("disclosure_addr = \"{addr}\"")));
+        (spec.start(), format!("http://{addr}/"))
     }
 
-    /// Writes configs for `n` members (node 1 bootstraps) without starting them.
-    fn configure(n: usize, snapshot_logs: u64, logs_to_keep: u64) -> Cluster {
+    fn start_spec(spec: Spec) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let genesis = repo_root().join("seeds/genesis.toml");
-        let members: Vec<(u64, String, String)> = (1..=n as u64)
-            .map(|id| {
-                (
-                    id,
-                    format!("127.0.0.1:{}", free_port()),
-                    format!("127.0.0.1:{}", free_port()),
-                )
+        let ids: Vec<u64> = (1..=spec.members as u64).collect();
+        let net = spec.partitions.then(|| proxy::Partitions::start(&ids));
+        // (id, advertised peer address, listen peer address, client address)
+        let members: Vec<(u64, String, String, String)> = ids
+            .iter()
+            .map(|&id| {
+                let client = format!("127.0.0.1:{}", free_port());
+                match &net {
+                    Some(p) => (id, p.advertised[&id].clone(), p.listen[&id].clone(), client),
+                    None => {
+                        let peer = format!("127.0.0.1:{}", free_port());
+                        (id, peer.clone(), peer, client)
+                    }
+                }
             })
             .collect();
         let mut member_toml = String::new();
-        for (id, peer, client) in &members {
+        for (id, peer, _, client) in &members {
             member_toml.push_str(&format!(
                 "[[members]]\nid = {id}\npeer_addr = \"{peer}\"\nclient_addr = \"{client}\"\n\n"
             ));
         }
         let mut nodes = Vec::new();
-        for (id, peer, client) in &members {
+        for (i, (id, _, listen, client)) in members.iter().enumerate() {
             let data_dir = dir.path().join(format!("n{id}"));
             let config = dir.path().join(format!("n{id}.toml"));
+            let extra: String = spec
+                .config
+                .iter()
+                .filter(|(j, _)| *j == i)
+                .map(|(_, line)| format!("{line}\n"))
+                .collect();
             let text = format!(
-                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {snapshot_logs}\nlogs_to_keep = {logs_to_keep}\n\n{member_toml}",
+                "{extra}id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{member_toml}",
                 data_dir.display(),
                 genesis.display(),
-                *id == 1
+                *id == 1,
+                spec.snapshot_logs,
+                spec.logs_to_keep,
             );
             std::fs::write(&config, text).expect("write config");
+            let env = spec
+                .env
+                .iter()
+                .filter(|(j, _, _)| *j == i)
+                .map(|(_, k, v)| (k.clone(), v.clone()))
+                .collect();
             nodes.push(NodeProc {
                 id: *id,
                 client_addr: client.clone(),
-                peer_addr: peer.clone(),
+                peer_addr: listen.clone(),
                 data_dir,
                 log: dir.path().join(format!("n{id}.log")),
                 config,
+                env,
                 child: None,
             });
         }
-        Cluster { dir, nodes }
+        let mut c = Cluster { dir, nodes, net };
+        for i in 0..spec.members {
+            c.spawn(i);
+        }
+        c
+    }
+
+    /// The partition proxies; panics when the cluster was started without them.
+    pub fn net(&self) -> &proxy::Partitions {
+        self.net
+            .as_ref()
+            .expect("the cluster was started with Spec::partitions")
     }
 
     pub fn spawn(&mut self, i: usize) {
@@ -244,6 +316,7 @@ impl Cluster {
             .args(["run", "--config"])
             .arg(&n.config)
             .env("RUST_LOG", "info,openraft=warn")
+            .envs(n.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()
@@ -259,12 +332,38 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP: the process stays, frozen, with its sockets open.
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// SIGCONT after [`Cluster::pause`].
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    /// Whether node `i` has a process (running or paused).
+    pub fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
+    fn signal(&self, i: usize, sig: &str) {
+        if let Some(c) = &self.nodes[i].child {
+            let _ = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// SIGTERM and wait (bounded) for a clean exit.
     pub fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
+            // CONT after TERM: a paused process must run to handle the TERM.
+            for sig in ["-TERM", "-CONT"] {
+                let _ = Command::new("kill")
+                    .args([sig, &c.id().to_string()])
+                    .status();
+            }
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -285,6 +384,10 @@ impl Cluster {
 
     /// Starts one more node (not a member yet: it joins through the Admin RPC). Returns its index.
     pub fn add_node(&mut self) -> usize {
+        assert!(
+            self.net.is_none(),
+            "add_node does not support partition proxies"
+        );
         let id = self.nodes.len() as u64 + 1;
         let (peer, client) = (
             format!("127.0.0.1:{}", free_port()),
@@ -306,6 +409,7 @@ impl Cluster {
             data_dir,
             log: self.dir.path().join(format!("n{id}.log")),
             config,
+            env: Vec::new(),
             child: None,
         });
         let i = self.nodes.len() - 1;
@@ -408,7 +512,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for i in 0..self.nodes.len() {
-            self.kill(i);
+            self.kill(i); // SIGKILL ends a paused process too
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use super::errors::ApiError;
 use super::ingress::now_ms;
+use crate::raft::watchdog::Liveness;
 use crate::raft::{Batch, Raft};
 use carbon_proto::v1::Outcome;
 use carbon_proto::VerifiedTx;
@@ -35,13 +36,15 @@ struct Pending {
 pub struct Batcher {
     queue: mpsc::Sender<Pending>,
     raft: Raft,
+    gate: Arc<Liveness>,
 }
 
 impl Batcher {
-    pub fn start(raft: Raft, max_batch: usize) -> Self {
+    /// `gate` says whether this leader may propose now (quorum, clock: `raft::watchdog`).
+    pub fn start(raft: Raft, max_batch: usize, gate: Arc<Liveness>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(raft.clone(), rx, max_batch));
-        Batcher { queue, raft }
+        tokio::spawn(run(raft.clone(), rx, max_batch, gate.clone()));
+        Batcher { queue, raft, gate }
     }
 
     /// Queues a verified transaction; resolves when its entry is applied.
@@ -63,6 +66,9 @@ impl Batcher {
     /// it is applied: the ledger's time moves to at least now (used to settle expired
     /// transactions, see `submit`).
     pub async fn advance_ledger_time(&self) -> Result<(), ApiError> {
+        self.gate
+            .admit()
+            .map_err(|refusal| ApiError::unavailable(refusal.to_string()))?;
         let entry = Batch {
             timestamp_ms: now_ms(),
             ledger_version: crate::ledger::VERSION,
@@ -76,7 +82,7 @@ impl Batcher {
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize, gate: Arc<Liveness>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -93,17 +99,24 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        let raft = raft.clone();
+        let (raft, gate) = (raft.clone(), gate.clone());
         tokio::spawn(async move {
-            propose(raft, batch).await;
+            propose(raft, batch, &gate).await;
             drop(permit);
         });
     }
 }
 
-async fn propose(raft: Raft, batch: Vec<Pending>) {
+async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
     let (txs, replies): (Vec<Vec<u8>>, Vec<Reply>) =
         batch.into_iter().map(|p| (p.bytes, p.reply)).unzip();
+    if let Err(refusal) = gate.admit() {
+        let err = ApiError::unavailable(refusal.to_string());
+        for reply in replies {
+            let _ = reply.send(Err(err.clone()));
+        }
+        return;
+    }
     let n = txs.len();
     let entry = Batch {
         timestamp_ms: now_ms(),

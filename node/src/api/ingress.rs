@@ -19,12 +19,9 @@ pub const TX_BYTES_MAX: usize = 64 * 1024;
 /// Most transactions in one SubmitBatch.
 pub const BATCH_TXS_MAX: usize = 10_000;
 
-/// This node's clock (Unix ms).
+/// This node's clock (Unix ms): `raft::clock::now_ms`, the one "now" of the node.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    crate::raft::clock::now_ms()
 }
 
 /// Stage 1: the size limit; returns the transaction with its id.

@@ -3,8 +3,10 @@
 //! One Raft log entry carries a [`Batch`]: the signed transactions the leader grouped together
 //! and the leader's timestamp. Applying it yields one encoded `Outcome` per transaction.
 
+pub mod clock;
 pub mod network;
 pub mod peer_service;
+pub mod watchdog;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
