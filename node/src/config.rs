@@ -40,13 +40,13 @@ pub struct Config {
     /// Largest number of transactions in one log entry.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// The public disclosure page (HTTP), e.g. 127.0.0.1:8080; none if unset.
+    #[serde(default)]
+    pub disclosure_addr: Option<String>,
     /// How far (ms) the leader's clock may be from a majority of the voters' clocks; beyond it
     /// the leader refuses writes (ledger time is the leader's clock). See `raft::clock`.
     #[serde(default = "default_clock_tolerance_ms")]
     pub clock_tolerance_ms: u64,
-    /// The public disclosure page (HTTP), e.g. 127.0.0.1:8080; none if unset.
-    #[serde(default)]
-    pub disclosure_addr: Option<String>,
 }
 
 fn default_snapshot_logs() -> u64 {
@@ -105,8 +105,8 @@ impl Config {
             snapshot_logs: default_snapshot_logs(),
             logs_to_keep: default_logs_to_keep(),
             max_batch: default_max_batch(),
-            clock_tolerance_ms: default_clock_tolerance_ms(),
             disclosure_addr,
+            clock_tolerance_ms: default_clock_tolerance_ms(),
         }
     }
 

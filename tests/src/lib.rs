@@ -172,6 +172,8 @@ pub struct Spec {
     pub partitions: bool,
     /// Member index -> extra environment variables.
     pub env: Vec<(usize, String, String)>,
+    /// Member index -> extra top-level lines of its TOML config.
+    pub config: Vec<(usize, String)>,
 }
 
 impl Spec {
@@ -182,6 +184,7 @@ impl Spec {
             logs_to_keep: 1_000,
             partitions: false,
             env: Vec::new(),
+            config: Vec::new(),
         }
     }
 
@@ -220,16 +223,11 @@ impl Cluster {
 
     /// One node that also serves the public disclosure page; returns it and the page's URL.
     pub fn start_with_page() -> (Cluster, String) {
-        let mut c = Self::configure(Spec::new(1));
         let addr = format!("127.0.0.1:{}", free_port());
-        let text = std::fs::read_to_string(&c.nodes[0].config).expect("config");
-        std::fs::write(
-            &c.nodes[0].config,
-            format!("disclosure_addr = \"{addr}\"\n{text}"),
-        )
-        .expect("write config");
-        c.spawn(0);
-        (c, format!("http://{addr}/"))
+        let mut spec = Spec::new(1);
+        spec.config
+            .push((0, format!("disclosure_addr = \"{addr}\"")));
+        (spec.start(), format!("http://{addr}/"))
     }
 
     fn start_spec(spec: Spec) -> Cluster {
@@ -272,8 +270,14 @@ impl Cluster {
         for (i, (id, _, listen, client)) in members.iter().enumerate() {
             let data_dir = dir.path().join(format!("n{id}"));
             let config = dir.path().join(format!("n{id}.toml"));
+            let extra: String = spec
+                .config
+                .iter()
+                .filter(|(j, _)| *j == i)
+                .map(|(_, line)| format!("{line}\n"))
+                .collect();
             let text = format!(
-                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{member_toml}",
+                "{extra}id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{member_toml}",
                 data_dir.display(),
                 genesis.display(),
                 *id == 1,
