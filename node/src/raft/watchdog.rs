@@ -311,13 +311,16 @@ fn lead(
     let silent = Duration::from_millis(m.millis_since_quorum_ack.unwrap_or(u64::MAX));
     let quorum_lost = silent > lease && since_resumed > lease;
     let clock = live.clock_check(voters, now);
-    let refusal = if quorum_lost {
-        Some(Refusal::QuorumLost {
+    // A measured clock disagreement comes first: a leader quiet because of its clock also
+    // loses its acknowledgements, and the client must learn the cause.
+    let refusal = match &clock {
+        Err(e @ ClockError::Disagrees { .. }) => Some(Refusal::Clock(e.clone())),
+        _ if quorum_lost => Some(Refusal::QuorumLost {
             silent_ms: silent.min(since_resumed).as_millis() as u64,
             lease_ms: lease.as_millis() as u64,
-        })
-    } else {
-        clock.clone().err().map(Refusal::Clock)
+        }),
+        Err(e) => Some(Refusal::Clock(e.clone())),
+        Ok(()) => None,
     };
 
     if live.is_muted(&m.vote) {
