@@ -149,7 +149,7 @@ async fn without_a_majority_of_agreeing_clocks_writes_are_refused_with_the_reaso
         }));
         match submit(&mut c, tx).await {
             Submitted::Error(ErrorCode::Unavailable, m) => assert!(
-                m.contains("clock") && m.contains("nothing was applied"),
+                m.contains("clock") && m.contains("proposed nothing"),
                 "node {}: the refusal does not say why: {m}",
                 via + 1
             ),

@@ -14,7 +14,7 @@
 //!   its log is at least as up to date as theirs. A member cut off from a working leader gets no
 //!   majority, so its term stays put.
 //! * **Quorum-loss step-down.** A leader with no acknowledgement from a majority for longer than
-//!   the lease refuses writes (UNAVAILABLE, nothing applied) and goes quiet: the peer network
+//!   the lease refuses writes (UNAVAILABLE: nothing proposed) and goes quiet: the peer network
 //!   sends no AppendEntries for its vote ([`Liveness::is_muted`]), so the followers it still
 //!   reaches stop hearing from it, their lease runs out, and the side with a majority elects a
 //!   leader. If a majority turns out to still follow it (probes show its vote), it resumes.
@@ -68,7 +68,8 @@ impl Settings {
     }
 }
 
-/// Why a leader refuses to propose. Nothing was applied for the refused request.
+/// Why a leader refuses to propose. The refused request proposed nothing; an earlier attempt
+/// with the same bytes may still be in flight, so its fate stays unknown to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("this node is not the leader")]
@@ -76,10 +77,13 @@ pub enum Refusal {
     #[error(
         "this leader has had no acknowledgement from a majority of voters for {silent_ms} ms \
          (lease {lease_ms} ms): it stopped acting as leader so that a majority can elect one; \
-         nothing was applied"
+         this request proposed nothing"
     )]
     QuorumLost { silent_ms: u64, lease_ms: u64 },
-    #[error("ledger time comes from the leader's clock, which is not confirmed: {0}; nothing was applied")]
+    #[error(
+        "ledger time comes from the leader's clock, which is not confirmed: {0}; this request \
+         proposed nothing"
+    )]
     Clock(ClockError),
 }
 
