@@ -233,9 +233,15 @@ impl Cluster {
     fn start_spec(spec: Spec) -> Cluster {
         let members = spec.members;
         let mut c = Self::configure(spec);
-        for i in 0..members {
+        // The bootstrapping member (node 1) last, once the others listen: its first election
+        // then reaches every member.
+        for i in 1..members {
             c.spawn(i);
         }
+        for i in 1..members {
+            c.wait_listening(i, Duration::from_secs(10));
+        }
+        c.spawn(0);
         c
     }
 
@@ -303,6 +309,20 @@ impl Cluster {
             });
         }
         Cluster { dir, nodes, net }
+    }
+
+    /// Waits (bounded, without failing) until node `i` accepts peer connections.
+    fn wait_listening(&self, i: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        let Ok(addr) = self.nodes[i].peer_addr.parse::<std::net::SocketAddr>() else {
+            return;
+        };
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The partition proxies; panics when the cluster was started without them.
