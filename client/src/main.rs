@@ -44,7 +44,7 @@ struct Global {
     /// The acting account (regulator, verifier, bank) for operations that name none, and reads.
     #[arg(long = "as", global = true, env = "CARBON_ACCOUNT")]
     actor: Option<String>,
-    /// Print JSON (protobuf JSON mapping) instead of tables.
+    /// Print JSON (protobuf JSON field names; ids, keys and hashes in hex) instead of tables.
     #[arg(long, global = true)]
     json: bool,
     /// Seconds a transaction stays valid.
@@ -212,8 +212,10 @@ enum Command {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// Repo (回购): sell units to a bank or enterprise and buy them back.
     #[command(subcommand)]
     Repo(RepoCmd),
+    /// Lending (借碳): lend units to be returned in kind.
     #[command(subcommand)]
     Loan(LoanCmd),
     /// Allocations (granted, withdrawn, shortfall deducted, obligation added): the regulator, or

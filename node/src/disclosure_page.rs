@@ -31,14 +31,16 @@ use std::sync::Arc;
 pub const ROWS_MAX: usize = 500;
 const LOCAL: i32 = ReadConsistency::Local as i32;
 
-/// Serves the page on `addr` until `shutdown` resolves.
+/// Serves the page on a bound listener until `shutdown` resolves.
 pub async fn serve(
     node: Arc<Node>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = Router::new().route("/", get(page)).with_state(node);
-    tracing::info!(addr = %listener.local_addr()?, "public disclosure page");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "public disclosure page");
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

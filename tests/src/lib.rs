@@ -173,6 +173,8 @@ pub struct Spec {
     pub partitions: bool,
     /// Member index -> extra environment variables.
     pub env: Vec<(usize, String, String)>,
+    /// Member index -> extra top-level lines of its TOML config.
+    pub config: Vec<(usize, String)>,
 }
 
 impl Spec {
@@ -183,6 +185,7 @@ impl Spec {
             logs_to_keep: 1_000,
             partitions: false,
             env: Vec::new(),
+            config: Vec::new(),
         }
     }
 
@@ -221,24 +224,25 @@ impl Cluster {
 
     /// One node that also serves the public disclosure page; returns it and the page's URL.
     pub fn start_with_page() -> (Cluster, String) {
-        let mut c = Self::configure(Spec::new(1));
         let addr = format!("127.0.0.1:{}", free_port());
-        let text = std::fs::read_to_string(&c.nodes[0].config).expect("config");
-        std::fs::write(
-            &c.nodes[0].config,
-            format!("disclosure_addr = \"{addr}\"\n{text}"),
-        )
-        .expect("write config");
-        c.spawn(0);
-        (c, format!("http://{addr}/"))
+        let mut spec = Spec::new(1);
+        spec.config
+            .push((0, format!("disclosure_addr = \"{addr}\"")));
+        (spec.start(), format!("http://{addr}/"))
     }
 
     fn start_spec(spec: Spec) -> Cluster {
         let members = spec.members;
         let mut c = Self::configure(spec);
-        for i in 0..members {
+        // The bootstrapping member (node 1) last, once the others listen: its first election
+        // then reaches every member.
+        for i in 1..members {
             c.spawn(i);
         }
+        for i in 1..members {
+            c.wait_listening(i, Duration::from_secs(10));
+        }
+        c.spawn(0);
         c
     }
 
@@ -274,8 +278,14 @@ impl Cluster {
             let data_dir = dir.path().join(format!("n{id}"));
             let config = dir.path().join(format!("n{id}.toml"));
             let metrics_addr = format!("127.0.0.1:{}", free_port());
+            let extra: String = spec
+                .config
+                .iter()
+                .filter(|(j, _)| *j == i)
+                .map(|(_, line)| format!("{line}\n"))
+                .collect();
             let text = format!(
-                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\nmetrics_addr = \"{metrics_addr}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{member_toml}",
+                "{extra}id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\nmetrics_addr = \"{metrics_addr}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{member_toml}",
                 data_dir.display(),
                 genesis.display(),
                 *id == 1,
@@ -302,6 +312,20 @@ impl Cluster {
             });
         }
         Cluster { dir, nodes, net }
+    }
+
+    /// Waits (bounded, without failing) until node `i` accepts peer connections.
+    fn wait_listening(&self, i: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        let Ok(addr) = self.nodes[i].peer_addr.parse::<std::net::SocketAddr>() else {
+            return;
+        };
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The partition proxies; panics when the cluster was started without them.

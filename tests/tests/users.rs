@@ -479,6 +479,37 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
         token = page.next_page_token;
     }
     assert_eq!(lines.len(), 8);
+    // Hostile reads: no authentication, a date that does not exist, a stranger's token.
+    let e = c
+        .get_statement(GetStatementRequest {
+            account_id: "ZJ-ENT-01".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unauthenticated");
+    assert_eq!(code_of(&e), ErrorCode::PermissionDenied);
+    let e = c
+        .get_statement(GetStatementRequest {
+            account_id: "ZJ-ENT-01".into(),
+            from_date: 20261340,
+            auth: auth("ZJ-ENT-01"),
+            ..Default::default()
+        })
+        .await
+        .expect_err("invalid date");
+    assert_eq!(code_of(&e), ErrorCode::InvalidArgument);
+    let page = c
+        .get_statement(GetStatementRequest {
+            account_id: "ZJ-ENT-01".into(),
+            page_token: vec![0xff; 600],
+            limit: u32::MAX,
+            auth: auth("ZJ-ENT-01"),
+            ..Default::default()
+        })
+        .await
+        .expect("a token past the end is an empty page")
+        .into_inner();
+    assert!(page.lines.is_empty() && page.next_page_token.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -688,7 +719,10 @@ async fn signing_shows_the_body_and_dry_runs_keep_typos_out_of_the_chain() {
         &["transfer", "ZJ-ENT-01", "ZJ-ENT-99", "CEA:2025", "10"],
         "UNKNOWN_ACCOUNT",
     );
-    assert!(err.contains("nothing was recorded"), "{err}");
+    assert!(
+        err.contains("found by a dry run") && err.contains("nothing was recorded"),
+        "{err}"
+    );
     rejected(
         &ep,
         &["transfer", "ZJ-ENT-01", "ZJ-ENT-02", "CEA:2025", "0"],
@@ -784,4 +818,114 @@ async fn signing_shows_the_body_and_dry_runs_keep_typos_out_of_the_chain() {
         .expect_err("garbage");
     assert_eq!(code_of(&e), ErrorCode::Malformed);
     assert_eq!(sequence(&mut c).await, before + 2);
+}
+
+/// Restarts the node with its clock shifted to noon (CST) of `date` (the harness's test knob).
+async fn at_noon(cluster: &mut Cluster, date: u32) {
+    let noon = dates::start_ms(date) + 12 * 3_600_000;
+    let offset = i128::from(noon) - i128::from(now_ms());
+    cluster.stop(0);
+    cluster.nodes[0].env = vec![("CARBON_CLOCK_OFFSET_MS".into(), offset.to_string())];
+    cluster.spawn(0);
+    cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn december_trades_price_the_penalty_of_a_31_december_deadline() {
+    let mut cluster = Spec::new(1).start();
+    at_noon(&mut cluster, 20261130).await;
+    let ep = cluster.endpoints();
+    // Transactions are signed with the client's clock: valid long enough for the node's.
+    let w = |args: &[&str]| {
+        let mut all = vec!["--valid-for", "40000000"];
+        all.extend_from_slice(args);
+        ok(&ep, &all);
+    };
+    for (id, role) in [("ZJ-ENT-01", "enterprise"), ("ZJ-ENT-02", "enterprise")] {
+        let key = repo_root().join(format!("seeds/keys/{id}.json"));
+        w(&[
+            "--as",
+            REG,
+            "account",
+            "open",
+            id,
+            "--role",
+            role,
+            "--name",
+            id,
+            "--pubkey-file",
+            &key.to_string_lossy(),
+        ]);
+    }
+    w(&["--as", REG, "vintage", "declare", "2025", "--cap", "100000"]);
+    w(&["--as", REG, "allocate", "ZJ-ENT-01", "2025", "1000"]);
+    let trade = |q: &str, price: &str| {
+        w(&[
+            "trade",
+            "ZJ-ENT-01",
+            "ZJ-ENT-02",
+            "CEA:2025",
+            q,
+            "--price-fen",
+            price,
+        ])
+    };
+    trade("20", "5000"); // 30 November: before the window
+    at_noon(&mut cluster, 20261201).await;
+    trade("10", "8000");
+    at_noon(&mut cluster, 20261231).await;
+    trade("30", "10000");
+    let preview = ok(&ep, &["compliance", "reference-price", "2026-12-31"]);
+    assert!(
+        preview.contains("CEA trades of 2026-12-01 to 2026-12-31")
+            && preview.contains("reference price 95.00 CNY/t (volume 40"),
+        "{preview}"
+    );
+    // The old rule's month (November) would have priced it at 50.00.
+    let november = ok(&ep, &["compliance", "reference-price", "20261130"]);
+    assert!(november.contains("reference price 50.00"), "{november}");
+    // After the deadline the close uses exactly that December price.
+    at_noon(&mut cluster, 20270105).await;
+    w(&[
+        "--as",
+        REG,
+        "emissions",
+        "report",
+        "ZJ-ENT-02",
+        "2025",
+        "100",
+    ]);
+    w(&[
+        "--as",
+        REG,
+        "emissions",
+        "report",
+        "ZJ-ENT-01",
+        "2025",
+        "940",
+    ]);
+    w(&["surrender", "ZJ-ENT-02", "2025", "CEA:2025", "60"]);
+    w(&["surrender", "ZJ-ENT-01", "2025", "CEA:2025", "900"]);
+    w(&[
+        "--as",
+        REG,
+        "compliance",
+        "close",
+        "2025",
+        "--deadline",
+        "2026-12-31",
+        "--multiplier",
+        "5",
+    ]);
+    let c = json(&ok(&ep, &["--json", "compliance", "show", "2025"]));
+    let rec = |id: &str| {
+        c["records"]
+            .as_array()
+            .and_then(|r| r.iter().find(|x| x["enterpriseId"] == id).cloned())
+            .expect("record")
+    };
+    // ZJ-ENT-02 is 40 short: 40 x 95.00 CNY x 5.
+    assert_eq!(num(&rec("ZJ-ENT-02")["shortfall"]), 40);
+    assert_eq!(num(&rec("ZJ-ENT-02")["penaltyFen"]), 40 * 9_500 * 5);
+    assert_eq!(num(&rec("ZJ-ENT-01")["penaltyFen"]), 40 * 9_500 * 5);
 }

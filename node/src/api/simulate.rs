@@ -16,13 +16,11 @@ use carbon_proto::VerifiedTx;
 use prost::Message;
 
 /// The transaction with every signer's key set standing in for signatures.
-fn assume_signed(node: &Node, signed: carbon_proto::v1::SignedTx) -> Result<VerifiedTx, ApiError> {
-    if signed.encoded_len() > ingress::TX_BYTES_MAX {
-        return Err(ApiError::new(
-            ErrorCode::MessageTooLarge,
-            format!("a transaction is at most {} bytes", ingress::TX_BYTES_MAX),
-        ));
-    }
+fn assume_signed(
+    node: &Node,
+    signed: carbon_proto::v1::SignedTx,
+    tx_id: carbon_proto::signing::TxId,
+) -> Result<VerifiedTx, ApiError> {
     let body = TxBody::decode(signed.body.as_slice()).map_err(|e| {
         ApiError::new(
             ErrorCode::Malformed,
@@ -52,7 +50,7 @@ fn assume_signed(node: &Node, signed: carbon_proto::v1::SignedTx) -> Result<Veri
     signer_keys.sort_unstable();
     signer_keys.dedup();
     Ok(VerifiedTx {
-        tx_id: carbon_proto::signing::tx_id(&signed.body),
+        tx_id,
         body,
         signed,
         signer_keys,
@@ -60,39 +58,36 @@ fn assume_signed(node: &Node, signed: carbon_proto::v1::SignedTx) -> Result<Veri
 }
 
 pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError> {
-    let signed = r
-        .tx
-        .ok_or_else(|| ApiError::new(ErrorCode::Malformed, "the request carries no transaction"))?;
+    let (signed, tx_id) = ingress::admit(r.tx)?;
     let signatures_checked = !signed.signatures.is_empty();
-    let now = ingress::now_ms();
-    let tx = if signatures_checked {
-        let (signed, _) = ingress::admit(Some(signed))?;
-        ingress::verify_all(&node.genesis.chain_id, vec![signed])
-            .pop()
-            .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))?
-    } else {
-        assume_signed(node, signed)?
-    };
     let view = node.state.view();
-    if let Some(done) = ledger::committed(&view, &tx.tx_id)? {
+    if let Some(done) = ledger::committed(&view, &tx_id)? {
         return Ok(SimulateResponse {
             outcome: done.outcome,
             signatures_checked,
             already_committed: true,
         });
     }
+    let tx = if signatures_checked {
+        ingress::verify_all(&node.genesis.chain_id, vec![signed])
+            .pop()
+            .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))?
+    } else {
+        assume_signed(node, signed, tx_id)?
+    };
     let applied_index = node
         .raft
         .metrics()
         .borrow()
         .last_applied
         .map_or(0, |l| l.index);
+    // As the state machine would time it: the leader's clock, never behind the ledger's time.
     let ledger_time = view
         .ledger_time_ms()
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let ctx = Ctx {
         log_index: applied_index + 1,
-        timestamp_ms: now.max(ledger_time),
+        timestamp_ms: ingress::now_ms().max(ledger_time),
         ledger_version: ledger::VERSION,
     };
     let applied = ledger::apply_entry(&view, ctx, std::slice::from_ref(&tx))

@@ -88,7 +88,7 @@ pub fn return_loan(x: &mut Exec, op: &ReturnLoan) -> Res<Effects> {
     }
     x.require_signer(&loan.borrower, "the borrower")?;
     check_quantity(op.quantity, "the returned quantity")?;
-    let outstanding = loan.quantity - loan.returned;
+    let outstanding = loan.quantity.saturating_sub(loan.returned);
     if op.quantity > outstanding {
         return reject(
             ErrorCode::ExceedsLoan,

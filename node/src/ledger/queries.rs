@@ -303,7 +303,9 @@ pub fn open_financing(v: &dyn StateView) -> R<Vec<OpenFinancing>> {
         if l.status() == LoanStatus::Open {
             let f = slot(&mut by_class, l.unit_class.as_ref());
             f.open_loans += 1;
-            f.loan_units = f.loan_units.saturating_add(l.quantity - l.returned);
+            f.loan_units = f
+                .loan_units
+                .saturating_add(l.quantity.saturating_sub(l.returned));
         }
     }
     Ok(by_class.into_values().collect())

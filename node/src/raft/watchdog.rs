@@ -14,7 +14,7 @@
 //!   its log is at least as up to date as theirs. A member cut off from a working leader gets no
 //!   majority, so its term stays put.
 //! * **Quorum-loss step-down.** A leader with no acknowledgement from a majority for longer than
-//!   the lease refuses writes (UNAVAILABLE, nothing applied) and goes quiet: the peer network
+//!   the lease refuses writes (UNAVAILABLE: nothing proposed) and goes quiet: the peer network
 //!   sends no AppendEntries for its vote ([`Liveness::is_muted`]), so the followers it still
 //!   reaches stop hearing from it, their lease runs out, and the side with a majority elects a
 //!   leader. If a majority turns out to still follow it (probes show its vote), it resumes.
@@ -68,7 +68,8 @@ impl Settings {
     }
 }
 
-/// Why a leader refuses to propose. Nothing was applied for the refused request.
+/// Why a leader refuses to propose. The refused request proposed nothing; an earlier attempt
+/// with the same bytes may still be in flight, so its fate stays unknown to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("this node is not the leader")]
@@ -76,10 +77,13 @@ pub enum Refusal {
     #[error(
         "this leader has had no acknowledgement from a majority of voters for {silent_ms} ms \
          (lease {lease_ms} ms): it stopped acting as leader so that a majority can elect one; \
-         nothing was applied"
+         this request proposed nothing"
     )]
     QuorumLost { silent_ms: u64, lease_ms: u64 },
-    #[error("ledger time comes from the leader's clock, which is not confirmed: {0}; nothing was applied")]
+    #[error(
+        "ledger time comes from the leader's clock, which is not confirmed: {0}; this request \
+         proposed nothing"
+    )]
     Clock(ClockError),
 }
 
@@ -217,10 +221,12 @@ impl Liveness {
         };
         let would_vote = match &probe.campaign {
             None => false,
-            Some(candidate_log) => {
-                age.is_none_or(|a| a >= self.settings.lease)
-                    && candidate_log.as_ref() >= last_log.as_ref()
-            }
+            Some(candidate_log) => would_vote(
+                age,
+                self.settings.lease,
+                candidate_log.as_ref(),
+                last_log.as_ref(),
+            ),
         };
         ProbeAnswer {
             node: self.me,
@@ -232,6 +238,19 @@ impl Liveness {
             would_vote,
         }
     }
+}
+
+/// Pre-vote: whether a member whose last leader contact is `contact_age` ago (`None`: none since
+/// it started) and whose last log id is `mine` would grant a vote to a candidate with last log id
+/// `candidate` now. The same two conditions openraft's real vote checks (leader lease, log at
+/// least as up to date), so a granted pre-vote predicts a granted vote.
+fn would_vote(
+    contact_age: Option<Duration>,
+    lease: Duration,
+    candidate: Option<&LogId>,
+    mine: Option<&LogId>,
+) -> bool {
+    contact_age.is_none_or(|a| a >= lease) && candidate >= mine
 }
 
 /// The watchdog's own memory between ticks.
@@ -330,13 +349,16 @@ fn lead(
     let silent = Duration::from_millis(m.millis_since_quorum_ack.unwrap_or(u64::MAX));
     let quorum_lost = silent > lease && since_resumed > lease;
     let clock = live.clock_check(voters, now);
-    let refusal = if quorum_lost {
-        Some(Refusal::QuorumLost {
+    // A measured clock disagreement comes first: a leader quiet because of its clock also
+    // loses its acknowledgements, and the client must learn the cause.
+    let refusal = match &clock {
+        Err(e @ ClockError::Disagrees { .. }) => Some(Refusal::Clock(e.clone())),
+        _ if quorum_lost => Some(Refusal::QuorumLost {
             silent_ms: silent.min(since_resumed).as_millis() as u64,
             lease_ms: lease.as_millis() as u64,
-        })
-    } else {
-        clock.clone().err().map(Refusal::Clock)
+        }),
+        Err(e) => Some(Refusal::Clock(e.clone())),
+        Ok(()) => None,
     };
 
     if live.is_muted(&m.vote) {
@@ -457,4 +479,114 @@ fn set_admission(live: &Liveness, admission: Result<(), Refusal>) {
         }
     }
     s.admission = admission;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(term: u64, node: NodeId, index: u64) -> LogId {
+        LogId::new(openraft::CommittedLeaderId::new(term, node), index)
+    }
+
+    fn settings() -> Settings {
+        let raft = openraft::Config {
+            enable_elect: false,
+            election_timeout_min: 400,
+            election_timeout_max: 800,
+            ..Default::default()
+        };
+        Settings::new(&raft, 3_000)
+    }
+
+    #[test]
+    fn a_member_that_heard_a_leader_within_the_lease_does_not_pre_vote() {
+        let lease = Duration::from_millis(800);
+        let l = log(2, 1, 10);
+        let ms = Duration::from_millis;
+        assert!(!would_vote(Some(ms(100)), lease, Some(&l), Some(&l)));
+        assert!(!would_vote(Some(ms(799)), lease, Some(&l), Some(&l)));
+        assert!(would_vote(Some(ms(800)), lease, Some(&l), Some(&l)));
+        assert!(would_vote(None, lease, Some(&l), Some(&l)));
+    }
+
+    #[test]
+    fn a_candidate_with_a_shorter_or_older_log_gets_no_pre_vote() {
+        let lease = Duration::from_millis(800);
+        let ms = Duration::from_millis;
+        let mine = log(2, 1, 10);
+        assert!(!would_vote(
+            Some(ms(900)),
+            lease,
+            Some(&log(2, 1, 9)),
+            Some(&mine)
+        ));
+        assert!(!would_vote(
+            Some(ms(900)),
+            lease,
+            Some(&log(1, 3, 50)),
+            Some(&mine)
+        ));
+        assert!(!would_vote(Some(ms(900)), lease, None, Some(&mine)));
+        assert!(would_vote(
+            Some(ms(900)),
+            lease,
+            Some(&log(3, 2, 1)),
+            Some(&mine)
+        ));
+        assert!(would_vote(Some(ms(900)), lease, None, None));
+    }
+
+    fn answer(node: NodeId, vote: Vote) -> ProbeAnswer {
+        ProbeAnswer {
+            node,
+            clock_ms: 0,
+            leader_contact_age_ms: Some(0),
+            vote,
+            last_log: None,
+            leader: Some(1),
+            would_vote: false,
+        }
+    }
+
+    fn sample(now: Instant) -> Sample {
+        Sample {
+            offset_ms: 0,
+            rtt_ms: 1,
+            taken: now,
+        }
+    }
+
+    #[test]
+    fn a_quiet_leader_resumes_only_when_fresh_answers_of_a_majority_show_its_vote() {
+        let live = Liveness::new(1, settings());
+        let now = Instant::now();
+        let mut mine = Vote::new(3, 1);
+        mine.commit();
+        let voters = [1, 2, 3, 4, 5];
+        live.record(answer(2, mine), sample(now));
+        assert!(!followed_by_majority(&live, &mine, &voters, now), "2 of 5");
+        // A member that moved on to another vote does not count.
+        live.record(answer(3, Vote::new(4, 3)), sample(now));
+        assert!(!followed_by_majority(&live, &mine, &voters, now));
+        live.record(answer(4, mine), sample(now));
+        assert!(followed_by_majority(&live, &mine, &voters, now), "3 of 5");
+        // Old answers do not count.
+        let later = now + PROBE_INTERVAL * 3;
+        assert!(!followed_by_majority(&live, &mine, &voters, later));
+    }
+
+    #[test]
+    fn only_the_muted_vote_is_silenced() {
+        let live = Liveness::new(1, settings());
+        let mut mine = Vote::new(3, 1);
+        mine.commit();
+        set_quiet(&live, Some(mine));
+        assert!(live.is_muted(&mine));
+        let mut newer = Vote::new(4, 1);
+        newer.commit();
+        assert!(!live.is_muted(&newer));
+        set_quiet(&live, None);
+        assert!(!live.is_muted(&mine));
+    }
 }

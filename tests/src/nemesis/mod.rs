@@ -86,23 +86,34 @@ impl Report {
         self.checks.iter().all(|c| c.passed)
     }
 
-    /// Longest no-commit gap (from the fault's start to its heal, and in `SETTLE` after the
-    /// heal) of every fault.
-    pub fn gaps(&self, f: &Fault) -> (Duration, Duration) {
+    /// When fault `i`'s window ends: at the next fault's start, or at the end of the load.
+    fn window_end(&self, i: usize) -> Instant {
+        self.faults
+            .get(i + 1)
+            .map(|f| f.start)
+            .or(self.timeline.end)
+            .unwrap_or_else(Instant::now)
+    }
+
+    /// Longest no-commit gap of fault `i`: one that began while the fault was on, and one that
+    /// began after its heal, each counted until the next fault starts at the latest.
+    pub fn gaps(&self, i: usize) -> (Duration, Duration) {
+        let f = &self.faults[i];
+        let end = self.window_end(i);
         (
-            self.timeline.longest_gap(f.start, f.healed),
-            self.timeline.longest_gap(f.healed, f.healed + SETTLE),
+            self.timeline.longest_gap(f.start, f.healed, end),
+            self.timeline.longest_gap(f.healed, end, end),
         )
     }
 
-    /// Longest gap in the quiet windows (at least `SETTLE` after a heal, before the next fault).
+    /// Longest gap in the quiet windows (from `SETTLE` after a heal to the next fault).
     pub fn quiet_gap(&self) -> Duration {
         let mut from = self.timeline.commits.first().map(|c| c.0);
         let mut longest = Duration::ZERO;
         for f in &self.faults {
             if let Some(s) = from {
                 if f.start > s {
-                    longest = longest.max(self.timeline.longest_gap(s, f.start));
+                    longest = longest.max(self.timeline.longest_gap(s, f.start, f.start));
                 }
             }
             from = Some(f.healed + SETTLE);
@@ -237,8 +248,8 @@ impl fmt::Display for Report {
             secs(self.elapsed)
         )?;
         let mut by_kind: BTreeMap<FaultKind, (usize, Duration, Duration)> = BTreeMap::new();
-        for fault in &self.faults {
-            let (during, after) = self.gaps(fault);
+        for (i, fault) in self.faults.iter().enumerate() {
+            let (during, after) = self.gaps(i);
             let e = by_kind.entry(fault.kind).or_default();
             e.0 += 1;
             e.1 = e.1.max(during);
@@ -260,8 +271,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "longest no-commit gap per fault kind (during the fault / in the {} after its heal):",
-            secs(SETTLE)
+            "longest no-commit gap per fault kind (begun during the fault / after its heal, until the next fault):"
         )?;
         for (kind, (n, during, after)) in &by_kind {
             writeln!(
@@ -279,6 +289,28 @@ impl fmt::Display for Report {
             "(no fault)",
             secs(self.quiet_gap())
         )?;
+        let t0 = self.timeline.commits.first().map(|c| c.0);
+        let mut worst: Vec<(Duration, usize)> = (0..self.faults.len())
+            .map(|i| {
+                let (a, b) = self.gaps(i);
+                (a.max(b), i)
+            })
+            .collect();
+        worst.sort_by(|a, b| b.cmp(a));
+        for (gap, i) in worst.into_iter().take(3) {
+            let fault = &self.faults[i];
+            writeln!(
+                f,
+                "  worst: {} after {:?} on {:?} at +{}, held {} (leader/term before {:?}, after {:?})",
+                secs(gap),
+                fault.kind,
+                fault.targets,
+                t0.map_or("?".into(), |t| secs(fault.start.saturating_duration_since(t))),
+                secs(fault.healed - fault.start),
+                fault.leader_before,
+                fault.leader_after
+            )?;
+        }
         writeln!(f, "checks:")?;
         for c in &self.checks {
             writeln!(

@@ -18,23 +18,24 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// The longest time without a commit that began inside `[from, to)`, counted from `from` at
-    /// the earliest (a gap that started before `from` counts only its part after `from`).
-    pub fn longest_gap(&self, from: Instant, to: Instant) -> Duration {
-        let end = self.end.unwrap_or_else(Instant::now);
+    /// The longest time without a commit that began inside `[from, to)`, counted from `from`
+    /// at the earliest (a gap that started before `from` counts only its part after `from`) and
+    /// up to `until` at the latest (what comes after belongs to the next fault).
+    pub fn longest_gap(&self, from: Instant, to: Instant, until: Instant) -> Duration {
+        let end = self.end.unwrap_or_else(Instant::now).min(until);
         let mut last = from;
         let mut longest = Duration::ZERO;
         for &(t, _) in &self.commits {
             if t < from {
                 continue;
             }
-            if last >= to {
+            if last >= to || last >= end {
                 break;
             }
-            longest = longest.max(t - last);
+            longest = longest.max(t.min(end).saturating_duration_since(last));
             last = t;
         }
-        if last < to {
+        if last < to && last < end {
             longest = longest.max(end - last);
         }
         longest
