@@ -487,9 +487,20 @@ impl Client {
         .await
     }
 
-    pub async fn cluster_status(&mut self) -> Result<ClusterStatusResponse> {
-        self.call(|mut c| async move { c.cluster_status(ClusterStatusRequest {}).await })
+    /// The cluster as the leader sees it (or, with `local`, as the answering node sees it).
+    pub async fn cluster_status(&mut self, local: bool) -> Result<ClusterStatusResponse> {
+        self.call(|mut c| async move { c.cluster_status(ClusterStatusRequest { local }).await })
             .await
+    }
+
+    /// A backup of the answering node's state, as a stream of chunks (`AdminRequest` with the
+    /// backup action, signed by the cluster admin key).
+    pub async fn backup(&mut self, req: AdminRequest) -> Result<tonic::Streaming<BackupChunk>> {
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.backup(req).await }
+        })
+        .await
     }
 
     pub async fn admin(&mut self, req: AdminRequest) -> Result<AdminResponse> {

@@ -540,6 +540,13 @@ enum ClusterCmd {
         #[arg(value_delimiter = ',')]
         ids: Vec<u64>,
     },
+    /// Save a consistent backup of one node's state to a file (cluster admin key). The file is
+    /// written under a temporary name, checked against the node's hash, synced, then renamed;
+    /// verify it fully with `carbon-node check FILE`.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn class(s: &str) -> Res<pb::UnitClass> {

@@ -66,6 +66,22 @@ pub fn ctl(endpoints: &[String], args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs a `carbon-node` tool command (`check`, `restore`, ...) from the repository root:
+/// (exit code, stdout, stderr).
+pub fn node_tool(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(node_binary())
+        .args(args)
+        .current_dir(repo_root())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("carbon-node runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Finds a binary of the workspace without building anything: a test never runs `cargo build`
 /// (it would take minutes and race the build that is running the tests). Cargo builds the
 /// binaries of a package whenever it builds that package's integration tests, so `cargo nextest
@@ -532,7 +548,7 @@ impl Cluster {
             for &i in among {
                 if let Ok(mut c) = try_connect(&self.nodes[i].client_addr).await {
                     if let Ok(s) = c
-                        .cluster_status(carbon_proto::v1::ClusterStatusRequest {})
+                        .cluster_status(carbon_proto::v1::ClusterStatusRequest { local: true })
                         .await
                     {
                         let s = s.into_inner();

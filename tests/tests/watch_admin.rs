@@ -89,7 +89,7 @@ async fn a_fourth_node_joins_as_learner_then_voter_by_signed_admin_requests() {
     );
     assert_eq!(submit(&mut c, t).await.code(), ErrorCode::Ok);
     let status = c
-        .cluster_status(ClusterStatusRequest {})
+        .cluster_status(ClusterStatusRequest::default())
         .await
         .expect("status")
         .into_inner();

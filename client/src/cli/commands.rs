@@ -772,8 +772,33 @@ fn admin_request(chain: &str, action: pb::admin_body::Action, key: &Key) -> pb::
 pub async fn cluster(ctx: &mut Ctx, cmd: ClusterCmd) -> Res<()> {
     let action = match cmd {
         ClusterCmd::Status => {
-            let s = ctx.client.cluster_status().await?;
+            let s = ctx.client.cluster_status(false).await?;
             print_status(ctx, &s);
+            return Ok(());
+        }
+        ClusterCmd::Backup { out } => {
+            let key = admin_key(ctx)?;
+            let chain = ctx.client.chain_id().await?;
+            let req = admin_request(
+                &chain,
+                pb::admin_body::Action::Backup(pb::BackupState {}),
+                &key,
+            );
+            let stream = ctx.client.backup(req).await?;
+            let saved = super::backup::save(stream, &out).await?;
+            if ctx.json {
+                show::json(&saved);
+                return Ok(());
+            }
+            println!(
+                "backup of log index {} (term {}, snapshot {}): {} bytes, blake3 {}, in {}",
+                saved.last_log_index,
+                saved.last_log_term,
+                saved.snapshot_id,
+                saved.file_bytes,
+                hex::encode(&saved.file_blake3),
+                out.display()
+            );
             return Ok(());
         }
         ClusterCmd::AddLearner {
@@ -789,17 +814,7 @@ pub async fn cluster(ctx: &mut Ctx, cmd: ClusterCmd) -> Res<()> {
             pb::admin_body::Action::ChangeMembership(pb::ChangeMembership { voters: ids })
         }
     };
-    let key = ctx
-        .keys
-        .first()
-        .map(|p| Key::load(p))
-        .transpose()
-        .map_err(|e| ClientError::local(e.to_string()))?
-        .ok_or_else(|| {
-            ClientError::local(
-                "membership changes are signed with the cluster admin key: give --key FILE",
-            )
-        })?;
+    let key = admin_key(ctx)?;
     let chain = ctx.client.chain_id().await?;
     let r = ctx
         .client
@@ -807,6 +822,20 @@ pub async fn cluster(ctx: &mut Ctx, cmd: ClusterCmd) -> Res<()> {
         .await?;
     print_status(ctx, &r.status.unwrap_or_default());
     Ok(())
+}
+
+/// The cluster admin key: the first --key file.
+fn admin_key(ctx: &Ctx) -> Res<Key> {
+    ctx.keys
+        .first()
+        .map(|p| Key::load(p))
+        .transpose()
+        .map_err(|e| ClientError::local(e.to_string()))?
+        .ok_or_else(|| {
+            ClientError::local(
+                "cluster operations are signed with the cluster admin key: give --key FILE",
+            )
+        })
 }
 
 fn print_status(ctx: &Ctx, s: &pb::ClusterStatusResponse) {

@@ -1,5 +1,6 @@
 //! The command line's parts: shared context, printing, command handlers, bulk plans, the demo.
 
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod ctx;

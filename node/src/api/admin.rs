@@ -9,45 +9,89 @@ use super::ingress::now_ms;
 use crate::node::Node;
 use crate::raft::NodeAddr;
 use carbon_proto::v1::{
-    admin_body::Action, AdminBody, AdminRequest, AdminResponse, ClusterStatusResponse, ErrorCode,
-    NodeStatus,
+    admin_body::Action, AdminBody, AdminRequest, AdminResponse, ClusterStatusRequest,
+    ClusterStatusResponse, ErrorCode, NodeStatus,
 };
 use ed25519_dalek::{Signature, VerifyingKey};
 use prost::Message;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub fn status(node: &Node) -> ClusterStatusResponse {
-    let m = node.raft.metrics();
-    let m = m.borrow();
-    let matched = m.replication.clone().unwrap_or_default();
+/// This node's view of the cluster. On the leader, each member's matched index and lag are
+/// what the leader replicated to it; elsewhere they are unknown (0): ask the leader
+/// ([`cluster_status`] forwards).
+pub async fn status(node: &Node) -> ClusterStatusResponse {
+    let m = node.raft.metrics().borrow().clone();
+    let last_log_index = m.last_log_index.unwrap_or(0);
+    let replication = m.replication.clone().unwrap_or_default();
     let membership = m.membership_config.membership();
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
     let members = membership
         .nodes()
-        .map(|(id, n)| NodeStatus {
-            node_id: *id,
-            peer_address: n.peer_addr.clone(),
-            client_address: n.client_addr.clone(),
-            voter: voters.contains(id),
-            matched_index: matched
-                .get(id)
-                .and_then(|l| l.as_ref().map(|l| l.index))
-                .unwrap_or(0),
+        .map(|(id, n)| {
+            let matched = if Some(*id) == m.current_leader && *id == node.id {
+                last_log_index
+            } else {
+                replication
+                    .get(id)
+                    .and_then(|l| l.as_ref().map(|l| l.index))
+                    .unwrap_or(0)
+            };
+            let lag_entries = if replication.is_empty() {
+                0
+            } else {
+                last_log_index.saturating_sub(matched)
+            };
+            NodeStatus {
+                node_id: *id,
+                peer_address: n.peer_addr.clone(),
+                client_address: n.client_addr.clone(),
+                voter: voters.contains(id),
+                matched_index: matched,
+                lag_entries,
+            }
         })
         .collect();
+    let commit_index = node
+        .raft
+        .with_raft_state(|st| st.committed.map_or(0, |l| l.index))
+        .await
+        .unwrap_or(0);
     ClusterStatusResponse {
         node_id: node.id,
         leader_id: m.current_leader.unwrap_or(0),
         term: m.current_term,
         applied_index: m.last_applied.map_or(0, |l| l.index),
-        last_log_index: m.last_log_index.unwrap_or(0),
+        last_log_index,
         members,
         snapshot_index: m.snapshot.map_or(0, |l| l.index),
+        commit_index,
     }
 }
 
-fn verify(node: &Node, req: &AdminRequest) -> Result<AdminBody, ApiError> {
+/// The cluster as the leader sees it (members' replication and lag), asked of the leader when
+/// this node is not it; this node's own view with `local`, or when no leader is known or
+/// reachable.
+pub async fn cluster_status(
+    node: &Node,
+    req: ClusterStatusRequest,
+    was_forwarded: bool,
+) -> ClusterStatusResponse {
+    if !req.local && !was_forwarded {
+        if let Some((id, addr)) = leader(&node.raft) {
+            if id != node.id {
+                if let Ok(mut c) = node.forwarder.client(&addr.client_addr) {
+                    if let Ok(r) = c.cluster_status(forwarded(req)).await {
+                        return r.into_inner();
+                    }
+                }
+            }
+        }
+    }
+    status(node).await
+}
+
+pub fn verify(node: &Node, req: &AdminRequest) -> Result<AdminBody, ApiError> {
     let denied = |m: &str| ApiError::new(ErrorCode::BadSignature, m.to_string());
     let key = <[u8; 32]>::try_from(node.genesis.cluster_admin_key.as_slice())
         .ok()
@@ -125,6 +169,12 @@ pub async fn handle(
                 .await
                 .map_err(|e| fail(e.to_string()))?;
         }
+        Some(Action::Backup(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "a backup is taken with the Backup RPC",
+            ))
+        }
         None => {
             return Err(ApiError::new(
                 ErrorCode::Malformed,
@@ -133,6 +183,6 @@ pub async fn handle(
         }
     }
     Ok(AdminResponse {
-        status: Some(status(node)),
+        status: Some(status(node).await),
     })
 }

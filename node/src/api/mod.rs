@@ -6,7 +6,8 @@
 //!   request; private reads need a `ReadAuth` ([`auth`]).
 //! * [`simulate`]: dry runs of a transaction on the leader's state, committing nothing.
 //! * [`watch`]: committed transactions in chain order, resumable from any sequence.
-//! * [`admin`]: cluster membership changes signed by the genesis admin key.
+//! * [`admin`]: cluster status and membership changes signed by the cluster admin key;
+//!   [`backup`]: a consistent backup of this node's state, streamed.
 //! * [`errors`]: the one mapping from error codes to gRPC statuses.
 //! * [`health`]: `grpc.health.v1` statuses from Raft and the watchdog; [`reflection`]: server
 //!   reflection; [`rpc_metrics`]: request durations per RPC and code.
@@ -15,6 +16,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod batcher;
 pub mod errors;
 pub mod forward;
@@ -208,9 +210,20 @@ impl Registry for RegistryService {
 
     async fn cluster_status(
         &self,
-        _req: Request<ClusterStatusRequest>,
+        req: Request<ClusterStatusRequest>,
     ) -> Resp<ClusterStatusResponse> {
-        Ok(Response::new(admin::status(&self.node)))
+        let fwd = is_forwarded(req.metadata());
+        Ok(Response::new(
+            admin::cluster_status(&self.node, req.into_inner(), fwd).await,
+        ))
+    }
+
+    type BackupStream = backup::BackupStream;
+
+    async fn backup(&self, req: Request<AdminRequest>) -> Resp<Self::BackupStream> {
+        Ok(Response::new(
+            backup::start(self.node.clone(), req.into_inner()).await?,
+        ))
     }
 
     async fn admin(&self, req: Request<AdminRequest>) -> Resp<AdminResponse> {

@@ -89,7 +89,7 @@ pub async fn leader(cluster: &Cluster) -> Option<(usize, u64, u64)> {
             continue;
         }
         let mut c = channel(&n.client_addr, Duration::from_millis(500));
-        let Ok(s) = c.cluster_status(ClusterStatusRequest {}).await else {
+        let Ok(s) = c.cluster_status(ClusterStatusRequest { local: true }).await else {
             continue;
         };
         let s = s.into_inner();
