@@ -11,32 +11,76 @@ use tonic::transport::{Channel, Endpoint};
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
+/// How long one attempt on one endpoint may take, unless told otherwise.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct Client {
     endpoints: Vec<String>,
     channels: Vec<RegistryClient<Channel>>,
     next: usize,
-    /// How long a call keeps trying other endpoints.
+    /// How long a call keeps trying other endpoints (while one of them can be reached).
     pub retry_for: Duration,
     /// Consistency asked of reads.
     pub consistency: ReadConsistency,
     chain_id: Option<String>,
 }
 
-fn endpoint(addr: &str) -> Result<RegistryClient<Channel>> {
-    let url = if addr.starts_with("http") {
+/// An endpoint as `host:port` (or `http://host:port`) made into a URL, or why it is not one.
+pub fn endpoint_url(addr: &str) -> Result<String> {
+    let bad = |why: &str| {
+        ClientError::local(format!(
+            "endpoint {addr:?}: {why} (expected host:port, e.g. 127.0.0.1:50051)"
+        ))
+    };
+    let addr = addr.trim();
+    let url = if addr.starts_with("http://") || addr.starts_with("https://") {
         addr.to_string()
+    } else if addr.contains("://") {
+        return Err(bad("only http:// and https:// are known"));
     } else {
         format!("http://{addr}")
     };
-    let ch = Endpoint::from_shared(url)
+    let uri: tonic::codegen::http::Uri = url.parse().map_err(|_| bad("not an address"))?;
+    let host = uri.host().unwrap_or_default();
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if uri.port_u16().is_none_or(|p| p == 0) {
+        return Err(bad("no port"));
+    }
+    if uri.path() != "/" && !uri.path().is_empty() {
+        return Err(bad("a path is not allowed"));
+    }
+    Ok(url)
+}
+
+fn endpoint(addr: &str, attempt: Duration) -> Result<RegistryClient<Channel>> {
+    let ch = Endpoint::from_shared(endpoint_url(addr)?)
         .map_err(|e| ClientError::local(format!("endpoint {addr:?}: {e}")))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(30))
+        .connect_timeout(attempt.min(Duration::from_secs(2)))
+        .timeout(attempt)
         .connect_lazy();
     Ok(RegistryClient::new(ch)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20))
+}
+
+/// Whether a call failed without reaching a registry node (connection refused or timed out,
+/// no route): no detail of ours, a transport error underneath.
+fn is_unreachable(status: &tonic::Status) -> bool {
+    use std::error::Error;
+    if carbon_proto::status::detail(status).is_some() {
+        return false;
+    }
+    let mut source = status.source();
+    while let Some(e) = source {
+        if e.is::<tonic::transport::Error>() || e.is::<std::io::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    status.code() == tonic::Code::DeadlineExceeded || status.code() == tonic::Code::Cancelled
 }
 
 /// One SubmitBatch result read as an answer: exactly one of outcome or error must be set.
@@ -53,13 +97,18 @@ pub fn batch_answer(r: SubmitResult) -> Result<Outcome> {
 impl Client {
     /// A client for these endpoints (`host:port`); connections are made on first use.
     pub fn new(endpoints: &[String]) -> Result<Self> {
+        Self::with_timeout(endpoints, ATTEMPT_TIMEOUT)
+    }
+
+    /// As [`Client::new`], each attempt on one endpoint limited to `attempt`.
+    pub fn with_timeout(endpoints: &[String], attempt: Duration) -> Result<Self> {
         if endpoints.is_empty() {
             return Err(ClientError::local("no registry endpoint given"));
         }
         Ok(Client {
             channels: endpoints
                 .iter()
-                .map(|e| endpoint(e))
+                .map(|e| endpoint(e, attempt))
                 .collect::<Result<_>>()?,
             endpoints: endpoints.to_vec(),
             next: 0,
@@ -74,6 +123,8 @@ impl Client {
     }
 
     /// Calls `f` on one endpoint after another until it answers or the retry budget is spent.
+    /// Gives up early when a whole round of endpoints could not even be connected to (nothing
+    /// there to wait for): a node that answers, even "no leader yet", is worth retrying.
     pub async fn call<T, F, Fut>(&mut self, mut f: F) -> Result<T>
     where
         F: FnMut(RegistryClient<Channel>) -> Fut,
@@ -81,18 +132,26 @@ impl Client {
     {
         let deadline = Instant::now() + self.retry_for;
         let mut pause = Duration::from_millis(50);
+        let mut unreachable_in_a_row = 0;
         loop {
             let i = self.next % self.channels.len();
             match f(self.channels[i].clone()).await {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(status) => {
+                    let unreachable = is_unreachable(&status);
                     let e = match ClientError::from_status(&status) {
                         ClientError::Unavailable(m) => {
                             ClientError::Unavailable(format!("{}: {m}", self.endpoints[i]))
                         }
                         other => other,
                     };
-                    if !e.is_retryable() || Instant::now() >= deadline {
+                    unreachable_in_a_row = if unreachable {
+                        unreachable_in_a_row + 1
+                    } else {
+                        0
+                    };
+                    let nobody_there = unreachable_in_a_row >= self.channels.len().max(2);
+                    if !e.is_retryable() || Instant::now() >= deadline || nobody_there {
                         return Err(e);
                     }
                 }

@@ -44,9 +44,17 @@ struct Global {
     /// The acting account (regulator, verifier, bank) for operations that name none, and reads.
     #[arg(long = "as", global = true, env = "CARBON_ACCOUNT")]
     actor: Option<String>,
-    /// Print JSON (protobuf JSON field names; ids, keys and hashes in hex) instead of tables.
+    /// How to print results: tables, JSON (protobuf JSON field names; ids, keys and hashes in
+    /// hex) or CSV (the tables' rows).
+    #[arg(long, short, global = true, value_enum, default_value_t = show::Output::Table)]
+    output: show::Output,
+    /// The same as `--output json`.
     #[arg(long, global = true)]
     json: bool,
+    /// Seconds one attempt on one endpoint may take (connecting included); the client then
+    /// tries the next endpoint, and gives up when none can be reached.
+    #[arg(long, global = true, default_value_t = 5.0, value_parser = seconds)]
+    timeout: f64,
     /// Seconds a transaction stays valid.
     #[arg(long, global = true, default_value_t = 600)]
     valid_for: u64,
@@ -60,6 +68,16 @@ struct Global {
     /// commit nothing.
     #[arg(long, global = true)]
     dry_run: bool,
+}
+
+/// A positive number of seconds.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 3600"
+        )),
+    }
 }
 
 /// A calendar date: `2026-12-31` or `20261231`.
@@ -528,7 +546,16 @@ enum ChainCmd {
 
 #[derive(Subcommand)]
 enum ClusterCmd {
+    /// The members as the leader sees them: role, health (grpc.health.v1, asked of each
+    /// member), matched log index and lag behind the leader.
     Status,
+    /// Like `etcdctl endpoint health`: asks each endpoint (or with --cluster, each member)
+    /// whether it is SERVING; exits with status 1 when one is not.
+    Health {
+        /// Every member of the cluster, from the leader's membership.
+        #[arg(long)]
+        cluster: bool,
+    },
     /// Add a learner (signed with the cluster admin key, --key).
     AddLearner {
         node_id: u64,
@@ -539,6 +566,13 @@ enum ClusterCmd {
     Voters {
         #[arg(value_delimiter = ',')]
         ids: Vec<u64>,
+    },
+    /// Replace the cluster admin key (signed with the current one, --key): a transaction,
+    /// committed through the log. Keep the new key file safe before running this.
+    RotateAdminKey {
+        /// The new key's file (`carbonctl keygen`).
+        #[arg(long)]
+        new_key: PathBuf,
     },
     /// Save a consistent backup of one node's state to a file (cluster admin key). The file is
     /// written under a temporary name, checked against the node's hash, synced, then renamed;
@@ -846,6 +880,8 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // `CARBON_ENDPOINTS=""` or a trailing comma leaves empty entries: they name nothing.
+    g.endpoint.retain(|e| !e.trim().is_empty());
     if g.endpoint.is_empty() {
         g.endpoint = if file.endpoints.is_empty() {
             vec!["127.0.0.1:50051".to_string()]
@@ -867,7 +903,12 @@ fn main() {
             1
         }
         Ok(rt) => rt.block_on(async move {
-            let mut client = match Client::new(&g.endpoint) {
+            if g.json {
+                g.output = show::Output::Json;
+            }
+            show::set_output(g.output);
+            let attempt = Duration::from_secs_f64(g.timeout);
+            let mut client = match Client::with_timeout(&g.endpoint, attempt) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -882,7 +923,8 @@ fn main() {
                 keys_dir: g.keys_dir,
                 keys: g.key,
                 actor: g.actor,
-                json: g.json,
+                json: g.output == show::Output::Json,
+                timeout: attempt,
                 valid_for: Duration::from_secs(g.valid_for),
                 unsigned_out: g.unsigned_out,
                 dry_run: g.dry_run,

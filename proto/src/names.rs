@@ -35,5 +35,6 @@ pub fn operation(op: &Operation) -> &'static str {
         O::RepoDefault(_) => "repo_default",
         O::Lend(_) => "lend",
         O::ReturnLoan(_) => "return_loan",
+        O::RotateClusterAdminKey(_) => "rotate_cluster_admin_key",
     }
 }

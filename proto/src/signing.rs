@@ -124,6 +124,10 @@ pub fn sign_body(body: &TxBody, keys: &[&SigningKey]) -> SignedTx {
     }
 }
 
+/// The signer name of the cluster admin key in a transaction's `signers` (`RotateClusterAdminKey`).
+/// Not a valid account id (`@`), so no account can take it.
+pub const CLUSTER_ADMIN_SIGNER: &str = "@cluster-admin";
+
 /// A transaction whose body decoded and whose every signature verified.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedTx {

@@ -230,8 +230,11 @@ async fn backup_wipe_every_member_restore_same_head_and_state() {
     cluster
         .wait_converged(&[0, 1, 2], sequence + 2, Duration::from_secs(30))
         .await;
-    if !cluster.is_up(replaced) {
-        panic!("the replaced member stopped:\n{}", cluster.log_of(replaced));
+    if let Some(status) = cluster.exit_status(replaced) {
+        panic!(
+            "the replaced member stopped ({status}):\n{}",
+            cluster.log_of(replaced)
+        );
     }
     assert_eq!(balance(&cluster, replaced).await, balance_before + 101);
     cluster.stop_all();

@@ -771,10 +771,14 @@ fn admin_request(chain: &str, action: pb::admin_body::Action, key: &Key) -> pb::
 
 pub async fn cluster(ctx: &mut Ctx, cmd: ClusterCmd) -> Res<()> {
     let action = match cmd {
-        ClusterCmd::Status => {
-            let s = ctx.client.cluster_status(false).await?;
-            print_status(ctx, &s);
-            return Ok(());
+        ClusterCmd::Status => return super::cluster::status(ctx).await,
+        ClusterCmd::Health { cluster } => return super::cluster::health(ctx, cluster).await,
+        ClusterCmd::RotateAdminKey { new_key } => {
+            let new = Key::load(&new_key).map_err(|e| ClientError::local(e.to_string()))?;
+            let op = Op::RotateClusterAdminKey(pb::RotateClusterAdminKey {
+                new_public_key: new.public_bytes().to_vec(),
+            });
+            return write(ctx, op).await;
         }
         ClusterCmd::Backup { out } => {
             let key = admin_key(ctx)?;
@@ -856,11 +860,22 @@ fn print_status(ctx: &Ctx, s: &pb::ClusterStatusResponse) {
                 m.client_address.clone(),
                 m.peer_address.clone(),
                 m.matched_index.to_string(),
+                m.lag_entries.to_string(),
             ]
         })
         .collect();
     println!(
         "{}",
-        show::table(&["node", "role", "client", "peer", "matched index"], rows)
+        show::table(
+            &[
+                "node",
+                "role",
+                "client",
+                "peer",
+                "matched index",
+                "lag entries"
+            ],
+            rows
+        )
     );
 }

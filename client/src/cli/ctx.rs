@@ -17,6 +17,8 @@ pub struct Ctx {
     pub keys: Vec<PathBuf>,
     pub actor: Option<String>,
     pub json: bool,
+    /// How long one attempt on one endpoint may take (`--timeout`).
+    pub timeout: Duration,
     pub valid_for: Duration,
     pub unsigned_out: Option<PathBuf>,
     /// Simulate writes instead of submitting them.

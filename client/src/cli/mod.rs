@@ -1,6 +1,7 @@
 //! The command line's parts: shared context, printing, command handlers, bulk plans, the demo.
 
 pub mod backup;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod ctx;

@@ -1,9 +1,49 @@
-//! Printing: tables for people, JSON with --json (protobuf JSON field names, with ids, keys,
-//! hashes and signatures in hex, as everywhere in carbonctl), CSV exports.
+//! Printing: tables for people, JSON with `--output json` (`--json`; protobuf JSON field names,
+//! with ids, keys, hashes and signatures in hex, as everywhere in carbonctl), the same rows as
+//! CSV with `--output csv`, and CSV exports to files.
 
 use carbon_client::ops::class_label;
 use carbon_proto::v1::{ComplianceRecord, MarketDay, Outcome};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// How results are printed (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+    Csv,
+}
+
+static OUTPUT: AtomicU8 = AtomicU8::new(0);
+
+/// Set once, from `--output`, before anything is printed.
+pub fn set_output(o: Output) {
+    OUTPUT.store(o as u8, Ordering::Relaxed);
+}
+
+pub fn output() -> Output {
+    match OUTPUT.load(Ordering::Relaxed) {
+        1 => Output::Json,
+        2 => Output::Csv,
+        _ => Output::Table,
+    }
+}
+
+/// A table as the output mode wants it: drawn, or as CSV rows (header first).
+pub enum Rendered {
+    Table(Table),
+    Csv(String),
+}
+
+impl std::fmt::Display for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rendered::Table(t) => t.fmt(f),
+            Rendered::Csv(s) => f.write_str(s.trim_end()),
+        }
+    }
+}
 
 pub fn json<T: serde::Serialize>(v: &T) {
     match serde_json::to_value(v).map(hexify) {
@@ -109,14 +149,23 @@ pub fn dry_run(o: &Outcome, as_json: bool) {
     effects(o);
 }
 
-pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Rendered {
+    if output() == Output::Csv {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record(header);
+        for r in &rows {
+            let _ = w.write_record(r);
+        }
+        let bytes = w.into_inner().unwrap_or_default();
+        return Rendered::Csv(String::from_utf8_lossy(&bytes).into_owned());
+    }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_header(header.to_vec());
     for r in rows {
         t.add_row(r);
     }
-    t
+    Rendered::Table(t)
 }
 
 pub fn yuan(fen: u64) -> String {

@@ -1,5 +1,6 @@
 //! Cluster status and administration. Membership changes are signed by the cluster admin key
-//! of the genesis over `admin_signing_hash(chain, body)`, and run on the leader. New voters join
+//! (the genesis key until a `RotateClusterAdminKey` transaction replaced it: `ledger::cluster`)
+//! over `admin_signing_hash(chain, body)`, and run on the leader. New voters join
 //! as learners first (`AddLearner`, which waits until the learner caught up), then
 //! `ChangeMembership` makes the voter set exactly what it names.
 
@@ -57,7 +58,12 @@ pub async fn status(node: &Node) -> ClusterStatusResponse {
         .with_raft_state(|st| st.committed.map_or(0, |l| l.index))
         .await
         .unwrap_or(0);
+    let cluster_admin_key = crate::ledger::queries::cluster_admin_key(&node.state.view())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     ClusterStatusResponse {
+        cluster_admin_key,
         node_id: node.id,
         leader_id: m.current_leader.unwrap_or(0),
         term: m.current_term,
@@ -93,10 +99,11 @@ pub async fn cluster_status(
 
 pub fn verify(node: &Node, req: &AdminRequest) -> Result<AdminBody, ApiError> {
     let denied = |m: &str| ApiError::new(ErrorCode::BadSignature, m.to_string());
-    let key = <[u8; 32]>::try_from(node.genesis.cluster_admin_key.as_slice())
-        .ok()
+    let key = crate::ledger::queries::cluster_admin_key(&node.state.view())
+        .map_err(|e| ApiError::unavailable(e.0))?
+        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
         .and_then(|k| VerifyingKey::from_bytes(&k).ok())
-        .ok_or_else(|| ApiError::unavailable("the genesis admin key is unusable"))?;
+        .ok_or_else(|| ApiError::unavailable("the cluster admin key is unusable"))?;
     let sig = <[u8; 64]>::try_from(req.signature.as_slice())
         .map(|s| Signature::from_bytes(&s))
         .map_err(|_| denied("malformed admin signature"))?;
@@ -125,7 +132,8 @@ pub async fn handle(
     req: AdminRequest,
     was_forwarded: bool,
 ) -> Result<AdminResponse, ApiError> {
-    let body = verify(node, &req)?;
+    // The leader checks the signature, against the key its state has (a follower's may trail
+    // a rotation).
     match leader(&node.raft) {
         Some((id, _)) if id == node.id => {}
         Some((_, addr)) if !was_forwarded => {
@@ -138,6 +146,7 @@ pub async fn handle(
         }
         _ => return Err(ApiError::unavailable("no leader to run the change")),
     }
+    let body = verify(node, &req)?;
     let fail = |e: String| ApiError::unavailable(format!("membership change failed: {e}"));
     match body.action {
         Some(Action::AddLearner(a)) => {

@@ -162,6 +162,10 @@ impl Exec<'_, '_> {
                     format!("signer {s:?} is listed twice"),
                 );
             }
+            if s == carbon_proto::signing::CLUSTER_ADMIN_SIGNER {
+                super::cluster::authorise(self)?;
+                continue;
+            }
             let a = self.account(s)?;
             if a.status() == AccountStatus::Closed {
                 return reject(

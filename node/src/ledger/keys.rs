@@ -6,6 +6,8 @@
 use carbon_proto::v1::UnitClass;
 
 pub const GENESIS: &[u8] = b"0";
+/// The current cluster admin key (absent: the genesis key).
+pub const CLUSTER_ADMIN_KEY: &[u8] = b"1";
 pub const CHAIN: &[u8] = b"Z";
 
 fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {

@@ -7,7 +7,8 @@
 //! same writes and the same chain head on every replica.
 //!
 //! One file per family of operations: [`accounts`], [`allocation`], [`projects`], [`trading`],
-//! [`encumbrances`], [`compliance`], [`cancellation`], [`repo`], [`lending`]. [`holdings`] keeps
+//! [`encumbrances`], [`compliance`], [`cancellation`], [`repo`], [`lending`], [`cluster`] (the
+//! cluster admin key). [`holdings`] keeps
 //! serial blocks (and writes statements), [`exec`] is the per-transaction context, [`store`] the
 //! state view, [`keys`] the key layout, [`queries`] the read side, [`audit`] the invariants and
 //! offline chain verification.
@@ -16,6 +17,7 @@ pub mod accounts;
 pub mod allocation;
 pub mod audit;
 pub mod cancellation;
+pub mod cluster;
 pub mod compliance;
 pub use carbon_proto::dates;
 pub mod encumbrances;
@@ -274,5 +276,6 @@ fn run(x: &mut Exec) -> Res<Effects> {
         Operation::RepoDefault(o) => repo::default(x, o),
         Operation::Lend(o) => lending::lend(x, o),
         Operation::ReturnLoan(o) => lending::return_loan(x, o),
+        Operation::RotateClusterAdminKey(o) => cluster::rotate_admin_key(x, o),
     }
 }

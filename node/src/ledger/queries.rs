@@ -21,6 +21,14 @@ pub fn genesis(v: &dyn StateView) -> R<Option<Genesis>> {
     read(v, keys::GENESIS)
 }
 
+/// The current cluster admin key: the last `RotateClusterAdminKey`'s, or the genesis key.
+pub fn cluster_admin_key(v: &dyn StateView) -> R<Option<Vec<u8>>> {
+    if let Some(k) = read::<Vec<u8>>(v, keys::CLUSTER_ADMIN_KEY)? {
+        return Ok(Some(k));
+    }
+    Ok(genesis(v)?.map(|g| g.cluster_admin_key))
+}
+
 pub fn chain(v: &dyn StateView) -> R<Option<ChainState>> {
     read(v, keys::CHAIN)
 }
