@@ -1,15 +1,39 @@
 #!/usr/bin/env bash
-# Starts a local three-node cluster (client API on 127.0.0.1:50051-50053) and stops all three on
-# Ctrl-C. Data goes to data/cluster/n{1,2,3}; logs to data/cluster/n{1,2,3}.log.
+# Starts a local three-node cluster (client API on 127.0.0.1:50051-50053, metrics on
+# http://127.0.0.1:9464-9466/metrics) and stops all three on Ctrl-C. Data goes to
+# data/cluster/n{1,2,3} (or $CARBON_CLUSTER_DATA/n{1,2,3}); logs next to it, n{1,2,3}.log.
+# If one member exits, the script stops the others and exits non-zero: a broken member is
+# never hidden. CARBON_BIN_DIR=dir uses the binaries there instead of building them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -p carbon-node
-mkdir -p data/cluster
+data="${CARBON_CLUSTER_DATA:-data/cluster}"
+bin="${CARBON_BIN_DIR:-}"
+if [ -z "$bin" ]; then
+  cargo build --release -p carbon-node -p carbon-client
+  bin=target/release
+fi
+mkdir -p "$data"
 pids=()
-trap 'kill ${pids[@]} 2>/dev/null; wait' INT TERM EXIT
+# shellcheck disable=SC2317 # run by the trap
+cleanup() {
+  trap - INT TERM EXIT
+  kill "${pids[@]}" 2>/dev/null || true
+  wait || true
+}
+trap cleanup EXIT
+trap 'cleanup; echo "stopped" >&2; exit 0' INT TERM
 for i in 1 2 3; do
-  ./target/release/carbon-node run --config deploy/local-cluster/n$i.toml >"data/cluster/n$i.log" 2>&1 &
-  pids+=($!)
+  # The environment overrides the file's data_dir (docs/CONFIG.md: file < environment < flags).
+  CARBON_DATA_DIR="$data/n$i" "$bin/carbon-node" run --config "deploy/local-cluster/n$i.toml" \
+    >"$data/n$i.log" 2>&1 &
+  pids+=("$!")
 done
-echo "cluster up: client API on 127.0.0.1:50051, :50052, :50053 (logs in data/cluster/). Ctrl-C stops it."
-wait
+echo "cluster up: client API on 127.0.0.1:50051, :50052, :50053 (logs in $data/). Ctrl-C stops it."
+echo "health: $bin/carbonctl -e 127.0.0.1:50051 cluster health --cluster"
+status=0
+wait -n "${pids[@]}" || status=$?
+if [ "$status" -eq 0 ]; then
+  status=1
+fi
+echo "a member exited (status $status); stopping the others (see $data/n*.log)" >&2
+exit "$status"
