@@ -131,10 +131,6 @@ impl EncodeMetric for Histogram {
         MetricType::Histogram
     }
 
-    /// A histogram nothing was observed in is left out (most RPC x code pairs never happen).
-    fn is_empty(&self) -> bool {
-        self.count() == 0
-    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -169,7 +165,8 @@ impl EncodeMetric for RpcTable {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
         for (method, per_code) in self.rows.iter() {
             for (code, h) in GRPC_CODES.iter().zip(per_code) {
-                if h.is_empty() {
+                // Most method x code pairs never happen: only those that did are written.
+                if h.count() == 0 {
                     continue;
                 }
                 let labels = RpcLabels { method, code };

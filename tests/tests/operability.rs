@@ -332,6 +332,36 @@ async fn metrics_are_scraped_and_parsed() {
         Some(1.0)
     );
     assert!(sample(&fm, "carbon_raft_follower_lag_entries", "").is_none());
+    // Every metric the Grafana dashboard and the alert rules use is one the node exports.
+    let (_, text) = http_get(&cluster.nodes[leader].metrics_addr, "/metrics").expect("scrape");
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for file in [
+        "deploy/monitoring/grafana-dashboard.json",
+        "deploy/monitoring/alerts.yaml",
+    ] {
+        let doc = std::fs::read_to_string(repo_root().join(file)).expect(file);
+        let mut used: Vec<&str> = doc
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("carbon_"))
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        assert!(used.len() >= 5, "{file}: {used:?}");
+        for name in used {
+            let family = ["_bucket", "_sum", "_count", "_total"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name);
+            assert!(
+                m.iter().any(|s| s.name == name) || families.contains(&family),
+                "{file} uses {name}, which the node does not export"
+            );
+        }
+    }
     // Anything else on the metrics address is a 404, not the metrics.
     let (status, _) = http_get(&cluster.nodes[leader].metrics_addr, "/").expect("get /");
     assert_eq!(status, 404);
