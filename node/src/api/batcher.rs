@@ -123,7 +123,20 @@ async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
         ledger_version: crate::ledger::VERSION,
         txs,
     };
-    let result = raft.client_write(entry).await;
+    // A leader that goes quiet while the entry is in flight cannot commit it until a majority
+    // follows again: its callers learn that now (fate unknown) instead of waiting for the heal.
+    let result = tokio::select! {
+        r = raft.client_write(entry) => r,
+        () = gate.until_quiet() => {
+            let err = ApiError::unavailable(
+                "this leader lost its majority while the entry was in flight; it may still commit",
+            );
+            for reply in replies {
+                let _ = reply.send(Err(err.clone()));
+            }
+            return;
+        }
+    };
     match result {
         Ok(resp) => {
             let outcomes = resp.data.outcomes;

@@ -258,12 +258,14 @@ impl Prober {
     }
 
     /// Probes every peer at once (each bounded by `PROBE_TIMEOUT`), records the answers, and
-    /// returns the peers that would vote for this node (campaign probes only).
+    /// returns the peers that would vote for this node (campaign probes only), as soon as
+    /// `enough` of them would (the remaining probes are dropped).
     pub async fn round(
         &self,
         live: &Liveness,
         peers: &[(NodeId, String)],
         campaign: Option<Option<LogId>>,
+        enough: usize,
     ) -> Vec<NodeId> {
         let mut probes = tokio::task::JoinSet::new();
         for (id, addr) in peers {
@@ -278,6 +280,9 @@ impl Prober {
                         granted.push(answer.node);
                     }
                     live.record(answer, sample);
+                    if granted.len() >= enough {
+                        break;
+                    }
                 }
                 Ok(Err(e)) => tracing::debug!("probe: {e}"),
                 Err(e) => tracing::debug!("probe task: {e}"),

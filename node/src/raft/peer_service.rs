@@ -89,6 +89,9 @@ impl peer_server::Peer for PeerService {
     async fn vote(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
         let (from, rpc) = self.open(req)?;
         let r = self.raft.vote(rpc).await;
+        if r.as_ref().is_ok_and(|v| v.vote_granted) {
+            self.liveness.vote_granted();
+        }
         self.reply(from, &r)
     }
 
