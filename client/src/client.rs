@@ -7,7 +7,7 @@ use carbon_proto::v1::registry_client::RegistryClient;
 use carbon_proto::v1::*;
 use std::future::Future;
 use std::time::{Duration, Instant};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
@@ -15,6 +15,8 @@ pub type Result<T> = std::result::Result<T, ClientError>;
 pub struct Client {
     endpoints: Vec<String>,
     channels: Vec<RegistryClient<Channel>>,
+    /// Whether each endpoint is reached over TLS.
+    secure: Vec<bool>,
     next: usize,
     /// How long a call keeps trying other endpoints.
     pub retry_for: Duration,
@@ -23,14 +25,81 @@ pub struct Client {
     chain_id: Option<String>,
 }
 
-fn endpoint(addr: &str) -> Result<RegistryClient<Channel>> {
-    let url = if addr.starts_with("http") {
-        addr.to_string()
+/// How to reach the registry over TLS.
+///
+/// An endpoint `https://host:port` always means TLS (and needs `ca_pem`); `http://host:port`
+/// always means plaintext (only `carbon-node dev` serves that, on loopback); a bare
+/// `host:port` means TLS when a CA is given, plaintext otherwise.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// The registry's CA certificate (PEM).
+    pub ca_pem: Option<Vec<u8>>,
+    /// A client certificate and its key (PEM), for registries that ask for one.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl TlsOptions {
+    /// Reads the CA and the optional client certificate and key from files.
+    pub fn from_files(
+        ca: Option<&std::path::Path>,
+        cert: Option<&std::path::Path>,
+        key: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read(p).map_err(|e| {
+                ClientError::local(format!("cannot read the {what} {}: {e}", p.display()))
+            })
+        };
+        let identity = match (cert, key) {
+            (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
+            (None, None) => None,
+            _ => {
+                return Err(ClientError::local(
+                    "a client certificate needs both --tls-cert and --tls-key",
+                ))
+            }
+        };
+        Ok(TlsOptions {
+            ca_pem: ca.map(|p| read(p, "CA certificate")).transpose()?,
+            identity,
+        })
+    }
+
+    fn config(&self, addr: &str) -> Result<ClientTlsConfig> {
+        let ca = self.ca_pem.as_ref().ok_or_else(|| {
+            ClientError::local(format!(
+                "endpoint {addr}: TLS needs the registry's CA certificate (--ca or CARBON_CA)"
+            ))
+        })?;
+        let mut c = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        if let Some((cert, key)) = &self.identity {
+            c = c.identity(Identity::from_pem(cert, key));
+        }
+        Ok(c)
+    }
+}
+
+/// The URL of an endpoint and whether it is TLS (see [`TlsOptions`]).
+fn url(addr: &str, tls: &TlsOptions) -> (String, bool) {
+    if addr.starts_with("https://") {
+        (addr.to_string(), true)
+    } else if addr.starts_with("http://") {
+        (addr.to_string(), false)
+    } else if tls.ca_pem.is_some() {
+        (format!("https://{addr}"), true)
     } else {
-        format!("http://{addr}")
-    };
-    let ch = Endpoint::from_shared(url)
-        .map_err(|e| ClientError::local(format!("endpoint {addr:?}: {e}")))?
+        (format!("http://{addr}"), false)
+    }
+}
+
+fn endpoint(addr: &str, tls: &TlsOptions) -> Result<RegistryClient<Channel>> {
+    let (url, secure) = url(addr, tls);
+    let bad = |e: tonic::transport::Error| ClientError::local(format!("endpoint {addr:?}: {e}"));
+    let mut e = Endpoint::from_shared(url).map_err(bad)?;
+    if secure {
+        e = e.tls_config(tls.config(addr)?).map_err(bad)?;
+    }
+    let ch = e
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(30))
         .connect_lazy();
@@ -39,23 +108,62 @@ fn endpoint(addr: &str) -> Result<RegistryClient<Channel>> {
         .max_encoding_message_size(64 << 20))
 }
 
+/// The TLS failure behind a transport error, if that is what it is (rustls reports through an
+/// `io::Error` of kind `InvalidData`).
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(e);
+    while let Some(s) = cur {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return Some(io.to_string());
+            }
+        }
+        cur = s.source();
+    }
+    None
+}
+
 impl Client {
-    /// A client for these endpoints (`host:port`); connections are made on first use.
+    /// A client for these endpoints (`host:port`, plaintext); connections are made on first use.
     pub fn new(endpoints: &[String]) -> Result<Self> {
+        Self::with_tls(endpoints, &TlsOptions::default())
+    }
+
+    /// A client for these endpoints with TLS options (see [`TlsOptions`] for which is TLS).
+    pub fn with_tls(endpoints: &[String], tls: &TlsOptions) -> Result<Self> {
         if endpoints.is_empty() {
             return Err(ClientError::local("no registry endpoint given"));
         }
         Ok(Client {
             channels: endpoints
                 .iter()
-                .map(|e| endpoint(e))
+                .map(|e| endpoint(e, tls))
                 .collect::<Result<_>>()?,
+            secure: endpoints.iter().map(|e| url(e, tls).1).collect(),
             endpoints: endpoints.to_vec(),
             next: 0,
             retry_for: Duration::from_secs(30),
             consistency: ReadConsistency::Linearizable,
             chain_id: None,
         })
+    }
+
+    /// An unavailable endpoint: a TLS failure will not heal by retrying, so it is reported at
+    /// once with what to check; anything else is retried.
+    fn unavailable(&self, i: usize, status: &tonic::Status, m: String) -> ClientError {
+        let ep = &self.endpoints[i];
+        match tls_failure(status) {
+            Some(why) if why.contains("InvalidContentType") => ClientError::local(format!(
+                "{ep}: TLS failed ({why}): the server does not speak TLS; only a `carbon-node dev` node serves plaintext, reach it with http://"
+            )),
+            Some(why) => ClientError::local(format!(
+                "{ep}: TLS failed ({why}): is --ca the registry's CA, and does its certificate name this host?"
+            )),
+            None if !self.secure[i] => ClientError::Unavailable(format!(
+                "{ep}: {m} (plaintext connection: if the registry serves TLS, give --ca)"
+            )),
+            None => ClientError::Unavailable(format!("{ep}: {m}")),
+        }
     }
 
     pub fn endpoints(&self) -> &[String] {
@@ -76,9 +184,14 @@ impl Client {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(status) => {
                     let e = match ClientError::from_status(&status) {
-                        ClientError::Unavailable(m) => {
-                            ClientError::Unavailable(format!("{}: {m}", self.endpoints[i]))
+                        _ if !self.secure[i] && status.message().contains("h2 protocol error") => {
+                            ClientError::local(format!(
+                                "{}: the server does not speak plaintext gRPC ({}): if it serves TLS, give --ca",
+                                self.endpoints[i],
+                                status.message()
+                            ))
                         }
+                        ClientError::Unavailable(m) => self.unavailable(i, &status, m),
                         other => other,
                     };
                     if !e.is_retryable() || Instant::now() >= deadline {

@@ -4,6 +4,7 @@
 
 mod cli;
 
+use carbon_client::client::TlsOptions;
 use carbon_client::keys::Key;
 use carbon_client::ops::parse_class;
 use carbon_client::{Client, ClientError};
@@ -56,6 +57,16 @@ struct Global {
     /// Read from this node's state (possibly stale) instead of through the leader.
     #[arg(long, global = true)]
     local: bool,
+    /// The registry's CA certificate (PEM). With it, `host:port` endpoints use TLS;
+    /// `https://` endpoints always need it, `http://` ones are always plaintext.
+    #[arg(long, global = true, env = "CARBON_CA")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM) for registries that ask for one (with --tls-key).
+    #[arg(long, global = true, env = "CARBON_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, env = "CARBON_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -710,6 +721,9 @@ fn main() {
         g.key = file.keys;
     }
     g.actor = g.actor.or(file.account);
+    g.ca = g.ca.or(file.ca);
+    g.tls_cert = g.tls_cert.or(file.tls_cert);
+    g.tls_key = g.tls_key.or(file.tls_key);
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -719,7 +733,12 @@ fn main() {
             1
         }
         Ok(rt) => rt.block_on(async move {
-            let mut client = match Client::new(&g.endpoint) {
+            let tls = TlsOptions::from_files(
+                g.ca.as_deref(),
+                g.tls_cert.as_deref(),
+                g.tls_key.as_deref(),
+            );
+            let mut client = match tls.and_then(|t| Client::with_tls(&g.endpoint, &t)) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");

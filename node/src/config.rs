@@ -2,6 +2,7 @@
 //! or the embedded single-node default (`carbon-node dev`).
 
 use crate::raft::{NodeAddr, NodeId};
+use crate::tls::TlsConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,11 @@ pub struct Config {
     /// Largest number of transactions in one log entry.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// Certificates: mutual TLS on the peer port, TLS on the client API (see `tls`).
+    pub tls: TlsConfig,
+    /// Serve the client API without TLS (only `carbon-node dev`, only on a loopback address).
+    #[serde(skip)]
+    pub client_plaintext: bool,
 }
 
 fn default_snapshot_logs() -> u64 {
@@ -67,6 +73,7 @@ impl Config {
         if c.data_dir.is_relative() {
             c.data_dir = base.join(&c.data_dir);
         }
+        c.tls.rebase(base);
         c.validate()?;
         Ok(c)
     }
@@ -77,6 +84,8 @@ impl Config {
         genesis: PathBuf,
         client_addr: String,
         peer_addr: String,
+        tls: TlsConfig,
+        client_plaintext: bool,
     ) -> Self {
         Config {
             id: 1,
@@ -93,6 +102,8 @@ impl Config {
             snapshot_logs: default_snapshot_logs(),
             logs_to_keep: default_logs_to_keep(),
             max_batch: default_max_batch(),
+            tls,
+            client_plaintext,
         }
     }
 

@@ -7,6 +7,7 @@ use crate::raft::network::{Network, MAX_PEER_MESSAGE};
 use crate::raft::peer_service::PeerService;
 use crate::raft::{NodeId, Raft};
 use crate::storage::{self, StateStore};
+use crate::tls::NodeTls;
 use carbon_proto::peer::peer_server::PeerServer;
 use carbon_proto::v1::registry_server::RegistryServer;
 use carbon_proto::v1::Genesis;
@@ -48,12 +49,17 @@ pub async fn run(
     genesis: Genesis,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    refuse_public_plaintext(&config).await?;
+    let tls = NodeTls::load(&config.tls, config.id)?;
     let (log, state) = storage::open(&config.data_dir, &genesis)?;
     let raft_cfg = Arc::new(raft_config(&config).validate()?);
     let raft = Raft::new(
         config.id,
         raft_cfg,
-        Network { self_id: config.id },
+        Network {
+            self_id: config.id,
+            tls: tls.clone(),
+        },
         log,
         state.clone(),
     )
@@ -64,7 +70,7 @@ pub async fn run(
         state,
         genesis,
         batcher: Batcher::start(raft.clone(), config.max_batch),
-        forwarder: Forwarder::default(),
+        forwarder: Forwarder::new((!config.client_plaintext).then(|| tls.forward_client())),
     });
 
     let peer_addr = tokio::net::lookup_host(&config.peer_addr)
@@ -81,6 +87,7 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let peer = tonic::transport::Server::builder()
+        .tls_config(tls.peer_server())?
         .add_service(
             PeerServer::new(PeerService {
                 raft: raft.clone(),
@@ -90,7 +97,11 @@ pub async fn run(
             .max_encoding_message_size(MAX_PEER_MESSAGE),
         )
         .serve_with_shutdown(peer_addr, stopped(stop_rx.clone()));
-    let client = tonic::transport::Server::builder()
+    let mut client = tonic::transport::Server::builder();
+    if !config.client_plaintext {
+        client = client.tls_config(tls.client_api_server())?;
+    }
+    let client = client
         .add_service(
             RegistryServer::new(RegistryService { node: node.clone() })
                 .max_decoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE)
@@ -126,6 +137,22 @@ pub async fn run(
     }
     node.state.flush()?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// A client API without TLS only on loopback (`dev`): anything else would send credentials and
+/// private records in the clear.
+async fn refuse_public_plaintext(config: &Config) -> anyhow::Result<()> {
+    if !config.client_plaintext {
+        return Ok(());
+    }
+    for a in tokio::net::lookup_host(&config.client_addr).await? {
+        if !a.ip().is_loopback() {
+            anyhow::bail!(
+                "the client API may be served without TLS on a loopback address only, not {a}: use --client-tls"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -98,9 +98,12 @@ async fn garbage_is_answered_with_errors_and_the_node_keeps_serving() {
         })
         .await
         .is_err());
-    // Forged Raft traffic on the peer port.
+    // Forged Raft traffic on the peer port, over mutual TLS with the node's own certificate (the
+    // port speaks nothing else; see peer_tls.rs).
+    let tls = pki().client_tls_as(&pki().node(1), &carbon_node::tls::node_name(1));
     let peer =
-        tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].peer_addr))
+        tonic::transport::Endpoint::from_shared(format!("https://{}", cluster.nodes[0].peer_addr))
+            .and_then(|e| e.tls_config(tls))
             .expect("endpoint")
             .connect()
             .await

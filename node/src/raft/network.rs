@@ -2,6 +2,7 @@
 //! Each message names its sender and intended receiver (see `peer_service`).
 
 use super::{decode, encode, NodeAddr, NodeId, TypeConfig};
+use crate::tls::NodeTls;
 use carbon_proto::peer::{peer_client::PeerClient, PeerMessage};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -22,13 +23,25 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Network {
     pub self_id: NodeId,
+    /// Mutual TLS: the target must present a certificate naming it; we present ours.
+    pub tls: NodeTls,
+}
+
+/// The peer endpoint of `target`: always TLS, verified to be node `target`.
+fn peer_endpoint(
+    tls: &NodeTls,
+    target: NodeId,
+    node: &NodeAddr,
+) -> Result<Endpoint, tonic::transport::Error> {
+    Endpoint::from_shared(format!("https://{}", node.peer_addr))?
+        .tls_config(tls.peer_client(target))
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> Peer {
-        let client = Endpoint::from_shared(format!("http://{}", node.peer_addr))
+        let client = peer_endpoint(&self.tls, target, node)
             .map(|e| {
                 let channel = e.connect_timeout(CONNECT_TIMEOUT).connect_lazy();
                 PeerClient::new(channel)

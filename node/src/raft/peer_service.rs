@@ -1,7 +1,9 @@
 //! The server side of peer traffic: the gRPC `Peer` service, on the node's peer address only.
 //!
-//! A message addressed to another node id, or sent by a node outside the current membership,
-//! is refused: connecting to the wrong node can lose data (openraft's own warning).
+//! The port speaks mutual TLS only (see `tls`): the sender is the node its certificate names,
+//! never what the message claims. A message whose claimed sender differs from its certificate,
+//! addressed to another node id, or sent by a node outside the current membership, is refused:
+//! connecting to the wrong node can lose data (openraft's own warning).
 
 use super::{decode, encode, NodeId, Raft};
 use carbon_proto::peer::{peer_server, PeerMessage};
@@ -13,8 +15,26 @@ pub struct PeerService {
     pub id: NodeId,
 }
 
+/// The node id the caller's certificate names (the TLS layer verified it against the CA).
+fn sender<T>(req: &Request<T>) -> Result<NodeId, Status> {
+    let certs = req
+        .peer_certs()
+        .ok_or_else(|| Status::unauthenticated("peer traffic needs a node certificate"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("peer traffic needs a node certificate"))?;
+    crate::tls::node_id_of(leaf)
+        .ok_or_else(|| Status::permission_denied("the certificate names no node"))
+}
+
 impl PeerService {
-    fn check(&self, m: &PeerMessage) -> Result<(), Status> {
+    fn check(&self, sender: NodeId, m: &PeerMessage) -> Result<(), Status> {
+        if m.from_node_id != sender {
+            return Err(Status::permission_denied(format!(
+                "the certificate names node {sender}, the message claims node {}",
+                m.from_node_id
+            )));
+        }
         if m.to_node_id != self.id {
             return Err(Status::failed_precondition(format!(
                 "this is node {}, not node {}",
@@ -26,15 +46,14 @@ impl PeerService {
             .borrow()
             .membership_config
             .membership()
-            .get_node(&m.from_node_id)
+            .get_node(&sender)
             .is_some();
         // A node not yet initialised accepts its first leader's traffic (it learns membership
         // from it); afterwards only members may speak.
         let initialised = metrics.borrow().membership_config.log_id().is_some();
         if initialised && !known {
             return Err(Status::permission_denied(format!(
-                "node {} is not a member of this cluster",
-                m.from_node_id
+                "node {sender} is not a member of this cluster"
             )));
         }
         Ok(())
@@ -56,11 +75,12 @@ impl PeerService {
         &self,
         req: Request<PeerMessage>,
     ) -> Result<(NodeId, T), Status> {
+        let from = sender(&req)?;
         let m = req.into_inner();
-        self.check(&m)?;
+        self.check(from, &m)?;
         let rpc = decode(&m.payload)
             .map_err(|e| Status::invalid_argument(format!("malformed peer message: {e}")))?;
-        Ok((m.from_node_id, rpc))
+        Ok((from, rpc))
     }
 }
 
