@@ -3,6 +3,8 @@
 //! a submission either returns its one outcome or a clear error.
 
 use crate::error::ClientError;
+use crate::ops::ReadAs;
+use carbon_proto::read_auth::PrivateRead;
 use carbon_proto::v1::registry_client::RegistryClient;
 use carbon_proto::v1::*;
 use std::future::Future;
@@ -262,16 +264,26 @@ impl Client {
             .ok_or_else(|| ClientError::Unavailable("no account in the answer".into()))
     }
 
+    /// Puts a credential for exactly `req` into it, signed as `who` (nothing when `None`).
+    async fn signed<R: PrivateRead>(&mut self, mut req: R, who: Option<&ReadAs>) -> Result<R> {
+        if let Some(who) = who {
+            let chain = self.chain_id().await?;
+            who.sign(&chain, &mut req);
+        }
+        Ok(req)
+    }
+
     pub async fn holdings(
         &mut self,
         account_id: &str,
-        auth: ReadAuth,
+        who: &ReadAs,
     ) -> Result<GetHoldingsResponse> {
         let req = GetHoldingsRequest {
             account_id: account_id.into(),
             consistency: self.consistency as i32,
-            auth: Some(auth),
+            auth: None,
         };
+        let req = self.signed(req, Some(who)).await?;
         self.call(|mut c| {
             let req = req.clone();
             async move { c.get_holdings(req).await }
@@ -283,14 +295,15 @@ impl Client {
         &mut self,
         holder: &str,
         pledgee: &str,
-        auth: ReadAuth,
+        who: &ReadAs,
     ) -> Result<Vec<Encumbrance>> {
         let req = ListEncumbrancesRequest {
             holder: holder.into(),
             pledgee: pledgee.into(),
             consistency: self.consistency as i32,
-            auth: Some(auth),
+            auth: None,
         };
+        let req = self.signed(req, Some(who)).await?;
         let r = self
             .call(|mut c| {
                 let req = req.clone();
@@ -334,15 +347,16 @@ impl Client {
         account_id: &str,
         from_sequence: u64,
         limit: u32,
-        auth: ReadAuth,
+        who: &ReadAs,
     ) -> Result<Vec<CommittedTx>> {
         let req = GetHistoryRequest {
             account_id: account_id.into(),
             from_sequence,
             limit,
             consistency: self.consistency as i32,
-            auth: Some(auth),
+            auth: None,
         };
+        let req = self.signed(req, Some(who)).await?;
         let r = self
             .call(|mut c| {
                 let req = req.clone();
@@ -352,11 +366,15 @@ impl Client {
         Ok(r.transactions)
     }
 
-    pub async fn transaction(&mut self, tx_id: &[u8]) -> Result<CommittedTx> {
+    /// A transaction by id: whole when `who` is a party or the regulator (or it is public),
+    /// else redacted (`tx` unset).
+    pub async fn transaction(&mut self, tx_id: &[u8], who: Option<&ReadAs>) -> Result<CommittedTx> {
         let req = GetTransactionRequest {
             tx_id: tx_id.to_vec(),
             consistency: self.consistency as i32,
+            auth: None,
         };
+        let req = self.signed(req, who).await?;
         let r = self
             .call(|mut c| {
                 let req = req.clone();
@@ -428,21 +446,34 @@ impl Client {
         .await
     }
 
-    /// Committed transactions from a chain sequence on, as they commit.
-    pub async fn watch(&mut self, from_sequence: u64) -> Result<tonic::Streaming<CommittedTx>> {
-        self.call(|mut c| async move { c.watch(WatchRequest { from_sequence }).await })
-            .await
+    /// Committed transactions from a chain sequence on, as they commit: the public stream
+    /// (private transactions redacted), or as `who` may see them (the regulator: everything).
+    pub async fn watch(
+        &mut self,
+        from_sequence: u64,
+        who: Option<&ReadAs>,
+    ) -> Result<tonic::Streaming<CommittedTx>> {
+        let req = WatchRequest {
+            from_sequence,
+            auth: None,
+        };
+        let req = self.signed(req, who).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.watch(req).await }
+        })
+        .await
     }
 
-    /// The whole history in chain order (for offline verification), page by page.
-    pub async fn export(&mut self, max: u64) -> Result<Vec<CommittedTx>> {
+    /// The whole history in chain order (for offline verification: the regulator's view).
+    pub async fn export(&mut self, max: u64, who: &ReadAs) -> Result<Vec<CommittedTx>> {
         let head = self.chain_head().await?;
         let want = head.sequence.min(max);
         let mut out = Vec::new();
         if want == 0 {
             return Ok(out);
         }
-        let mut stream = self.watch(1).await?;
+        let mut stream = self.watch(1, Some(who)).await?;
         while (out.len() as u64) < want {
             match stream.message().await {
                 Ok(Some(t)) => out.push(t),

@@ -210,7 +210,8 @@ enum Command {
     },
     /// Trace a serial to the allocation or issuance that created it (and its retirement).
     Trace { class: String, serial: u64 },
-    /// Follow committed transactions from a chain sequence.
+    /// Follow committed transactions from a chain sequence: the public stream (private ones redacted), or
+    /// with --as the stream that account may see (the regulator's is whole).
     Watch {
         #[arg(long, default_value_t = 1)]
         from: u64,
@@ -405,7 +406,8 @@ enum MarketCmd {
 enum ChainCmd {
     /// The chain's sequence and head.
     Head,
-    /// Export the whole history (JSON lines of CommittedTx) for offline verification.
+    /// Export the whole history (JSON lines of CommittedTx) for offline verification
+    /// (signed read as --as: the regulator's stream is whole).
     Export {
         #[arg(long)]
         out: PathBuf,

@@ -5,12 +5,14 @@
 //! * [`chain`]: the hash chain and its offline verification.
 //! * [`dates`]: yyyymmdd dates in China Standard Time.
 //! * [`genesis`]: the genesis file format.
+//! * [`read_auth`]: read credentials, each bound to one request (method, request hash, validity).
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
 //!   domain-separated hash that signatures cover, batch verification, and M-of-N thresholds.
 
 pub mod chain;
 pub mod dates;
 pub mod genesis;
+pub mod read_auth;
 pub mod signing;
 
 /// Generated protobuf types and gRPC stubs for `carbon.registry.v1`.

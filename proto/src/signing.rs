@@ -18,7 +18,7 @@ use prost::Message;
 
 /// Domain tags of the three kinds of signed message.
 pub const TX_DOMAIN: &[u8] = b"carbon-registry/tx/v1";
-pub const READ_DOMAIN: &[u8] = b"carbon-registry/read/v1";
+pub use crate::read_auth::READ_DOMAIN;
 pub const ADMIN_DOMAIN: &[u8] = b"carbon-registry/admin/v1";
 
 /// Most signatures one transaction may carry (the largest key set is 16 keys).
@@ -82,19 +82,6 @@ fn domain_hash(domain: &[u8], chain_id: &str, payload: &[&[u8]]) -> [u8; 32] {
 /// The 32 bytes a transaction signature covers.
 pub fn signing_hash(chain_id: &str, body: &[u8]) -> [u8; 32] {
     domain_hash(TX_DOMAIN, chain_id, &[body])
-}
-
-/// The 32 bytes a private-read authentication covers.
-pub fn read_signing_hash(chain_id: &str, account_id: &str, issued_at_ms: u64) -> [u8; 32] {
-    domain_hash(
-        READ_DOMAIN,
-        chain_id,
-        &[
-            &(account_id.len() as u64).to_le_bytes(),
-            account_id.as_bytes(),
-            &issued_at_ms.to_le_bytes(),
-        ],
-    )
 }
 
 /// The 32 bytes a cluster-admin signature covers.

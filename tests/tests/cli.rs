@@ -507,7 +507,14 @@ async fn every_command_family_succeeds_and_rejects_with_its_code() {
     let export = dir.path().join("history.jsonl");
     ok(
         &ep,
-        &["chain", "export", "--out", &export.to_string_lossy()],
+        &[
+            "--as",
+            "ZJ-REG",
+            "chain",
+            "export",
+            "--out",
+            &export.to_string_lossy(),
+        ],
     );
     assert!(ok(&ep, &["chain", "verify", &export.to_string_lossy()]).contains("verify"));
     assert!(ok(&ep, &["cluster", "status"]).contains("voter"));
@@ -684,7 +691,14 @@ async fn the_zhejiang_demo_runs_on_a_three_node_cluster() {
     let export = dir.path().join("history.jsonl");
     ok(
         &ep,
-        &["chain", "export", "--out", &export.to_string_lossy()],
+        &[
+            "--as",
+            "ZJ-REG",
+            "chain",
+            "export",
+            "--out",
+            &export.to_string_lossy(),
+        ],
     );
     ok(&ep, &["chain", "verify", &export.to_string_lossy()]);
     let head = json(&ok(&ep, &["--json", "chain", "head"]));

@@ -76,7 +76,7 @@ async fn garbage_is_answered_with_errors_and_the_node_keeps_serving() {
     assert!(c
         .get_transaction(GetTransactionRequest {
             tx_id: vec![1, 2, 3],
-            consistency: 0
+            ..Default::default()
         })
         .await
         .is_err());

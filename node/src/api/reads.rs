@@ -1,7 +1,7 @@
 //! Reads: every query of the registry's rules, answered from this node's applied state after
 //! the consistency gate ([`gate`]) has done its part.
 
-use super::auth::{is_regulator, reader, require_self_or_regulator};
+use super::auth::{authorise, Policy, Reader};
 use super::errors::ApiError;
 use super::forward::leader;
 use crate::ledger::queries;
@@ -48,21 +48,23 @@ pub fn account(node: &Arc<Node>, r: GetAccountRequest) -> Result<GetAccountRespo
 
 pub fn holdings(node: &Arc<Node>, r: GetHoldingsRequest) -> Result<GetHoldingsResponse, ApiError> {
     let view = node.state.view();
-    let who = reader(&view, &node.genesis.chain_id, r.auth.as_ref())?;
+    let who = authorise(&view, &node.genesis.chain_id, &r)?;
     let (balances, blocks) = queries::holdings(&view, &r.account_id)?;
-    if who.account_id == r.account_id || is_regulator(&who) {
+    if who.may(Policy::PartyOrRegulator(&[&r.account_id])) {
         return Ok(GetHoldingsResponse { balances, blocks });
     }
+    who.require(Policy::Authenticated)?;
     // A pledgee sees only the units pledged to it.
-    let mine: Vec<u64> = queries::encumbrances_of_pledgee(&view, &who.account_id)?
+    let me = who.account_id().unwrap_or_default();
+    let mine: Vec<u64> = queries::encumbrances_of_pledgee(&view, me)?
         .into_iter()
         .filter(|e| e.holder == r.account_id)
         .map(|e| e.id)
         .collect();
     if mine.is_empty() {
         return Err(ApiError::denied(format!(
-            "{:?} may not read {:?}'s holdings",
-            who.account_id, r.account_id
+            "{me:?} may not read {:?}'s holdings",
+            r.account_id
         )));
     }
     let blocks: Vec<SerialBlock> = blocks
@@ -80,14 +82,14 @@ pub fn encumbrances(
     r: ListEncumbrancesRequest,
 ) -> Result<ListEncumbrancesResponse, ApiError> {
     let view = node.state.view();
-    let who = reader(&view, &node.genesis.chain_id, r.auth.as_ref())?;
+    let who = authorise(&view, &node.genesis.chain_id, &r)?;
     let encumbrances = match (r.holder.is_empty(), r.pledgee.is_empty()) {
         (false, true) => {
-            require_self_or_regulator(&who, &r.holder)?;
+            who.require(Policy::PartyOrRegulator(&[&r.holder]))?;
             queries::encumbrances_of_holder(&view, &r.holder)?
         }
         (true, false) => {
-            require_self_or_regulator(&who, &r.pledgee)?;
+            who.require(Policy::PartyOrRegulator(&[&r.pledgee]))?;
             queries::encumbrances_of_pledgee(&view, &r.pledgee)?
         }
         _ => {
@@ -123,8 +125,8 @@ pub fn project(node: &Arc<Node>, r: GetProjectRequest) -> Result<GetProjectRespo
 
 pub fn history(node: &Arc<Node>, r: GetHistoryRequest) -> Result<GetHistoryResponse, ApiError> {
     let view = node.state.view();
-    let who = reader(&view, &node.genesis.chain_id, r.auth.as_ref())?;
-    require_self_or_regulator(&who, &r.account_id)?;
+    authorise(&view, &node.genesis.chain_id, &r)?
+        .require(Policy::PartyOrRegulator(&[&r.account_id]))?;
     let limit = match r.limit as usize {
         0 => MAX_PAGE,
         n => n.min(MAX_PAGE),
@@ -134,19 +136,36 @@ pub fn history(node: &Arc<Node>, r: GetHistoryRequest) -> Result<GetHistoryRespo
     })
 }
 
+/// A committed transaction as `who` may see it: whole when it is public or concerns them,
+/// else redacted to its place in the chain.
+pub fn as_seen_by(
+    view: &dyn crate::ledger::StateView,
+    who: &Reader,
+    t: CommittedTx,
+) -> Result<CommittedTx, ApiError> {
+    let sequence = t.outcome.as_ref().map_or(0, |o| o.sequence);
+    if queries::is_public(&t) || who.sees_tx(view, sequence)? {
+        Ok(t)
+    } else {
+        Ok(queries::redacted(&t))
+    }
+}
+
 pub fn transaction(
     node: &Arc<Node>,
     r: GetTransactionRequest,
 ) -> Result<GetTransactionResponse, ApiError> {
+    let view = node.state.view();
+    let who = authorise(&view, &node.genesis.chain_id, &r)?;
     let id: [u8; 32] = r
         .tx_id
         .as_slice()
         .try_into()
         .map_err(|_| ApiError::new(ErrorCode::InvalidArgument, "a tx id is 32 bytes"))?;
-    let t = queries::transaction(&node.state.view(), &id)?
+    let t = queries::transaction(&view, &id)?
         .ok_or_else(|| ApiError::not_found(format!("no transaction {}", hex::encode(id))))?;
     Ok(GetTransactionResponse {
-        transaction: Some(t),
+        transaction: Some(as_seen_by(&view, &who, t)?),
     })
 }
 
@@ -187,12 +206,20 @@ pub fn trace(node: &Arc<Node>, r: TraceSerialRequest) -> Result<TraceSerialRespo
     let class = r
         .unit_class
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidUnitClass, "give a unit class"))?;
-    queries::trace(&node.state.view(), &class, r.serial)?.ok_or_else(|| {
+    let view = node.state.view();
+    let mut t = queries::trace(&view, &class, r.serial)?.ok_or_else(|| {
         ApiError::not_found(format!(
             "serial {} of that class was never created",
             r.serial
         ))
-    })
+    })?;
+    // Anyone may trace a serial; the creating transaction shows what the public may see of it
+    // (an issuance whole, an allocation redacted).
+    t.created_by = t
+        .created_by
+        .map(|c| as_seen_by(&view, &Reader::public(), c))
+        .transpose()?;
+    Ok(t)
 }
 
 pub fn disclosure(

@@ -1,11 +1,17 @@
 //! Watch: a stream of committed transactions and outcomes in chain order, from any sequence.
 //! It first reads the backlog from state, then follows new commits; a subscriber that falls
 //! behind the broadcast buffer re-reads from state, so nothing is skipped or repeated.
+//!
+//! Each item is shown as the watcher may see it (`reads::as_seen_by`): the public stream
+//! redacts private transactions, the regulator's shows everything, an account's shows whole
+//! what concerns it. The credential is checked once, when the stream opens.
 
-use super::reads::MAX_PAGE;
+use super::auth::{authorise, Reader};
+use super::errors::ApiError;
+use super::reads::{as_seen_by, MAX_PAGE};
 use crate::ledger::queries;
 use crate::node::Node;
-use carbon_proto::v1::CommittedTx;
+use carbon_proto::v1::{CommittedTx, WatchRequest};
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
@@ -21,7 +27,18 @@ fn seq(t: &CommittedTx) -> u64 {
     t.outcome.as_ref().map_or(0, |o| o.sequence)
 }
 
-pub fn start(node: Arc<Node>, from_sequence: u64) -> WatchStream {
+/// Opens a stream for `req` (its credential decides what the watcher sees).
+pub fn open(node: Arc<Node>, req: WatchRequest) -> Result<WatchStream, ApiError> {
+    let who = authorise(&node.state.view(), &node.genesis.chain_id, &req)?;
+    Ok(start(node, req.from_sequence, who))
+}
+
+/// One item as `who` sees it; a storage fault ends the stream.
+fn shown(node: &Node, who: &Reader, t: CommittedTx) -> Result<CommittedTx, Status> {
+    as_seen_by(&node.state.view(), who, t).map_err(Status::from)
+}
+
+fn start(node: Arc<Node>, from_sequence: u64, who: Reader) -> WatchStream {
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
         let mut next = from_sequence.max(1);
@@ -41,7 +58,7 @@ pub fn start(node: Arc<Node>, from_sequence: u64) -> WatchStream {
                 }
                 for t in page {
                     next = seq(&t) + 1;
-                    if tx.send(Ok(t)).await.is_err() {
+                    if tx.send(shown(&node, &who, t)).await.is_err() {
                         return;
                     }
                 }
@@ -59,7 +76,7 @@ pub fn start(node: Arc<Node>, from_sequence: u64) -> WatchStream {
                                 break; // a gap: fall back to reading state
                             }
                             next = s + 1;
-                            if tx.send(Ok(t.clone())).await.is_err() {
+                            if tx.send(shown(&node, &who, t.clone())).await.is_err() {
                                 return;
                             }
                         }

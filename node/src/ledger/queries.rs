@@ -112,6 +112,49 @@ pub fn transaction(v: &dyn StateView, tx_id: &[u8; 32]) -> R<Option<CommittedTx>
     read(v, &keys::tx(tx_id))
 }
 
+/// Whether anyone may see a committed transaction whole: the operations whose effects the
+/// public disclosure shows (issuance, project approval, cancellation, close of a compliance
+/// year), and only when they took effect. Everything else concerns its parties.
+pub fn is_public(t: &CommittedTx) -> bool {
+    use carbon_proto::v1::{tx_body::Operation as O, ErrorCode, TxBody};
+    use prost::Message;
+    let took_effect = t
+        .outcome
+        .as_ref()
+        .is_some_and(|o| o.code() == ErrorCode::Ok);
+    let op =
+        t.tx.as_ref()
+            .and_then(|s| TxBody::decode(s.body.as_slice()).ok())
+            .and_then(|b| b.operation);
+    took_effect
+        && matches!(
+            op,
+            Some(
+                O::IssueCredits(_)
+                    | O::ApproveProject(_)
+                    | O::Cancel(_)
+                    | O::CloseComplianceYear(_)
+            )
+        )
+}
+
+/// What the public sees of a private transaction: its place in the chain, nothing of its body
+/// or effects.
+pub fn redacted(t: &CommittedTx) -> CommittedTx {
+    let o = t.outcome.clone().unwrap_or_default();
+    CommittedTx {
+        tx: None,
+        outcome: Some(carbon_proto::v1::Outcome {
+            tx_id: o.tx_id,
+            log_index: o.log_index,
+            sequence: o.sequence,
+            timestamp_ms: o.timestamp_ms,
+            chain_head: o.chain_head,
+            ..Default::default()
+        }),
+    }
+}
+
 fn tx_at(v: &dyn StateView, id: &[u8]) -> R<Option<CommittedTx>> {
     match <[u8; 32]>::try_from(id) {
         Ok(id) => transaction(v, &id),
