@@ -7,7 +7,7 @@
 //! * [`genesis`]: the genesis file format.
 //! * [`read_auth`]: read credentials, each bound to one request (method, request hash, validity).
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
-//!   domain-separated hash that signatures cover, batch verification, and M-of-N thresholds.
+//!   domain-separated hash that signatures cover, strict verification, and M-of-N thresholds.
 
 pub mod chain;
 pub mod dates;

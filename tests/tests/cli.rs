@@ -257,7 +257,11 @@ async fn every_command_family_succeeds_and_rejects_with_its_code() {
         .as_str()
         .map(str::to_string)
         .expect("tx id");
-    assert!(ok(&ep, &["tx", "show", &hex::encode(base64_decode(&tx_id))]).contains("Trade"));
+    // A party sees the trade; the public sees only its place in the chain.
+    let id_hex = hex::encode(base64_decode(&tx_id));
+    assert!(ok(&ep, &["--as", "ZJ-ENT-01", "tx", "show", &id_hex]).contains("Trade"));
+    let public = ok(&ep, &["tx", "show", &id_hex]);
+    assert!(public.contains("private transaction") && !public.contains("ZJ-ENT-02"));
     let stats = json(&ok(
         &ep,
         &["--json", "market", "stats", "--class", "CEA:2025"],
@@ -721,9 +725,10 @@ async fn endpoints_keys_and_account_come_from_the_config_file() {
     std::fs::write(
         &config,
         format!(
-            "endpoints = [\"{}\"]\nkeys_dir = \"{}\"\naccount = \"ZJ-REG\"\n",
+            "endpoints = [\"{}\"]\nkeys_dir = \"{}\"\naccount = \"ZJ-REG\"\nca = \"{}\"\n",
             cluster.nodes[0].client_addr,
-            repo_root().join("seeds/keys").display()
+            repo_root().join("seeds/keys").display(),
+            pki::ca_file().display()
         ),
     )
     .expect("config");

@@ -1,9 +1,13 @@
 //! Ingress checks, before anything reaches the log: size, decoding, chain id, every signature
-//! (batch-verified), expiry against this node's clock. A transaction refused here is never
-//! logged and gets no outcome; its error comes straight back to the client.
+//! (strict ed25519, the one rule), the body's shape ([`check_body`]: an operation, a few valid
+//! and distinct signer ids, no NUL in any text), expiry against this node's clock; on the
+//! leader, the signing accounts exist and reach their thresholds ([`check_signers`]). A
+//! transaction refused here is never logged and gets no outcome; its error comes straight back
+//! to the client.
 
 use super::errors::ApiError;
-use carbon_proto::v1::{ErrorCode, SignedTx};
+use crate::ledger::{exec, queries, StateView};
+use carbon_proto::v1::{ErrorCode, SignedTx, TxBody};
 use carbon_proto::VerifiedTx;
 use prost::Message;
 
@@ -11,6 +15,107 @@ use prost::Message;
 pub const MAX_TX_BYTES: usize = 64 * 1024;
 /// Most transactions in one SubmitBatch.
 pub const MAX_BATCH_TXS: usize = 10_000;
+/// Most accounts one transaction may name as signers (a trade or a pledge needs two).
+pub const SIGNERS_MAX: usize = 4;
+/// Longest memo, in bytes.
+pub const MEMO_BYTES_MAX: usize = 512;
+
+fn malformed(m: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::Malformed, m)
+}
+
+/// The shape of a body, before anything is looked up: one operation; 1 to [`SIGNERS_MAX`]
+/// signers, each a valid account id, none twice; a memo of at most [`MEMO_BYTES_MAX`] bytes; no
+/// NUL character in any text field (ids are terminated by NUL in the state's keys).
+pub fn check_body(body: &TxBody) -> Result<(), ApiError> {
+    if body.operation.is_none() {
+        return Err(malformed("the transaction carries no operation"));
+    }
+    let n = body.signers.len();
+    if n == 0 || n > SIGNERS_MAX {
+        return Err(malformed(format!(
+            "a transaction names 1 to {SIGNERS_MAX} signing accounts, not {n}"
+        )));
+    }
+    for (i, s) in body.signers.iter().enumerate() {
+        exec::check_id(s, "signer").map_err(|_| {
+            malformed(format!(
+                "signer {i} is not an account id (1 to {} characters of A-Z a-z 0-9 . _ -)",
+                exec::MAX_ID_LEN
+            ))
+        })?;
+        if body.signers[..i].contains(s) {
+            return Err(malformed(format!("signer {s:?} is named twice")));
+        }
+    }
+    if body.memo.len() > MEMO_BYTES_MAX {
+        return Err(malformed(format!(
+            "the memo is {} bytes; at most {MEMO_BYTES_MAX} are accepted",
+            body.memo.len()
+        )));
+    }
+    if let Some(field) = text_with_nul(body) {
+        return Err(malformed(format!(
+            "{field} contains a NUL character, which no text of the registry may"
+        )));
+    }
+    Ok(())
+}
+
+/// The first text field of the body (by its protobuf-JSON path) that contains a NUL, if any.
+/// Walks every string of the body generically, so new operations are covered too.
+fn text_with_nul(body: &TxBody) -> Option<String> {
+    fn walk(v: &serde_json::Value, path: &mut String) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(|x| walk(x, path)),
+            serde_json::Value::Object(o) => o.iter().any(|(k, x)| {
+                let before = path.len();
+                path.push('.');
+                path.push_str(k);
+                let found = walk(x, path);
+                if !found {
+                    path.truncate(before);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let v = serde_json::to_value(body).ok()?;
+    let mut path = String::from("body");
+    walk(&v, &mut path).then_some(path)
+}
+
+/// On the leader: every signing account exists, is not closed, and reaches its threshold with
+/// the verified keys. A missing co-signer or an unknown account must not burn the tx id with a
+/// committed rejection; the ledger checks again when applying.
+pub fn check_signers(view: &dyn StateView, v: &VerifiedTx) -> Result<(), ApiError> {
+    for s in &v.body.signers {
+        let Some(a) = queries::account(view, s)? else {
+            return Err(ApiError::new(
+                ErrorCode::UnknownAccount,
+                format!("signing account {s:?} does not exist; nothing was recorded"),
+            ));
+        };
+        if a.status() == carbon_proto::v1::AccountStatus::Closed {
+            return Err(ApiError::new(
+                ErrorCode::AccountNotOpen,
+                format!("account {s:?} is closed and can authorise nothing; nothing was recorded"),
+            ));
+        }
+        if !carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &v.signer_keys) {
+            return Err(ApiError::new(
+                ErrorCode::InsufficientSignatures,
+                format!(
+                    "account {s:?} needs signatures of {} distinct keys of its key set; nothing was recorded",
+                    a.threshold
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
 
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -60,13 +165,15 @@ pub fn check_all(
             Err(e) => slots.push(Some(e)),
         }
     }
-    let mut verified = carbon_proto::signing::verify_batch(chain_id, sized).into_iter();
+    let mut verified = carbon_proto::signing::verify_all(chain_id, sized).into_iter();
     slots
         .into_iter()
         .map(|slot| match slot {
             Some(e) => Err(e),
             None => match verified.next() {
-                Some(Ok(v)) => expiry_check(&v, now).map(|_| v),
+                Some(Ok(v)) => check_body(&v.body)
+                    .and_then(|()| expiry_check(&v, now))
+                    .map(|()| v),
                 Some(Err(e)) => Err(e.into()),
                 None => Err(ApiError::unavailable("verification lost a transaction")),
             },

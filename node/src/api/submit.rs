@@ -23,26 +23,10 @@ fn committed(node: &Node, v: &VerifiedTx) -> Result<Option<Outcome>, ApiError> {
     Ok(ledger::committed(&node.state.view(), &v.tx_id)?.and_then(|c| c.outcome))
 }
 
-/// Refuses, before it reaches the log, a transaction whose signing accounts do not (yet) reach
-/// their thresholds in this node's state: a co-signer missing from an offline-signed file must
-/// not burn the tx id with a committed rejection. The ledger checks again when applying.
+/// Refuses, before it reaches the log, a transaction whose signing accounts do not (yet) exist
+/// or reach their thresholds in this node's state (`ingress::check_signers`).
 fn thresholds_met(node: &Node, v: &VerifiedTx) -> Result<(), ApiError> {
-    let view = node.state.view();
-    for s in &v.body.signers {
-        let Some(a) = ledger::queries::account(&view, s)? else {
-            continue; // the ledger answers UNKNOWN_ACCOUNT with a committed outcome
-        };
-        if !carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &v.signer_keys) {
-            return Err(ApiError::new(
-                ErrorCode::InsufficientSignatures,
-                format!(
-                    "account {s:?} needs signatures of {} distinct keys of its key set; nothing was recorded",
-                    a.threshold
-                ),
-            ));
-        }
-    }
-    Ok(())
+    super::ingress::check_signers(&node.state.view(), v)
 }
 
 /// The threshold pre-check, on the leader only. If it fails against the applied state, the

@@ -36,18 +36,25 @@ pub fn holdings(v: &dyn StateView, account_id: &str) -> R<(Vec<Balance>, Vec<Ser
     for b in &blocks {
         let Some(r) = &b.range else { continue };
         let class = r.unit_class.clone().unwrap_or_default();
-        let n = r.last - r.first + 1;
+        let n = r
+            .last
+            .checked_sub(r.first)
+            .and_then(|n| n.checked_add(1))
+            .ok_or_else(|| ViewFault(format!("a block holds {}..{}", r.first, r.last)))?;
         let bal = balances
             .entry(keys::class(&class))
             .or_insert_with(|| Balance {
                 unit_class: Some(class),
                 ..Default::default()
             });
-        match b.state() {
-            BlockState::Pledged => bal.pledged += n,
-            BlockState::Frozen => bal.frozen += n,
-            _ => bal.available += n,
-        }
+        let total = match b.state() {
+            BlockState::Pledged => &mut bal.pledged,
+            BlockState::Frozen => &mut bal.frozen,
+            _ => &mut bal.available,
+        };
+        *total = total
+            .checked_add(n)
+            .ok_or_else(|| ViewFault("a balance overflows".into()))?;
     }
     Ok((balances.into_values().collect(), blocks))
 }
@@ -196,7 +203,10 @@ pub fn committed_since(v: &dyn StateView, from_sequence: u64, limit: usize) -> R
         if let Some(t) = tx_at(v, &id)? {
             out.push(t);
         }
-        seq += 1;
+        let Some(after) = seq.checked_add(1) else {
+            break;
+        };
+        seq = after;
     }
     Ok(out)
 }

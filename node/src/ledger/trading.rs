@@ -113,7 +113,7 @@ fn record(
     day.trades = add(day.trades, 1, "the trade count")?;
     day.volume = add(day.volume, volume, "the traded volume")?;
     day.turnover_fen = add(day.turnover_fen, turnover, "the turnover")?;
-    day.average_price_fen = day.turnover_fen / day.volume;
+    day.average_price_fen = day.turnover_fen.checked_div(day.volume).unwrap_or(0);
     x.put(key, &day);
     Ok(())
 }
