@@ -97,7 +97,10 @@ pub async fn run(
             .max_encoding_message_size(MAX_PEER_MESSAGE),
         )
         .serve_with_shutdown(peer_addr, stopped(stop_rx.clone()));
-    let mut client = tonic::transport::Server::builder();
+    let mut client = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(crate::api::limits::REQUESTS_PER_CONNECTION_MAX)
+        .load_shed(true)
+        .max_concurrent_streams(crate::api::limits::STREAMS_PER_CONNECTION_MAX);
     if !config.client_plaintext {
         client = client.tls_config(tls.client_api_server())?;
     }

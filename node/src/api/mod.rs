@@ -17,6 +17,7 @@ pub mod batcher;
 pub mod errors;
 pub mod forward;
 pub mod ingress;
+pub mod limits;
 pub mod reads;
 pub mod submit;
 pub mod watch;

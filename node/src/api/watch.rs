@@ -8,13 +8,14 @@
 
 use super::auth::{authorise, Reader};
 use super::errors::ApiError;
+use super::limits::{exhausted, WATCH_STREAMS_MAX};
 use super::reads::{as_seen_by, MAX_PAGE};
 use crate::ledger::queries;
 use crate::node::Node;
 use carbon_proto::v1::{CommittedTx, WatchRequest};
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, Semaphore, SemaphorePermit};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
@@ -27,10 +28,19 @@ fn seq(t: &CommittedTx) -> u64 {
     t.outcome.as_ref().map_or(0, |o| o.sequence)
 }
 
-/// Opens a stream for `req` (its credential decides what the watcher sees).
+/// Open Watch streams of this process (`limits::WATCH_STREAMS_MAX`).
+static STREAMS: Semaphore = Semaphore::const_new(WATCH_STREAMS_MAX);
+
+/// Opens a stream for `req` (its credential decides what the watcher sees); refuses with
+/// RESOURCE_EXHAUSTED while `WATCH_STREAMS_MAX` streams are open.
 pub fn open(node: Arc<Node>, req: WatchRequest) -> Result<WatchStream, ApiError> {
     let who = authorise(&node.state.view(), &node.genesis.chain_id, &req)?;
-    Ok(start(node, req.from_sequence, who))
+    let slot = STREAMS.try_acquire().map_err(|_| {
+        exhausted(format!(
+            "{WATCH_STREAMS_MAX} Watch streams are open on this node (WATCH_STREAMS_MAX); retry later or another node"
+        ))
+    })?;
+    Ok(start(node, req.from_sequence, who, slot))
 }
 
 /// One item as `who` sees it; a storage fault ends the stream.
@@ -38,9 +48,15 @@ fn shown(node: &Node, who: &Reader, t: CommittedTx) -> Result<CommittedTx, Statu
     as_seen_by(&node.state.view(), who, t).map_err(Status::from)
 }
 
-fn start(node: Arc<Node>, from_sequence: u64, who: Reader) -> WatchStream {
+fn start(
+    node: Arc<Node>,
+    from_sequence: u64,
+    who: Reader,
+    slot: SemaphorePermit<'static>,
+) -> WatchStream {
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
+        let _slot = slot; // held while the stream lives
         let mut next = from_sequence.max(1);
         let mut sub = node.state.subscribe();
         loop {

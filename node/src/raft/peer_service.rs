@@ -10,6 +10,10 @@ use carbon_proto::peer::{peer_server, PeerMessage};
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
+/// Largest snapshot a node accepts from its leader, in bytes (chunks past it are refused before
+/// they are written).
+pub const SNAPSHOT_BYTES_MAX: u64 = 16 << 30;
+
 pub struct PeerService {
     pub raft: Raft,
     pub id: NodeId,
@@ -105,7 +109,19 @@ impl peer_server::Peer for PeerService {
         &self,
         req: Request<PeerMessage>,
     ) -> Result<Response<PeerMessage>, Status> {
-        let (from, rpc) = self.open(req)?;
+        let (from, rpc): (
+            NodeId,
+            openraft::raft::InstallSnapshotRequest<super::TypeConfig>,
+        ) = self.open(req)?;
+        let end = rpc
+            .offset
+            .checked_add(rpc.data.len() as u64)
+            .filter(|end| *end <= SNAPSHOT_BYTES_MAX);
+        if end.is_none() {
+            return Err(Status::resource_exhausted(format!(
+                "a snapshot may be at most {SNAPSHOT_BYTES_MAX} bytes (SNAPSHOT_BYTES_MAX); this chunk ends past it"
+            )));
+        }
         let r = self.raft.install_snapshot(rpc).await;
         self.reply(from, &r)
     }
