@@ -297,20 +297,30 @@ impl Client {
         pledgee: &str,
         who: &ReadAs,
     ) -> Result<Vec<Encumbrance>> {
-        let req = ListEncumbrancesRequest {
-            holder: holder.into(),
-            pledgee: pledgee.into(),
-            consistency: self.consistency as i32,
-            auth: None,
-        };
-        let req = self.signed(req, Some(who)).await?;
-        let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.list_encumbrances(req).await }
-            })
-            .await?;
-        Ok(r.encumbrances)
+        let mut out = Vec::new();
+        let mut page_token = Vec::new();
+        loop {
+            let req = ListEncumbrancesRequest {
+                holder: holder.into(),
+                pledgee: pledgee.into(),
+                consistency: self.consistency as i32,
+                auth: None,
+                page_size: 0,
+                page_token,
+            };
+            let req = self.signed(req, Some(who)).await?;
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.list_encumbrances(req).await }
+                })
+                .await?;
+            out.extend(r.encumbrances);
+            if r.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = r.next_page_token;
+        }
     }
 
     pub async fn compliance(
@@ -318,28 +328,52 @@ impl Client {
         year: u32,
         enterprise: &str,
     ) -> Result<GetComplianceResponse> {
-        let req = GetComplianceRequest {
-            year,
-            enterprise_id: enterprise.into(),
-            consistency: self.consistency as i32,
-        };
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_compliance(req).await }
-        })
-        .await
+        let mut all = GetComplianceResponse::default();
+        loop {
+            let req = GetComplianceRequest {
+                year,
+                enterprise_id: enterprise.into(),
+                consistency: self.consistency as i32,
+                page_size: 0,
+                page_token: std::mem::take(&mut all.next_page_token),
+            };
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.get_compliance(req).await }
+                })
+                .await?;
+            all.records.extend(r.records);
+            all.year_closed = r.year_closed;
+            if r.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            all.next_page_token = r.next_page_token;
+        }
     }
 
     pub async fn project(&mut self, project_id: &str) -> Result<GetProjectResponse> {
-        let req = GetProjectRequest {
-            project_id: project_id.into(),
-            consistency: self.consistency as i32,
-        };
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_project(req).await }
-        })
-        .await
+        let mut all = GetProjectResponse::default();
+        loop {
+            let req = GetProjectRequest {
+                project_id: project_id.into(),
+                consistency: self.consistency as i32,
+                page_size: 0,
+                page_token: std::mem::take(&mut all.next_page_token),
+            };
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.get_project(req).await }
+                })
+                .await?;
+            all.project = r.project;
+            all.issuances.extend(r.issuances);
+            if r.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            all.next_page_token = r.next_page_token;
+        }
     }
 
     pub async fn history(
@@ -391,28 +425,60 @@ impl Client {
         from_date: u32,
         to_date: u32,
     ) -> Result<Vec<MarketDay>> {
-        let req = GetMarketStatsRequest {
-            unit_class,
-            from_date,
-            to_date,
-            consistency: self.consistency as i32,
-        };
-        let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.get_market_stats(req).await }
-            })
-            .await?;
-        Ok(r.days)
+        let mut out = Vec::new();
+        let mut page_token = Vec::new();
+        loop {
+            let req = GetMarketStatsRequest {
+                unit_class: unit_class.clone(),
+                from_date,
+                to_date,
+                consistency: self.consistency as i32,
+                page_size: 0,
+                page_token,
+            };
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.get_market_stats(req).await }
+                })
+                .await?;
+            out.extend(r.days);
+            if r.next_page_token.is_empty() {
+                // Pages come in unit class order; show days in date order.
+                out.sort_by_key(|d| {
+                    let c = d.unit_class.clone().unwrap_or_default();
+                    (d.date, c.kind, c.vintage, c.project_id)
+                });
+                return Ok(out);
+            }
+            page_token = r.next_page_token;
+        }
     }
 
     pub async fn disclosure(&mut self, year: u32) -> Result<GetDisclosureResponse> {
-        let req = GetDisclosureRequest {
-            year,
-            consistency: self.consistency as i32,
-        };
-        self.call(|mut c| async move { c.get_disclosure(req).await })
-            .await
+        let mut all = GetDisclosureResponse::default();
+        loop {
+            let req = GetDisclosureRequest {
+                year,
+                consistency: self.consistency as i32,
+                page_size: 0,
+                page_token: std::mem::take(&mut all.next_page_token),
+            };
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.get_disclosure(req).await }
+                })
+                .await?;
+            all.compliance.extend(r.compliance);
+            all.cancellations.extend(r.cancellations);
+            all.issuances.extend(r.issuances);
+            all.projects.extend(r.projects);
+            if r.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            all.next_page_token = r.next_page_token;
+        }
     }
 
     /// Provenance of one serial: its origin and creating transaction, and its retirement if any.

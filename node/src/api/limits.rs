@@ -31,11 +31,9 @@ pub fn exhausted(m: impl Into<String>) -> ApiError {
 }
 
 /// The records of one page: at most `limit` (0 = [`PAGE_RECORDS_MAX`], never more) and at most
-/// [`PAGE_BYTES_MAX`] bytes; `more` says whether records were left out.
+/// [`PAGE_BYTES_MAX`] bytes.
 pub struct Pager {
     limit: usize,
-    bytes: usize,
-    pub more: bool,
 }
 
 impl Pager {
@@ -44,32 +42,49 @@ impl Pager {
             0 => PAGE_RECORDS_MAX,
             n => n.min(PAGE_RECORDS_MAX),
         };
-        Pager {
-            limit,
-            bytes: 0,
-            more: false,
-        }
+        Pager { limit }
     }
 
-    /// The most records to read for this page: one more than fit, to learn whether more exist.
+    /// How many records to read for a page: one more than fit, to learn whether more exist.
     pub fn read_limit(&self) -> usize {
         self.limit.saturating_add(1)
     }
 
-    /// Takes records in order while they fit; sets `more` when one is left out.
-    pub fn take<M: prost::Message>(&mut self, records: Vec<M>) -> Vec<M> {
-        let mut out = Vec::with_capacity(records.len().min(self.limit));
-        for r in records {
-            let n = r.encoded_len();
+    /// The records that fit, in order, and the key of the last one when records were left out
+    /// (the next page's token; empty on the last page).
+    pub fn take<T>(
+        &self,
+        rows: Vec<(Vec<u8>, T)>,
+        size: impl Fn(&T) -> usize,
+    ) -> (Vec<T>, Vec<u8>) {
+        let mut out = Vec::with_capacity(rows.len().min(self.limit));
+        let mut bytes = 0usize;
+        let mut last = Vec::new();
+        let mut more = false;
+        for (k, r) in rows {
+            let n = size(&r);
             let fits = out.len() < self.limit
-                && (out.is_empty() || self.bytes.saturating_add(n) <= PAGE_BYTES_MAX);
+                && (out.is_empty() || bytes.saturating_add(n) <= PAGE_BYTES_MAX);
             if !fits {
-                self.more = true;
+                more = true;
                 break;
             }
-            self.bytes = self.bytes.saturating_add(n);
+            bytes = bytes.saturating_add(n);
+            last = k;
             out.push(r);
         }
-        out
+        (out, if more { last } else { Vec::new() })
+    }
+}
+
+/// A page token must be a key of the list it pages (`prefix`); anything else is refused.
+pub fn check_token(token: &[u8], prefix: &[u8]) -> Result<(), ApiError> {
+    if token.is_empty() || token.starts_with(prefix) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidArgument,
+            "page_token does not belong to this read: pass next_page_token of the same request",
+        ))
     }
 }

@@ -4,15 +4,18 @@
 use super::auth::{authorise, Policy, Reader};
 use super::errors::ApiError;
 use super::forward::leader;
+use super::limits::{check_token, Pager};
+use crate::ledger::keys;
 use crate::ledger::queries;
 use crate::node::Node;
 use carbon_proto::v1::registry_client::RegistryClient;
 use carbon_proto::v1::*;
+use prost::Message;
 use std::sync::Arc;
 use tonic::transport::Channel;
 
-/// Most records one history or watch page returns.
-pub const MAX_PAGE: usize = 1_000;
+/// Most records one watch backlog read returns.
+pub const MAX_PAGE: usize = super::limits::PAGE_RECORDS_MAX;
 
 /// Linearizable reads: on the leader, confirm leadership and wait until the read index is
 /// applied (openraft's `ensure_linearizable`); on a follower, return a client to the leader.
@@ -83,14 +86,14 @@ pub fn encumbrances(
 ) -> Result<ListEncumbrancesResponse, ApiError> {
     let view = node.state.view();
     let who = authorise(&view, &node.genesis.chain_id, &r)?;
-    let encumbrances = match (r.holder.is_empty(), r.pledgee.is_empty()) {
+    let index = match (r.holder.is_empty(), r.pledgee.is_empty()) {
         (false, true) => {
             who.require(Policy::PartyOrRegulator(&[&r.holder]))?;
-            queries::encumbrances_of_holder(&view, &r.holder)?
+            keys::encumbrances_by_holder(&r.holder)
         }
         (true, false) => {
             who.require(Policy::PartyOrRegulator(&[&r.pledgee]))?;
-            queries::encumbrances_of_pledgee(&view, &r.pledgee)?
+            keys::encumbrances_by_pledgee(&r.pledgee)
         }
         _ => {
             return Err(ApiError::new(
@@ -99,27 +102,53 @@ pub fn encumbrances(
             ))
         }
     };
-    Ok(ListEncumbrancesResponse { encumbrances })
+    check_token(&r.page_token, &index)?;
+    let pager = Pager::new(r.page_size);
+    let rows = queries::encumbrances_page(&view, &index, &r.page_token, pager.read_limit())?;
+    let (encumbrances, next_page_token) = pager.take(rows, |e| e.encoded_len());
+    Ok(ListEncumbrancesResponse {
+        encumbrances,
+        next_page_token,
+    })
 }
 
 pub fn compliance(
     node: &Arc<Node>,
     r: GetComplianceRequest,
 ) -> Result<GetComplianceResponse, ApiError> {
-    let e = (!r.enterprise_id.is_empty()).then_some(r.enterprise_id.as_str());
-    let (records, year_closed) = queries::compliance(&node.state.view(), r.year, e)?;
+    let view = node.state.view();
+    if !r.enterprise_id.is_empty() {
+        let (records, year_closed) = queries::compliance(&view, r.year, Some(&r.enterprise_id))?;
+        return Ok(GetComplianceResponse {
+            records,
+            year_closed,
+            next_page_token: Vec::new(),
+        });
+    }
+    check_token(&r.page_token, &keys::compliance_of(r.year))?;
+    let pager = Pager::new(r.page_size);
+    let rows = queries::compliance_page(&view, r.year, &r.page_token, pager.read_limit())?;
+    let (records, next_page_token) = pager.take(rows, |c| c.encoded_len());
+    let year_closed = queries::year_closed(&view, r.year)?;
     Ok(GetComplianceResponse {
         records,
         year_closed,
+        next_page_token,
     })
 }
 
 pub fn project(node: &Arc<Node>, r: GetProjectRequest) -> Result<GetProjectResponse, ApiError> {
-    let (p, issuances) = queries::project(&node.state.view(), &r.project_id)?
+    let view = node.state.view();
+    let p = queries::project_record(&view, &r.project_id)?
         .ok_or_else(|| ApiError::not_found(format!("no project {:?}", r.project_id)))?;
+    check_token(&r.page_token, &keys::issuances_of(&r.project_id))?;
+    let pager = Pager::new(r.page_size);
+    let rows = queries::issuances_page(&view, &r.project_id, &r.page_token, pager.read_limit())?;
+    let (issuances, next_page_token) = pager.take(rows, |i| i.encoded_len());
     Ok(GetProjectResponse {
         project: Some(p),
         issuances,
+        next_page_token,
     })
 }
 
@@ -127,12 +156,16 @@ pub fn history(node: &Arc<Node>, r: GetHistoryRequest) -> Result<GetHistoryRespo
     let view = node.state.view();
     authorise(&view, &node.genesis.chain_id, &r)?
         .require(Policy::PartyOrRegulator(&[&r.account_id]))?;
-    let limit = match r.limit as usize {
-        0 => MAX_PAGE,
-        n => n.min(MAX_PAGE),
+    let pager = Pager::new(r.limit);
+    let rows = queries::history_page(&view, &r.account_id, r.from_sequence, pager.read_limit())?;
+    let (transactions, last) = pager.take(rows, |t| t.encoded_len());
+    let next_sequence = match keys::trailing_u64(&last) {
+        Some(seq) if !last.is_empty() => seq.saturating_add(1),
+        _ => 0,
     };
     Ok(GetHistoryResponse {
-        transactions: queries::history(&view, &r.account_id, r.from_sequence, limit)?,
+        transactions,
+        next_sequence,
     })
 }
 
@@ -192,13 +225,20 @@ pub fn market_stats(
     node: &Arc<Node>,
     r: GetMarketStatsRequest,
 ) -> Result<GetMarketStatsResponse, ApiError> {
+    check_token(&r.page_token, keys::MARKET_DAYS)?;
+    let pager = Pager::new(r.page_size);
+    let rows = queries::market_page(
+        &node.state.view(),
+        r.unit_class.as_ref(),
+        r.from_date,
+        r.to_date,
+        &r.page_token,
+        pager.read_limit(),
+    )?;
+    let (days, next_page_token) = pager.take(rows, |d| d.encoded_len());
     Ok(GetMarketStatsResponse {
-        days: queries::market_days(
-            &node.state.view(),
-            r.unit_class.as_ref(),
-            r.from_date,
-            r.to_date,
-        )?,
+        days,
+        next_page_token,
     })
 }
 
@@ -226,11 +266,35 @@ pub fn disclosure(
     node: &Arc<Node>,
     r: GetDisclosureRequest,
 ) -> Result<GetDisclosureResponse, ApiError> {
-    let d = queries::disclosure(&node.state.view(), r.year)?;
-    Ok(GetDisclosureResponse {
-        compliance: d.compliance,
-        cancellations: d.cancellations,
-        issuances: d.issuances,
-        projects: d.projects,
-    })
+    if let Some((list, key)) = r.page_token.split_first() {
+        let lists = queries::disclosure_lists(r.year);
+        let prefix = lists
+            .get(usize::from(*list))
+            .map_or(&[0xff][..], |p| p.as_slice());
+        check_token(key, prefix)?;
+        if key.is_empty() {
+            check_token(&r.page_token, &[0xff])?;
+        }
+    }
+    let pager = Pager::new(r.page_size);
+    let rows = queries::disclosure_page(
+        &node.state.view(),
+        r.year,
+        &r.page_token,
+        pager.read_limit(),
+    )?;
+    let (records, next_page_token) = pager.take(rows, |d| d.encoded_len());
+    let mut out = GetDisclosureResponse {
+        next_page_token,
+        ..Default::default()
+    };
+    for d in records {
+        match d {
+            queries::Disclosed::Compliance(c) => out.compliance.push(c),
+            queries::Disclosed::Cancellation(c) => out.cancellations.push(c),
+            queries::Disclosed::Issuance(i) => out.issuances.push(i),
+            queries::Disclosed::Project(p) => out.projects.push(p),
+        }
+    }
+    Ok(out)
 }
