@@ -18,12 +18,11 @@ fi
 export RUSTC_BOOTSTRAP=1
 # The sanitizer adds little to safe Rust (unsafe code is forbidden in the workspace); overflow
 # checks and debug assertions stay on (see Cargo.toml's release profile).
-cargo fuzz build --sanitizer none "${targets[@]/#/}" 2>&1 | tail -n 3 || true
-cargo run --quiet --release --bin seed_corpus
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
   echo "== $t: $runs runs"
-  cargo fuzz run --sanitizer none "$t" "corpus/$t" -- \
+  # corpus/<t> collects what the fuzzer finds; seeds/<t> (in git) starts it off.
+  cargo fuzz run --sanitizer none "$t" "corpus/$t" "seeds/$t" -- \
     -runs="$runs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 2>&1 \
     | grep -E '^(Done|stat::|==|INFO: Seed|.*(panicked|ERROR|SUMMARY|crash|deadly))' || true

@@ -302,3 +302,171 @@ pub fn ledger_apply(data: &[u8]) {
         panic!("an invariant broke: {e}");
     }
 }
+
+/// Seed inputs of every target: (target, name, bytes). Valid bodies of most operations, signed
+/// transactions, a batch and a peer envelope. `node/tests/fuzz_regressions.rs` replays them and
+/// writes them to `fuzz/seeds/` when `FUZZ_SEEDS_WRITE` is set.
+pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    use carbon_node::raft::encode;
+    use tx_body::Operation as O;
+    let mut out: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
+
+    let mut bodies = setup_bodies();
+    let n = bodies.len() as u64;
+    let more: Vec<(Vec<&str>, O)> = vec![
+        (
+            vec!["E1"],
+            O::Transfer(Transfer {
+                from_account: "E1".into(),
+                to_account: "E2".into(),
+                unit_class: Some(cea(2025)),
+                quantity: 10,
+            }),
+        ),
+        (
+            vec!["E1", "E2"],
+            O::Trade(Trade {
+                seller: "E1".into(),
+                buyer: "E2".into(),
+                unit_class: Some(cea(2025)),
+                quantity: 5,
+                price_fen: 9_000,
+                exchange_ref: "X".into(),
+            }),
+        ),
+        (
+            vec!["BANK"],
+            O::ReleasePledge(ReleasePledge {
+                pledge_id: 1,
+                quantity: 100,
+            }),
+        ),
+        (
+            vec!["BANK"],
+            O::EnforcePledge(EnforcePledge { pledge_id: 1 }),
+        ),
+        (
+            vec![REG],
+            O::Freeze(Freeze {
+                account_id: "E2".into(),
+                unit_class: Some(cea(2025)),
+                quantity: 7,
+                court_order_ref: "court".into(),
+            }),
+        ),
+        (
+            vec![REG],
+            O::Unfreeze(Unfreeze {
+                freeze_id: 2,
+                quantity: 7,
+                court_order_ref: "court".into(),
+            }),
+        ),
+        (
+            vec!["VER"],
+            O::ReportEmissions(ReportEmissions {
+                enterprise_id: "E1".into(),
+                year: 2025,
+                tonnes: 9_000,
+            }),
+        ),
+        (
+            vec!["E1"],
+            O::Surrender(Surrender {
+                enterprise_id: "E1".into(),
+                year: 2025,
+                unit_class: Some(cea(2025)),
+                quantity: 100,
+            }),
+        ),
+        (
+            vec![REG],
+            O::TrueUp(TrueUp {
+                enterprise_id: "E2".into(),
+                vintage: 2025,
+                final_quantity: 500,
+            }),
+        ),
+        (
+            vec![REG],
+            O::CloseComplianceYear(CloseComplianceYear {
+                year: 2025,
+                deadline_date: 20260101,
+                penalty_multiplier: 5,
+                fallback_price_fen: 8_000,
+            }),
+        ),
+        (
+            vec!["PO"],
+            O::Cancel(Cancel {
+                holder: "PO".into(),
+                unit_class: Some(UnitClass {
+                    kind: UnitKind::Forestry as i32,
+                    vintage: 2025,
+                    project_id: PROJECT.into(),
+                }),
+                quantity: 3,
+                beneficiary: "b".into(),
+                purpose: "p".into(),
+            }),
+        ),
+        (
+            vec![REG],
+            O::SuspendAccount(SuspendAccount {
+                account_id: "IND".into(),
+                reason: "r".into(),
+            }),
+        ),
+        (
+            vec!["E2"],
+            O::UpdateKeys(UpdateKeys {
+                account_id: "E2".into(),
+                public_keys: vec![key("E2b").verifying_key().to_bytes().to_vec()],
+                threshold: 1,
+            }),
+        ),
+        (
+            vec![REG],
+            O::CloseAccount(CloseAccount {
+                account_id: "VER".into(),
+            }),
+        ),
+    ];
+    for (i, (signers, op)) in more.into_iter().enumerate() {
+        bodies.push(body(&signers, n + i as u64 + 1, op));
+    }
+    let encoded: Vec<Vec<u8>> = bodies.iter().map(|b| b.encode_to_vec()).collect();
+    for (i, b) in encoded.iter().enumerate() {
+        out.push((
+            "ledger_apply",
+            format!("one-{i}"),
+            frame(std::slice::from_ref(b)),
+        ));
+        out.push(("signed_tx_ingress", format!("body-{i}"), b.clone()));
+        let signed = carbon_proto::signing::sign_body(&bodies[i], &[&key(REG)]);
+        out.push((
+            "signed_tx_ingress",
+            format!("signed-{i}"),
+            signed.encode_to_vec(),
+        ));
+    }
+    let tail = encoded.len().saturating_sub(6);
+    out.push(("ledger_apply", "several".into(), frame(&encoded[tail..])));
+    let batch = Batch {
+        timestamp_ms: T0,
+        txs: bodies
+            .iter()
+            .take(4)
+            .map(|b| carbon_proto::signing::sign_body(b, &[&key(REG)]).encode_to_vec())
+            .collect(),
+    };
+    let payload = encode(&batch).expect("postcard");
+    out.push(("peer_message", "batch".into(), payload.clone()));
+    let msg = PeerMessage {
+        from_node_id: 2,
+        to_node_id: 1,
+        payload,
+    };
+    out.push(("peer_message", "envelope".into(), msg.encode_to_vec()));
+    out
+}

@@ -49,3 +49,20 @@ fn peer_message_decoding_never_panics_on_past_crashes() {
     replay("peer_message", fuzzed::peer_message);
     fuzzed::peer_message(&[]);
 }
+
+#[test]
+fn every_seed_runs_through_its_target() {
+    let write = std::env::var_os("FUZZ_SEEDS_WRITE").is_some();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    for (target, name, bytes) in fuzzed::seeds() {
+        match target {
+            "signed_tx_ingress" => fuzzed::signed_tx_ingress(&bytes),
+            "ledger_apply" => fuzzed::ledger_apply(&bytes),
+            _ => fuzzed::peer_message(&bytes),
+        }
+        if write {
+            std::fs::create_dir_all(dir.join(target)).expect("seed dir");
+            std::fs::write(dir.join(target).join(name), &bytes).expect("seed");
+        }
+    }
+}
