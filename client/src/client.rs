@@ -125,6 +125,17 @@ fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     None
 }
 
+/// One SubmitBatch result read as an answer: exactly one of outcome or error must be set.
+pub fn batch_answer(r: SubmitResult) -> Result<Outcome> {
+    match r.result {
+        Some(submit_result::Result::Outcome(o)) => Ok(o),
+        Some(submit_result::Result::Error(d)) => Err(ClientError::from_detail(d)),
+        None => Err(ClientError::Unavailable(
+            "a batch result carried neither outcome nor error".into(),
+        )),
+    }
+}
+
 impl Client {
     /// A client for these endpoints (`host:port`, plaintext); connections are made on first use.
     pub fn new(endpoints: &[String]) -> Result<Self> {
@@ -217,28 +228,73 @@ impl Client {
         Ok(h.chain_id)
     }
 
-    /// Submits a signed transaction; returns its outcome, or `Rejected` with the stored outcome.
+    /// Submits a signed transaction; returns its outcome (code OK), or `Rejected` (with the
+    /// stored outcome when it was committed as a rejection, else with its fate). Answers of
+    /// unknown fate are retried with the same bytes until the retry budget is spent; an OK status
+    /// without an outcome counts as one of them (it is a protocol violation, never a success).
     pub async fn submit(&mut self, tx: SignedTx) -> Result<Outcome> {
         let r = self
             .call(|mut c| {
                 let req = SubmitRequest {
                     tx: Some(tx.clone()),
                 };
-                async move { c.submit(req).await }
+                async move {
+                    let r = c.submit(req).await?;
+                    if r.get_ref().outcome.is_none() {
+                        return Err(tonic::Status::unavailable(
+                            "the registry answered OK without an outcome",
+                        ));
+                    }
+                    Ok(r)
+                }
             })
             .await?;
         r.outcome
             .ok_or_else(|| ClientError::Unavailable("the registry sent no outcome".into()))
     }
 
-    pub async fn submit_batch(&mut self, txs: Vec<SignedTx>) -> Result<Vec<SubmitResult>> {
-        let r = self
-            .call(|mut c| {
-                let req = SubmitBatchRequest { txs: txs.clone() };
-                async move { c.submit_batch(req).await }
-            })
-            .await?;
-        Ok(r.results)
+    /// Submits many; one answer per transaction, in order: its outcome (any code: a committed
+    /// rejection is an outcome too), or the error with its fate. Transactions whose fate is
+    /// unknown are resubmitted (same bytes) until the retry budget is spent.
+    pub async fn submit_batch(&mut self, txs: Vec<SignedTx>) -> Result<Vec<Result<Outcome>>> {
+        let deadline = Instant::now() + self.retry_for;
+        let mut answers: Vec<Result<Outcome>> = txs
+            .iter()
+            .map(|_| Err(ClientError::Unavailable("not sent".into())))
+            .collect();
+        let mut pending: Vec<usize> = (0..txs.len()).collect();
+        let mut pause = Duration::from_millis(100);
+        while !pending.is_empty() {
+            let batch: Vec<SignedTx> = pending.iter().map(|&i| txs[i].clone()).collect();
+            let r = self
+                .call(|mut c| {
+                    let req = SubmitBatchRequest { txs: batch.clone() };
+                    async move { c.submit_batch(req).await }
+                })
+                .await?;
+            if r.results.len() != pending.len() {
+                return Err(ClientError::Unavailable(format!(
+                    "the registry answered {} results for {} transactions",
+                    r.results.len(),
+                    pending.len()
+                )));
+            }
+            let mut again = Vec::new();
+            for (&i, result) in pending.iter().zip(r.results) {
+                let answer = batch_answer(result);
+                if matches!(&answer, Err(e) if e.fate() == Fate::Unknown && e.is_retryable()) {
+                    again.push(i);
+                }
+                answers[i] = answer;
+            }
+            if again.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            pending = again;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+        Ok(answers)
     }
 
     pub async fn chain_head(&mut self) -> Result<GetChainHeadResponse> {
@@ -495,6 +551,145 @@ impl Client {
         self.call(|mut c| {
             let req = req.clone();
             async move { c.trace_serial(req).await }
+        })
+        .await
+    }
+
+    /// The penalty reference price a close with this deadline would use (public).
+    pub async fn reference_price(
+        &mut self,
+        deadline_date: u32,
+    ) -> Result<GetReferencePriceResponse> {
+        let req = GetReferencePriceRequest {
+            deadline_date,
+            consistency: self.consistency as i32,
+        };
+        self.call(|mut c| async move { c.get_reference_price(req).await })
+            .await
+    }
+
+    pub async fn repos(&mut self, party: &str, who: &ReadAs) -> Result<Vec<RepoAgreement>> {
+        let req = ListReposRequest {
+            party: party.into(),
+            consistency: self.consistency as i32,
+            auth: None,
+        };
+        let req = self.signed(req, Some(who)).await?;
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.list_repos(req).await }
+            })
+            .await?;
+        Ok(r.repos)
+    }
+
+    /// Loans of a party (empty: every loan, for the regulator).
+    pub async fn loans(
+        &mut self,
+        party: &str,
+        overdue_only: bool,
+        who: &ReadAs,
+    ) -> Result<Vec<Loan>> {
+        let req = ListLoansRequest {
+            party: party.into(),
+            overdue_only,
+            consistency: self.consistency as i32,
+            auth: None,
+        };
+        let req = self.signed(req, Some(who)).await?;
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.list_loans(req).await }
+            })
+            .await?;
+        Ok(r.loans)
+    }
+
+    pub async fn vintages(&mut self, who: &ReadAs) -> Result<Vec<Vintage>> {
+        let req = ListVintagesRequest {
+            consistency: self.consistency as i32,
+            auth: None,
+        };
+        let req = self.signed(req, Some(who)).await?;
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.list_vintages(req).await }
+            })
+            .await?;
+        Ok(r.vintages)
+    }
+
+    pub async fn allocations(
+        &mut self,
+        vintage: u32,
+        enterprise_id: &str,
+        who: &ReadAs,
+    ) -> Result<Vec<Allocation>> {
+        let req = ListAllocationsRequest {
+            vintage,
+            enterprise_id: enterprise_id.into(),
+            consistency: self.consistency as i32,
+            auth: None,
+        };
+        let req = self.signed(req, Some(who)).await?;
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.list_allocations(req).await }
+            })
+            .await?;
+        Ok(r.allocations)
+    }
+
+    /// One page of the account listing (the regulator).
+    pub async fn accounts_page(
+        &mut self,
+        req: ListAccountsRequest,
+        who: &ReadAs,
+    ) -> Result<ListAccountsResponse> {
+        let req = ListAccountsRequest {
+            consistency: self.consistency as i32,
+            auth: None,
+            ..req
+        };
+        let req = self.signed(req, Some(who)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.list_accounts(req).await }
+        })
+        .await
+    }
+
+    /// One page of an account statement.
+    pub async fn statement_page(
+        &mut self,
+        req: GetStatementRequest,
+        who: &ReadAs,
+    ) -> Result<GetStatementResponse> {
+        let req = GetStatementRequest {
+            consistency: self.consistency as i32,
+            auth: None,
+            ..req
+        };
+        let req = self.signed(req, Some(who)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.get_statement(req).await }
+        })
+        .await
+    }
+
+    /// Runs a transaction (signed, or unsigned: every signer assumed to sign) through the ledger
+    /// on the leader's current state; nothing is committed.
+    pub async fn simulate(&mut self, tx: SignedTx) -> Result<SimulateResponse> {
+        self.call(|mut c| {
+            let req = SimulateRequest {
+                tx: Some(tx.clone()),
+            };
+            async move { c.simulate(req).await }
         })
         .await
     }

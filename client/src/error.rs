@@ -1,18 +1,21 @@
 //! What can go wrong talking to the registry, with the ledger's stable code where there is one.
 
-use carbon_proto::v1::{ErrorCode, ErrorDetail, Outcome};
+use carbon_proto::v1::{ErrorCode, ErrorDetail, Fate, Outcome};
 use prost::Message;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ClientError {
-    /// The registry refused: at ingress (no outcome) or committed as a rejection (outcome set).
+    /// The registry refused: before the log (no outcome; `fate` says whether the same bytes may
+    /// still take effect) or committed as a rejection (outcome set, fate COMMITTED).
     #[error("{}: {message}", code.as_str_name())]
     Rejected {
         code: ErrorCode,
         message: String,
         outcome: Option<Box<Outcome>>,
+        fate: Fate,
     },
-    /// No endpoint answered within the retry budget.
+    /// No endpoint gave a definite answer within the retry budget: the transaction's fate is
+    /// unknown (resubmit the same bytes later to learn it).
     #[error("registry unavailable: {0}")]
     Unavailable(String),
     /// A local problem: bad input, a file, a key.
@@ -29,8 +32,27 @@ impl ClientError {
         }
     }
 
+    /// What the client may conclude about a submitted transaction.
+    pub fn fate(&self) -> Fate {
+        match self {
+            ClientError::Rejected { fate, .. } => *fate,
+            ClientError::Unavailable(_) => Fate::Unknown,
+            ClientError::Local(_) => Fate::NotApplied,
+        }
+    }
+
     pub fn local(m: impl Into<String>) -> Self {
         ClientError::Local(m.into())
+    }
+
+    /// A refusal made here, not by the registry.
+    pub fn rejected(code: ErrorCode, message: impl Into<String>) -> Self {
+        ClientError::Rejected {
+            code,
+            message: message.into(),
+            outcome: None,
+            fate: Fate::Unspecified,
+        }
     }
 
     /// Whether retrying the same request elsewhere may help.
@@ -38,35 +60,36 @@ impl ClientError {
         matches!(self, ClientError::Unavailable(_))
     }
 
+    /// The registry's error detail (from a status, or a SubmitBatch result).
+    pub fn from_detail(d: ErrorDetail) -> Self {
+        if d.code() == ErrorCode::Unavailable {
+            return ClientError::Unavailable(d.message);
+        }
+        ClientError::Rejected {
+            code: d.code(),
+            fate: d.fate(),
+            message: d.message,
+            outcome: d.outcome.map(Box::new),
+        }
+    }
+
     pub fn from_status(s: &tonic::Status) -> Self {
-        match ErrorDetail::decode(s.details()) {
-            Ok(d) if !s.details().is_empty() => {
-                if d.code() == ErrorCode::Unavailable {
-                    return ClientError::Unavailable(d.message);
-                }
-                ClientError::Rejected {
-                    code: d.code(),
-                    message: d.message,
-                    outcome: d.outcome.map(Box::new),
-                }
+        if !s.details().is_empty() {
+            if let Ok(d) = ErrorDetail::decode(s.details()) {
+                return Self::from_detail(d);
             }
-            _ => match s.code() {
-                tonic::Code::Unavailable
-                | tonic::Code::DeadlineExceeded
-                | tonic::Code::Unknown
-                | tonic::Code::Cancelled
-                | tonic::Code::Aborted => ClientError::Unavailable(s.message().to_string()),
-                tonic::Code::NotFound => ClientError::Rejected {
-                    code: ErrorCode::NotFound,
-                    message: s.message().to_string(),
-                    outcome: None,
-                },
-                _ => ClientError::Rejected {
-                    code: ErrorCode::Malformed,
-                    message: format!("{}: {}", s.code(), s.message()),
-                    outcome: None,
-                },
-            },
+        }
+        match s.code() {
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Unknown
+            | tonic::Code::Cancelled
+            | tonic::Code::Aborted => ClientError::Unavailable(s.message().to_string()),
+            tonic::Code::NotFound => ClientError::rejected(ErrorCode::NotFound, s.message()),
+            _ => ClientError::rejected(
+                ErrorCode::Malformed,
+                format!("{}: {}", s.code(), s.message()),
+            ),
         }
     }
 }

@@ -67,6 +67,15 @@ struct Global {
     /// The client certificate's private key (PEM).
     #[arg(long, global = true, env = "CARBON_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Run the transaction through the ledger on the leader's state and print the outcome;
+    /// commit nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
+}
+
+/// A calendar date: `2026-12-31` or `20261231`.
+fn date(s: &str) -> Result<u32, String> {
+    carbon_proto::dates::parse_date(s)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,6 +85,8 @@ enum RoleArg {
     ProjectOwner,
     Bank,
     Individual,
+    /// A non-emitting organisation: zero-carbon pilot, event organiser.
+    Organisation,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -193,10 +204,36 @@ enum Command {
     /// Transactions that concerned an account (signed read as --as).
     History {
         account: String,
-        #[arg(long, default_value_t = 0)]
-        from: u64,
+        /// From this chain sequence, or from this transaction (full 64-character tx id).
+        #[arg(long, default_value = "0")]
+        from: String,
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// Account statement (交易流水): every movement of the account's units in a period, with
+    /// counterparty and balance after (signed read as --as).
+    Statement {
+        account: String,
+        /// First CST date (2026-01-01 or 20260101); default: the beginning.
+        #[arg(long, value_parser = date)]
+        from: Option<u32>,
+        /// Last CST date; default: today and after.
+        #[arg(long, value_parser = date)]
+        to: Option<u32>,
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    #[command(subcommand)]
+    Repo(RepoCmd),
+    #[command(subcommand)]
+    Loan(LoanCmd),
+    /// Allocations (granted, withdrawn, shortfall deducted, obligation added): the regulator, or
+    /// an enterprise for its own.
+    Allocations {
+        #[arg(long, default_value_t = 0)]
+        vintage: u32,
+        #[arg(long, default_value = "")]
+        enterprise: String,
     },
     #[command(subcommand)]
     Tx(TxCmd),
@@ -276,6 +313,24 @@ enum AccountCmd {
     Close {
         id: String,
     },
+    /// Accounts by role, region and status (regulator, --as).
+    List {
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        #[arg(long, default_value = "")]
+        region: String,
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusArg {
+    Open,
+    Suspended,
+    Closed,
 }
 
 #[derive(Subcommand)]
@@ -284,6 +339,61 @@ enum VintageCmd {
         vintage: u32,
         #[arg(long)]
         cap: u64,
+    },
+    /// Vintages with cap, allocated and remaining (regulator, --as).
+    List,
+}
+
+#[derive(Subcommand)]
+enum RepoCmd {
+    /// Sell units under a repurchase agreement (seller and buyer both sign).
+    Create {
+        seller: String,
+        buyer: String,
+        class: String,
+        quantity: u64,
+        /// Sale price per unit, fen.
+        #[arg(long)]
+        sale_price_fen: u64,
+        /// Repurchase price per unit, fen.
+        #[arg(long)]
+        repurchase_price_fen: u64,
+        #[arg(long, value_parser = date)]
+        repurchase_date: u32,
+        #[arg(long, default_value = "")]
+        contract: String,
+    },
+    /// Confirm the repurchase was paid: the units go back to the seller (the buyer, --as).
+    Repurchase { id: u64 },
+    /// After the repurchase date: the units become the buyer's (the buyer, --as).
+    Default { id: u64 },
+    /// Repos in which an account is seller or buyer (signed read as --as).
+    List { party: String },
+}
+
+#[derive(Subcommand)]
+enum LoanCmd {
+    /// Lend units (lender and borrower both sign).
+    Create {
+        lender: String,
+        borrower: String,
+        class: String,
+        quantity: u64,
+        /// The whole fee, fen.
+        #[arg(long, default_value_t = 0)]
+        fee_fen: u64,
+        #[arg(long, value_parser = date)]
+        return_date: u32,
+        #[arg(long, default_value = "")]
+        contract: String,
+    },
+    /// Return units of a loan, lowest serials first (the borrower, --as).
+    Return { id: u64, quantity: u64 },
+    /// Loans of an account; without one, every loan (regulator). --overdue: only overdue ones.
+    List {
+        party: Option<String>,
+        #[arg(long)]
+        overdue: bool,
     },
 }
 
@@ -331,7 +441,7 @@ enum PledgeCmd {
         quantity: u64,
         #[arg(long)]
         secured_fen: u64,
-        #[arg(long)]
+        #[arg(long, value_parser = date)]
         maturity: u32,
         #[arg(long, default_value = "")]
         contract: String,
@@ -368,10 +478,16 @@ enum ComplianceCmd {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// The penalty reference price a close with this deadline would use, and the CEA trades
+    /// (per day and vintage) behind it: the one month ending on the deadline.
+    ReferencePrice {
+        #[arg(value_parser = date)]
+        deadline: u32,
+    },
     /// Close a compliance year (regulator).
     Close {
         year: u32,
-        #[arg(long)]
+        #[arg(long, value_parser = date)]
         deadline: u32,
         #[arg(long, default_value_t = 5)]
         multiplier: u32,
@@ -382,12 +498,13 @@ enum ComplianceCmd {
 
 #[derive(Subcommand)]
 enum TxCmd {
-    /// Add a signature to a transaction file (--key / --keys-dir with --as).
+    /// Show what a transaction file does (decoded from its body), then add a signature
+    /// (--key / --keys-dir with --as).
     Sign { file: PathBuf },
-    /// Submit a signed transaction file.
+    /// Submit a signed transaction file (checked by a dry run first; --dry-run only checks).
     Submit { file: PathBuf },
-    /// Show a committed transaction by id (hex).
-    Show { tx_id: String },
+    /// Show a transaction file (decoded from its body) or a committed transaction (full hex id).
+    Show { tx: String },
 }
 
 #[derive(Subcommand)]
@@ -395,10 +512,10 @@ enum MarketCmd {
     Stats {
         #[arg(long)]
         class: Option<String>,
-        #[arg(long, default_value_t = 0)]
-        from: u32,
-        #[arg(long, default_value_t = 0)]
-        to: u32,
+        #[arg(long, value_parser = date)]
+        from: Option<u32>,
+        #[arg(long, value_parser = date)]
+        to: Option<u32>,
     },
 }
 
@@ -470,6 +587,7 @@ fn role(r: RoleArg) -> Role {
         RoleArg::ProjectOwner => Role::ProjectOwner,
         RoleArg::Bank => Role::Bank,
         RoleArg::Individual => Role::Individual,
+        RoleArg::Organisation => Role::Organisation,
     }
 }
 
@@ -493,6 +611,19 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
         Command::Vintage(VintageCmd::Declare { vintage, cap }) => {
             write(ctx, Op::DeclareVintage(pb::DeclareVintage { vintage, cap })).await?
         }
+        Command::Vintage(VintageCmd::List) => cli::reads::vintages(ctx).await?,
+        Command::Allocations {
+            vintage,
+            enterprise,
+        } => cli::reads::allocations(ctx, vintage, &enterprise).await?,
+        Command::Statement {
+            account,
+            from,
+            to,
+            csv,
+        } => cli::reads::statement(ctx, &account, from, to, csv).await?,
+        Command::Repo(r) => cli::finance::repo(ctx, r).await?,
+        Command::Loan(l) => cli::finance::loan(ctx, l).await?,
         Command::Allocate {
             enterprise,
             vintage,
@@ -503,15 +634,20 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
         } => match (plan, enterprise, vintage, quantity) {
             (Some(p), None, None, None) => {
                 let s = cli::plan::run(ctx, &p, report, stop_after).await?;
+                if s.unknown > 0 {
+                    return Err(ClientError::Unavailable(format!(
+                        "{} rows without a definite answer (see the report); re-run the plan",
+                        s.unknown
+                    )));
+                }
                 if s.bad_rows + s.rejected > 0 {
-                    return Err(ClientError::Rejected {
-                        code: pb::ErrorCode::InvalidArgument,
-                        message: format!(
+                    return Err(ClientError::rejected(
+                        pb::ErrorCode::InvalidArgument,
+                        format!(
                             "{} bad rows, {} rejected rows (see the report)",
                             s.bad_rows, s.rejected
                         ),
-                        outcome: None,
-                    });
+                    ));
                 }
             }
             (None, Some(enterprise_id), Some(vintage), Some(quantity)) => {
@@ -675,11 +811,14 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
             account,
             from,
             limit,
-        } => cli::commands::history(ctx, &account, from, limit).await?,
+        } => cli::commands::history(ctx, &account, &from, limit).await?,
         Command::Tx(t) => cli::commands::tx(ctx, t).await?,
         Command::Market(MarketCmd::Stats { class: c, from, to }) => {
             let filter = c.as_deref().map(class).transpose()?;
-            let days = ctx.client.market_stats(filter, from, to).await?;
+            let days = ctx
+                .client
+                .market_stats(filter, from.unwrap_or(0), to.unwrap_or(0))
+                .await?;
             if ctx.json {
                 show::json(&days);
             } else {
@@ -758,6 +897,7 @@ fn main() {
                 json: g.json,
                 valid_for: Duration::from_secs(g.valid_for),
                 unsigned_out: g.unsigned_out,
+                dry_run: g.dry_run,
             };
             match run(cli.command, &mut ctx).await {
                 Ok(()) => 0,
@@ -765,16 +905,33 @@ fn main() {
                     code,
                     message,
                     outcome,
+                    fate,
                 }) => {
                     eprintln!("rejected: {} — {message}", code.as_str_name());
-                    if let Some(o) = outcome {
-                        eprintln!(
+                    match (outcome, fate) {
+                        (Some(o), _) => eprintln!(
                             "  (committed as a rejection at sequence {}, tx {})",
                             o.sequence,
                             hex::encode(&o.tx_id)
-                        );
+                        ),
+                        (None, pb::Fate::NotApplied) => {
+                            eprintln!("  (not recorded, and it never will be)")
+                        }
+                        (None, pb::Fate::Unknown) => eprintln!(
+                            "  (not recorded by this request, but the same transaction may still be: \
+                             submit the same signed bytes again to learn its fate)"
+                        ),
+                        _ => {}
                     }
                     3
+                }
+                Err(ClientError::Unavailable(m)) => {
+                    eprintln!("error: registry unavailable: {m}");
+                    eprintln!(
+                        "  (no definite answer: a transaction sent may or may not be committed; \
+                         submit the same signed bytes again to learn its fate)"
+                    );
+                    4
                 }
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -62,6 +62,8 @@ pub fn signers(op: &Operation, actor: Option<&str>) -> Result<Vec<String>, Clien
         O::Pledge(o) => Ok(vec![o.pledgor.clone(), o.pledgee.clone()]),
         O::Surrender(o) => own(&o.enterprise_id),
         O::Cancel(o) => own(&o.holder),
+        O::Repo(o) => Ok(vec![o.seller.clone(), o.buyer.clone()]),
+        O::Lend(o) => Ok(vec![o.lender.clone(), o.borrower.clone()]),
         _ => actor(),
     }
 }

@@ -46,6 +46,13 @@ pub struct Config {
     /// Serve the client API without TLS (only `carbon-node dev`, only on a loopback address).
     #[serde(skip)]
     pub client_plaintext: bool,
+    /// How far (ms) the leader's clock may be from a majority of the voters' clocks; beyond it
+    /// the leader refuses writes (ledger time is the leader's clock). See `raft::clock`.
+    #[serde(default = "default_clock_tolerance_ms")]
+    pub clock_tolerance_ms: u64,
+    /// The public disclosure page (HTTP), e.g. 127.0.0.1:8080; none if unset.
+    #[serde(default)]
+    pub disclosure_addr: Option<String>,
 }
 
 fn default_snapshot_logs() -> u64 {
@@ -58,6 +65,10 @@ fn default_logs_to_keep() -> u64 {
 
 fn default_max_batch() -> usize {
     4_096
+}
+
+fn default_clock_tolerance_ms() -> u64 {
+    3_000
 }
 
 impl Config {
@@ -84,6 +95,7 @@ impl Config {
         genesis: PathBuf,
         client_addr: String,
         peer_addr: String,
+        disclosure_addr: Option<String>,
         tls: TlsConfig,
         client_plaintext: bool,
     ) -> Self {
@@ -102,6 +114,8 @@ impl Config {
             snapshot_logs: default_snapshot_logs(),
             logs_to_keep: default_logs_to_keep(),
             max_batch: default_max_batch(),
+            clock_tolerance_ms: default_clock_tolerance_ms(),
+            disclosure_addr,
             tls,
             client_plaintext,
         }
@@ -116,6 +130,9 @@ impl Config {
         }
         if self.max_batch == 0 || self.snapshot_logs == 0 {
             anyhow::bail!("max_batch and snapshot_logs must be positive");
+        }
+        if self.clock_tolerance_ms == 0 {
+            anyhow::bail!("clock_tolerance_ms must be positive");
         }
         Ok(())
     }

@@ -1,16 +1,20 @@
 //! The carbon registry node.
 //!
 //! * [`ledger`]: the registry's rules as a pure, deterministic state machine (no I/O).
-//! * [`storage`]: the Raft log and the state machine on sled, snapshots on disk.
+//! * [`storage`]: the Raft log (a WAL), the state machine on sled, snapshots on disk;
+//!   [`crash`] names the crash points the recovery test visits.
 //! * [`raft`]: openraft's type configuration and the peer network over gRPC.
 //! * [`api`]: the client gRPC service (writes, reads, watch, admin).
 //! * [`tls`]: certificates, node identities and TLS settings of the peer and client ports.
+//! * [`disclosure_page`]: the public disclosure web page (HTTP, read-only).
 //! * [`node`]: assembling and running one node; [`config`] and [`genesis`] load its settings.
 //!
 //! See `docs/ARCHITECTURE.md` for the map of the whole node.
 
 pub mod api;
 pub mod config;
+pub mod crash;
+pub mod disclosure_page;
 pub mod genesis;
 pub mod ledger;
 pub mod node;

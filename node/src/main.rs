@@ -1,9 +1,10 @@
 //! `carbon-node`: runs one registry node.
 //!
 //! * `carbon-node dev`: a single node on the embedded default (data in `./data`, genesis
-//!   `seeds/genesis.toml`, client API on 127.0.0.1:50051), initialised on first start.
-//!   Its peer port speaks mutual TLS with certificates it makes in `<data_dir>/certs` on first
-//!   start; its client API is plaintext on loopback unless `--client-tls`.
+//!   `seeds/genesis.toml`, client API on 127.0.0.1:50051, public disclosure page on
+//!   http://127.0.0.1:8080/), initialised on first start. Its peer port speaks mutual TLS with
+//!   certificates it makes in `<data_dir>/certs` on first start; its client API is plaintext on
+//!   loopback unless `--client-tls`.
 //! * `carbon-node run --config node.toml`: a cluster member (see `deploy/local-cluster/`).
 //! * `carbon-node certs`: a local CA and node/client certificates (see `tls::certs`).
 
@@ -38,6 +39,9 @@ enum Command {
         /// Without it the client API is plaintext and must listen on a loopback address.
         #[arg(long)]
         client_tls: bool,
+        /// The public disclosure page (HTTP); `off` for none.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "CARBON_DISCLOSURE_ADDR")]
+        disclosure_addr: String,
     },
     /// Run a cluster member from a TOML config.
     Run {
@@ -111,26 +115,45 @@ async fn shutdown_signal() {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,openraft=warn,sled=warn".into()),
         )
         .init();
-    let config = match Cli::parse().command {
+    // Crash points (tests only: compiled in with the `failpoints` feature; see node/src/crash.rs).
+    let _crash_points = fail::FailScenario::setup();
+    if let Err(e) = start(Cli::parse()) {
+        tracing::error!("carbon-node failed: {e:#}");
+        eprintln!("carbon-node: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn start(cli: Cli) -> anyhow::Result<()> {
+    let config = match cli.command {
         Command::Dev {
             data_dir,
             genesis,
             client_addr,
             peer_addr,
             client_tls,
+            disclosure_addr,
         } => {
             let dir = data_dir.join("certs");
             let hosts = ["127.0.0.1".to_string(), "localhost".to_string()];
             carbon_node::tls::certs::write_dir(&dir, "carbon-dev", &[1], &hosts, &[])?;
             let tls = carbon_node::tls::TlsConfig::in_dir(&dir, 1);
-            Config::dev(data_dir, genesis, client_addr, peer_addr, tls, !client_tls)
+            Config::dev(
+                data_dir,
+                genesis,
+                client_addr,
+                peer_addr,
+                (disclosure_addr != "off").then_some(disclosure_addr),
+                tls,
+                !client_tls,
+            )
         }
         Command::Run { config } => Config::load(&config)?,
         Command::Certs {

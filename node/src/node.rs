@@ -1,12 +1,14 @@
-//! One registry node: opens storage, starts openraft, serves the peer and client gRPC services,
-//! initialises a new cluster when it is the bootstrapping member, and shuts down cleanly.
+//! One registry node: opens storage, starts openraft, serves the peer and client gRPC services
+//! (and the public disclosure page when configured), initialises a new cluster when it is the
+//! bootstrapping member, and shuts down cleanly.
 
 use crate::api::{batcher::Batcher, forward::Forwarder, RegistryService};
 use crate::config::Config;
-use crate::raft::network::{Network, MAX_PEER_MESSAGE};
+use crate::raft::network::{Network, Prober, MAX_PEER_MESSAGE};
 use crate::raft::peer_service::PeerService;
+use crate::raft::watchdog::{self, Liveness};
 use crate::raft::{NodeId, Raft};
-use crate::storage::{self, StateStore};
+use crate::storage::{self, StateMachine};
 use crate::tls::NodeTls;
 use carbon_proto::peer::peer_server::PeerServer;
 use carbon_proto::v1::registry_server::RegistryServer;
@@ -18,7 +20,7 @@ use std::time::Duration;
 pub struct Node {
     pub id: NodeId,
     pub raft: Raft,
-    pub state: StateStore,
+    pub state: StateMachine,
     pub genesis: Genesis,
     pub batcher: Batcher,
     pub forwarder: Forwarder,
@@ -30,6 +32,8 @@ pub fn raft_config(c: &Config) -> openraft::Config {
         heartbeat_interval: 100,
         election_timeout_min: 400,
         election_timeout_max: 800,
+        // Elections start from raft::watchdog, after a pre-vote (openraft 0.9 has none).
+        enable_elect: false,
         // Defaults are tight for real data (openraft #1706): allow long snapshot transfers.
         install_snapshot_timeout: 30_000,
         snapshot_max_chunk_size: 1 << 20,
@@ -43,7 +47,35 @@ pub fn raft_config(c: &Config) -> openraft::Config {
     }
 }
 
-/// Starts a node and serves until `shutdown` resolves.
+/// Binds a listener, or says which address could not be bound and why.
+async fn bind(what: &str, addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let resolved = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("{what} address {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{what} address {addr} does not resolve"))?;
+    tokio::net::TcpListener::bind(resolved)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on the {what} address {addr}: {e}"))
+}
+
+/// Resolves when openraft reports a fatal error (storage failure, panic in its core): the
+/// process must stop rather than serve stale reads.
+async fn raft_fatal(raft: Raft) -> String {
+    let mut metrics = raft.metrics();
+    loop {
+        if let Err(fatal) = &metrics.borrow().running_state {
+            return fatal.to_string();
+        }
+        if metrics.changed().await.is_err() {
+            return "Raft stopped".to_string();
+        }
+    }
+}
+
+/// Starts a node and serves until `shutdown` resolves. Returns an error — and the process exits
+/// non-zero, so that a supervisor restarts it — when a listener cannot be bound, a server stops,
+/// or Raft reports a fatal error.
 pub async fn run(
     config: Config,
     genesis: Genesis,
@@ -51,36 +83,47 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     refuse_public_plaintext(&config).await?;
     let tls = NodeTls::load(&config.tls, config.id)?;
+    // Bind first: a port in use is a start-up failure, not a node that serves nothing.
+    let peer_listener = bind("peer", &config.peer_addr).await?;
+    let client_listener = bind("client", &config.client_addr).await?;
+    let page_listener = match &config.disclosure_addr {
+        Some(a) => Some(bind("disclosure page", a).await?),
+        None => None,
+    };
+    let offset = crate::raft::clock::init_from_env().map_err(|e| anyhow::anyhow!(e))?;
+    if offset != 0 {
+        tracing::warn!(
+            offset_ms = offset,
+            "test knob: this node's clock is shifted"
+        );
+    }
     let (log, state) = storage::open(&config.data_dir, &genesis)?;
     let raft_cfg = Arc::new(raft_config(&config).validate()?);
-    let raft = Raft::new(
+    let liveness = Liveness::new(
         config.id,
-        raft_cfg,
-        Network {
-            self_id: config.id,
-            tls: tls.clone(),
-        },
-        log,
-        state.clone(),
-    )
-    .await?;
+        watchdog::Settings::new(&raft_cfg, config.clock_tolerance_ms),
+    );
+    let local_ip = crate::raft::network::source_ip(peer_listener.local_addr()?);
+    let network = Network {
+        self_id: config.id,
+        local_ip,
+        liveness: liveness.clone(),
+        tls: tls.clone(),
+    };
+    let raft = Raft::new(config.id, raft_cfg, network, log, state.clone()).await?;
+    tokio::spawn(watchdog::run(
+        raft.clone(),
+        liveness.clone(),
+        Prober::new(config.id, local_ip, tls.clone()),
+    ));
     let node = Arc::new(Node {
         id: config.id,
         raft: raft.clone(),
         state,
         genesis,
-        batcher: Batcher::start(raft.clone(), config.max_batch),
+        batcher: Batcher::start(raft.clone(), config.max_batch, liveness.clone()),
         forwarder: Forwarder::new((!config.client_plaintext).then(|| tls.forward_client())),
     });
-
-    let peer_addr = tokio::net::lookup_host(&config.peer_addr)
-        .await?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("peer address {} does not resolve", config.peer_addr))?;
-    let client_addr = tokio::net::lookup_host(&config.client_addr)
-        .await?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("client address {} does not resolve", config.client_addr))?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -92,11 +135,15 @@ pub async fn run(
             PeerServer::new(PeerService {
                 raft: raft.clone(),
                 id: config.id,
+                liveness,
             })
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE),
         )
-        .serve_with_shutdown(peer_addr, stopped(stop_rx.clone()));
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(peer_listener),
+            stopped(stop_rx.clone()),
+        );
     let mut client = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(crate::api::limits::REQUESTS_PER_CONNECTION_MAX)
         .load_shed(true)
@@ -110,9 +157,22 @@ pub async fn run(
                 .max_decoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE)
                 .max_encoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE),
         )
-        .serve_with_shutdown(client_addr, stopped(stop_rx.clone()));
-    let peer = tokio::spawn(peer);
-    let client = tokio::spawn(client);
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(client_listener),
+            stopped(stop_rx.clone()),
+        );
+    let mut peer = tokio::spawn(peer);
+    let mut client = tokio::spawn(client);
+    let (page_node, page_stop) = (node.clone(), stopped(stop_rx.clone()));
+    let mut page = tokio::spawn(async move {
+        match page_listener {
+            Some(listener) => crate::disclosure_page::serve(page_node, listener, page_stop).await,
+            None => {
+                page_stop.await;
+                Ok(())
+            }
+        }
+    });
     tracing::info!(
         id = config.id,
         client = %config.client_addr,
@@ -129,18 +189,34 @@ pub async fn run(
         }
     }
 
-    tokio::select! {
-        _ = shutdown => tracing::info!("shutting down"),
-        r = peer_join(peer) => tracing::error!("peer server stopped: {r:?}"),
+    let failure = tokio::select! {
+        _ = shutdown => {
+            tracing::info!("shutting down");
+            None
+        }
+        r = &mut peer => Some(format!("the peer server stopped: {}", server_end(r))),
+        r = &mut client => Some(format!("the client server stopped: {}", server_end(r))),
+        r = &mut page => Some(format!("the disclosure page stopped: {}", page_end(r))),
+        fatal = raft_fatal(raft.clone()) => Some(format!("Raft stopped with a fatal error: {fatal}")),
+    };
+    if let Some(why) = &failure {
+        tracing::error!("{why}; stopping the node");
     }
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), client).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut client).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut peer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut page).await;
     if let Err(e) = raft.shutdown().await {
         tracing::warn!("raft shutdown: {e}");
     }
     node.state.flush()?;
-    tracing::info!("stopped");
-    Ok(())
+    match failure {
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Some(why) => Err(anyhow::anyhow!(why)),
+    }
 }
 
 /// A client API without TLS only on loopback (`dev`): anything else would send credentials and
@@ -159,9 +235,18 @@ async fn refuse_public_plaintext(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn peer_join(
-    h: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-) -> anyhow::Result<()> {
-    h.await??;
-    Ok(())
+fn page_end(r: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {
+    match r {
+        Ok(Ok(())) => "it returned".into(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn server_end(r: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>) -> String {
+    match r {
+        Ok(Ok(())) => "it returned".into(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! After every entry (see `Reg::apply`) the six invariants of the registry's rules are checked by
 //! `audit::check_invariants`; this file adds the ones that need a before/after view:
-//! encumbered units move only by their own release or enforcement (3), a resubmitted tx changes
+//! encumbered units (pledged, frozen, in repo) move only by their own release, enforcement,
+//! repurchase or default (3), a resubmitted tx changes
 //! nothing and returns its first outcome (6), and applying the same entries twice from genesis
 //! gives the same chain head (5). At the end the whole history verifies offline and replays.
 //!
@@ -14,9 +15,10 @@ mod common;
 use carbon_node::ledger::{audit, keys, queries, MemState, StateView};
 use carbon_proto::v1::{
     tx_body::Operation as Op, Allocate, ApproveProject, BlockState, Cancel, CloseComplianceYear,
-    DeclareVintage, EnforcePledge, Freeze, IssueCredits, Pledge, ProposeProject, ReinstateAccount,
-    ReleasePledge, ReportEmissions, Role, SerialBlock, SignedTx, Surrender, SuspendAccount, Trade,
-    Transfer, TrueUp, Unfreeze, UnitClass, UnitKind,
+    DeclareVintage, EnforcePledge, Freeze, IssueCredits, Lend, Pledge, ProposeProject,
+    ReinstateAccount, ReleasePledge, Repo, RepoDefault, ReportEmissions, Repurchase, ReturnLoan,
+    Role, SerialBlock, SignedTx, Surrender, SuspendAccount, Trade, Transfer, TrueUp, Unfreeze,
+    UnitClass, UnitKind,
 };
 use common::*;
 use proptest::prelude::*;
@@ -122,6 +124,34 @@ enum Action {
     Reinstate {
         account: u8,
     },
+    Repo {
+        seller: u8,
+        to_bank: bool,
+        buyer: u8,
+        class: u8,
+        q: u64,
+        days: u8,
+    },
+    Repurchase {
+        id: u64,
+    },
+    RepoDefault {
+        id: u64,
+    },
+    Lend {
+        lender: u8,
+        borrower: u8,
+        class: u8,
+        q: u64,
+        days: u8,
+    },
+    ReturnLoan {
+        id: u64,
+        q: u64,
+    },
+    /// The leader's clock moves to the next day before the entry (repurchase dates pass, loans
+    /// fall overdue).
+    NextDay,
     /// Resubmit an earlier transaction (index modulo how many there are).
     Resubmit {
         pick: usize,
@@ -151,8 +181,14 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (a.clone(), 0..7u8, qty()).prop_map(|(holder, class, q)| Action::Cancel { holder, class, q }),
         1 => (0..3u8).prop_map(|year| Action::CloseYear { year }),
         1 => a.clone().prop_map(|account| Action::Suspend { account }),
-        1 => a.prop_map(|account| Action::Reinstate { account }),
+        1 => a.clone().prop_map(|account| Action::Reinstate { account }),
         2 => any::<usize>().prop_map(|pick| Action::Resubmit { pick }),
+        3 => (e.clone(), any::<bool>(), e.clone(), 0..7u8, qty(), 0..3u8).prop_map(|(seller, to_bank, buyer, class, q, days)| Action::Repo { seller, to_bank, buyer, class, q, days }),
+        2 => (1..10u64).prop_map(|id| Action::Repurchase { id }),
+        1 => (1..10u64).prop_map(|id| Action::RepoDefault { id }),
+        3 => (a.clone(), a.clone(), 0..7u8, qty(), 0..3u8).prop_map(|(lender, borrower, class, q, days)| Action::Lend { lender, borrower, class, q, days }),
+        2 => (1..6u64, qty()).prop_map(|(id, q)| Action::ReturnLoan { id, q }),
+        1 => Just(Action::NextDay),
     ]
 }
 
@@ -341,7 +377,77 @@ fn operation(a: &Action, targets: &mut BTreeSet<u64>) -> Option<(Vec<&'static st
                 reason: "结案".into(),
             }),
         ),
-        Action::Resubmit { .. } => return None,
+        Action::Repo {
+            seller,
+            to_bank,
+            buyer,
+            class: c,
+            q,
+            days,
+        } => {
+            let buyer = if *to_bank { "BANK" } else { ent(buyer) };
+            (
+                if ent(seller) == buyer {
+                    vec![buyer]
+                } else {
+                    vec![ent(seller), buyer]
+                },
+                Op::Repo(Repo {
+                    seller: ent(seller).into(),
+                    buyer: buyer.into(),
+                    unit_class: Some(class(*c)),
+                    quantity: *q,
+                    sale_price_fen: 7_000,
+                    repurchase_price_fen: 7_100,
+                    repurchase_date: 20260301 + u32::from(*days),
+                    contract_ref: String::new(),
+                }),
+            )
+        }
+        Action::Repurchase { id } => {
+            targets.insert(*id);
+            (
+                vec!["BANK", "E1", "E2", "E3"],
+                Op::Repurchase(Repurchase { repo_id: *id }),
+            )
+        }
+        Action::RepoDefault { id } => {
+            targets.insert(*id);
+            (
+                vec!["BANK", "E1", "E2", "E3"],
+                Op::RepoDefault(RepoDefault { repo_id: *id }),
+            )
+        }
+        Action::Lend {
+            lender,
+            borrower,
+            class: c,
+            q,
+            days,
+        } => (
+            if lender == borrower {
+                vec![acc(lender)]
+            } else {
+                vec![acc(lender), acc(borrower)]
+            },
+            Op::Lend(Lend {
+                lender: acc(lender).into(),
+                borrower: acc(borrower).into(),
+                unit_class: Some(class(*c)),
+                quantity: *q,
+                fee_fen: 10_000,
+                return_date: 20260301 + u32::from(*days),
+                contract_ref: String::new(),
+            }),
+        ),
+        Action::ReturnLoan { id, q } => (
+            vec!["E1", "E2", "E3", "BANK", "IND", "OWNER"],
+            Op::ReturnLoan(ReturnLoan {
+                loan_id: *id,
+                quantity: *q,
+            }),
+        ),
+        Action::Resubmit { .. } | Action::NextDay => return None,
     })
 }
 
@@ -424,18 +530,31 @@ fn setup() -> Reg {
     r
 }
 
-/// Signs every entry's transactions up front so that two runs apply identical bytes.
-fn build(base: &mut Reg, entries: &[Vec<Action>]) -> (Vec<Vec<SignedTx>>, Vec<BTreeSet<u64>>) {
+/// One entry to apply: its transactions, the encumbrance ids it may move, and how many days
+/// the clock moves first.
+struct Entry {
+    txs: Vec<SignedTx>,
+    targets: BTreeSet<u64>,
+    days: u64,
+}
+
+/// Signs every entry's transactions up front so that two runs apply identical bytes (valid for
+/// a month of leader time, since some entries move the clock a day).
+fn build(base: &mut Reg, entries: &[Vec<Action>]) -> Vec<Entry> {
     let mut signed: Vec<SignedTx> = Vec::new();
     let mut out = Vec::new();
-    let mut all_targets = Vec::new();
     for entry in entries {
         let mut txs = Vec::new();
         let mut targets = BTreeSet::new();
+        let days = entry
+            .iter()
+            .filter(|a| matches!(a, Action::NextDay))
+            .count() as u64;
         for a in entry {
             match operation(a, &mut targets) {
                 Some((signers, op)) => {
-                    let body = base.body(&signers, op);
+                    let mut body = base.body(&signers, op);
+                    body.valid_until_ms = base.now + 31 * 86_400_000;
                     let tx = base.sign(&body);
                     signed.push(tx.clone());
                     txs.push(tx);
@@ -447,15 +566,14 @@ fn build(base: &mut Reg, entries: &[Vec<Action>]) -> (Vec<Vec<SignedTx>>, Vec<BT
                 }
             }
         }
-        out.push(txs);
-        all_targets.push(targets);
+        out.push(Entry { txs, targets, days });
     }
-    (out, all_targets)
+    out
 }
 
 type Encumbered = BTreeSet<(Vec<u8>, u64, i32)>;
 
-/// Every pledged or frozen block: (key, encumbrance id, state).
+/// Every pledged, frozen or repo block: (key, encumbrance id, state).
 fn encumbered(s: &MemState) -> Encumbered {
     s.scan_prefix(keys::HOLDINGS)
         .expect("scan")
@@ -467,10 +585,16 @@ fn encumbered(s: &MemState) -> Encumbered {
         .collect()
 }
 
-fn run(base: &Reg, entries: &[Vec<SignedTx>], targets: &[BTreeSet<u64>]) -> Reg {
+fn run(base: &Reg, entries: &[Entry]) -> Reg {
     let mut r = base.clone();
     let mut seen: BTreeMap<Vec<u8>, carbon_proto::v1::Outcome> = BTreeMap::new();
-    for (txs, moved) in entries.iter().zip(targets) {
+    for Entry {
+        txs,
+        targets: moved,
+        days,
+    } in entries
+    {
+        r.now += days * 86_400_000;
         let before = encumbered(&r.state);
         let outcomes = r.apply(txs.clone());
         let after = encumbered(&r.state);
@@ -524,9 +648,9 @@ proptest! {
         entries in prop::collection::vec(prop::collection::vec(action(), 1..4), 1..25)
     ) {
         let mut base = setup();
-        let (txs, targets) = build(&mut base, &entries);
-        let a = run(&base, &txs, &targets);
-        let b = run(&base, &txs, &targets);
+        let built = build(&mut base, &entries);
+        let a = run(&base, &built);
+        let b = run(&base, &built);
         // Invariant 5: same entries, same state and chain head.
         prop_assert_eq!(a.head(), b.head());
         prop_assert!(same_state(&a.state, &b.state));

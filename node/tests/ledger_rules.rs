@@ -3,13 +3,14 @@
 
 mod common;
 
-use carbon_node::ledger::queries;
+use carbon_node::ledger::{dates, queries};
 use carbon_proto::v1::{
     tx_body::Operation as Op, Allocate, ApproveProject, BlockState, Cancel, CloseAccount,
     CloseComplianceYear, ComplianceStatus, DeclareVintage, EncumbranceStatus, EnforcePledge,
-    ErrorCode as E, Freeze, IssueCredits, OpenAccount, Pledge, ProjectStatus, ProposeProject,
-    ReinstateAccount, RejectProject, ReleasePledge, ReportEmissions, Role, Surrender,
-    SuspendAccount, Trade, Transfer, TrueUp, Unfreeze, UnitClass, UnitKind, UpdateKeys,
+    ErrorCode as E, Freeze, IssueCredits, Lend, LoanStatus, OpenAccount, Pledge, ProjectStatus,
+    ProposeProject, ReinstateAccount, RejectProject, ReleasePledge, Repo, RepoDefault, RepoStatus,
+    ReportEmissions, Repurchase, ReturnLoan, Role, Surrender, SuspendAccount, Trade, Transfer,
+    TrueUp, Unfreeze, UnitClass, UnitKind, UpdateKeys,
 };
 use common::*;
 
@@ -209,6 +210,7 @@ fn wrong_chain_is_rejected_by_the_ledger_too() {
     let ctx = carbon_node::ledger::Ctx {
         log_index: 99,
         timestamp_ms: r.now,
+        ledger_version: carbon_node::ledger::VERSION,
     };
     let a = carbon_node::ledger::apply_entry(&r.state, ctx, &[v]).expect("applies");
     assert_eq!(a.outcomes[0].code(), E::WrongChain);
@@ -1025,23 +1027,112 @@ fn closing_a_year_settles_records_carries_shortfall_and_prices_the_penalty() {
     assert_eq!(r.account(ENT2).outstanding_shortfall, 0);
 }
 
+/// A trade of `q` CEA 2025 at `price` fen, ENT to ENT2, at `at_ms` (leader time).
+fn trade_at(r: &mut Reg, at_ms: u64, q: u64, price: u64) {
+    r.now = at_ms;
+    r.ok(&[ENT, ENT2], trade(ENT, ENT2, cea(2025), q, price));
+}
+
+/// Noon CST of a date.
+fn noon(date: u32) -> u64 {
+    dates::start_ms(date) + 12 * 3_600_000
+}
+
 #[test]
-fn the_penalty_uses_the_average_cea_price_of_the_month_before_the_deadline() {
+fn the_penalty_price_covers_the_one_month_ending_on_the_deadline_in_cst() {
     let mut r = registry();
-    r.ok(&[VER], report(ENT2, 2025, 100));
-    // Trades in March 2026 (the clock's month): 10 at 90 CNY, 30 at 100 CNY -> VWAP 97.50.
-    r.ok(&[ENT, ENT2], trade(ENT, ENT2, cea(2025), 10, 9_000));
-    r.ok(&[ENT, ENT2], trade(ENT, ENT2, cea(2025), 30, 10_000));
-    r.ok(&[ENT2], surrender(ENT2, 2025, cea(2025), 40));
-    r.ok(&[VER], report(ENT, 2025, 0));
-    r.now += 40 * 86_400_000; // into April
-    let fx = r.ok(&[REG], close_year(2025, 20260401, 10, 0));
-    let rec = fx
-        .closed_records
-        .iter()
-        .find(|x| x.enterprise_id == ENT2)
-        .expect("ENT2");
-    assert_eq!((rec.shortfall, rec.penalty_fen), (60, 60 * 9_750 * 10));
+    // Around December 2026 (the usual 31 December deadline): the last second of 30 November CST
+    // is out, the first of 1 December and the last of 31 December are in, 1 January is out.
+    trade_at(&mut r, dates::start_ms(20261201) - 1_000, 10, 5_000);
+    trade_at(&mut r, dates::start_ms(20261201), 10, 8_000);
+    trade_at(&mut r, noon(20261215), 20, 9_000);
+    trade_at(&mut r, dates::start_ms(20270101) - 1_000, 30, 10_000);
+    trade_at(&mut r, dates::start_ms(20270101), 40, 20_000);
+    let p = queries::reference_price(&r.state, 20261231).expect("read");
+    assert_eq!((p.first_date, p.last_date), (20261201, 20261231));
+    assert_eq!(
+        p.days.iter().map(|d| d.date).collect::<Vec<_>>(),
+        [20261201, 20261215, 20261231]
+    );
+    assert_eq!(p.volume, 60);
+    // (10 x 80 + 20 x 90 + 30 x 100) / 60 = 93.33 -> 9,333 fen, rounded down.
+    assert_eq!(
+        p.price_fen,
+        Some((10 * 8_000 + 20 * 9_000 + 30 * 10_000) / 60)
+    );
+    // A deadline on the 30th after a 31-day month starts on the 31st of that month.
+    let p = queries::reference_price(&r.state, 20261130).expect("read");
+    assert_eq!((p.first_date, p.last_date), (20261031, 20261130));
+    assert_eq!((p.volume, p.price_fen), (10, Some(5_000)));
+    // The old rule's window (the calendar month before the deadline) would have priced
+    // 31 January 2027 from December; the one month ending on it holds only 1 January's trade.
+    let p = queries::reference_price(&r.state, 20270131).expect("read");
+    assert_eq!(
+        (p.first_date, p.volume, p.price_fen),
+        (20270101, 40, Some(20_000))
+    );
+    // Nothing in the window: no price.
+    let p = queries::reference_price(&r.state, 20261031).expect("read");
+    assert_eq!(
+        (p.first_date, p.last_date, p.price_fen),
+        (20261001, 20261031, None)
+    );
+
+    // Closing 2025 with deadline 2026-12-31 uses that December price.
+    r.ok(&[VER], report(ENT, 2025, 100));
+    r.ok(&[VER], report(ENT2, 2025, 200));
+    r.ok(&[ENT2], surrender(ENT2, 2025, cea(2025), 100));
+    r.now = noon(20270102);
+    let fx = r.ok(&[REG], close_year(2025, 20261231, 5, 1));
+    let rec = |id: &str| {
+        fx.closed_records
+            .iter()
+            .find(|x| x.enterprise_id == id)
+            .cloned()
+            .expect("record")
+    };
+    assert_eq!(
+        (rec(ENT2).shortfall, rec(ENT2).penalty_fen),
+        (100, 100 * 9_333 * 5)
+    );
+    assert_eq!(rec(ENT).shortfall, 100);
+}
+
+#[test]
+fn the_penalty_window_in_february_and_leap_years_and_the_fallback() {
+    let mut r = registry();
+    // 2028 is a leap year: deadline 2028-02-29 covers 2028-01-30..=2028-02-29.
+    trade_at(&mut r, noon(20280129), 10, 1_000);
+    trade_at(&mut r, noon(20280130), 10, 2_000);
+    trade_at(&mut r, noon(20280229), 10, 4_000);
+    let p = queries::reference_price(&r.state, 20280229).expect("read");
+    assert_eq!(
+        (p.first_date, p.volume, p.price_fen),
+        (20280130, 20, Some(3_000))
+    );
+    // 2028-03-31: the previous month has no 31st, so the window is exactly March.
+    let p = queries::reference_price(&r.state, 20280331).expect("read");
+    assert_eq!(
+        (p.first_date, p.last_date, p.price_fen),
+        (20280301, 20280331, None)
+    );
+    // 2028-03-29: after 29 February -> from 1 March.
+    let p = queries::reference_price(&r.state, 20280329).expect("read");
+    assert_eq!(p.first_date, 20280301);
+    // 2028-03-28: after 28 February -> 29 February is in.
+    let p = queries::reference_price(&r.state, 20280328).expect("read");
+    assert_eq!((p.first_date, p.price_fen), (20280229, Some(4_000)));
+    // A close whose window saw no trade needs the fallback price; without one nothing changes.
+    r.ok(&[VER], report(ENT, 2025, 1_100));
+    r.now = noon(20280401);
+    let m = r.rejects(
+        &[REG],
+        close_year(2025, 20280331, 5, 0),
+        E::NoReferencePrice,
+    );
+    assert!(m.contains("2028-03-01") && m.contains("2028-03-31"), "{m}");
+    let fx = r.ok(&[REG], close_year(2025, 20280331, 5, 7_000));
+    assert_eq!(fx.closed_records[0].penalty_fen, 1_100 * 7_000 * 5);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1103,4 +1194,400 @@ fn every_serial_traces_to_the_allocation_or_issuance_that_created_it() {
     assert!(queries::trace(&r.state, &cea(2025), 1_001)
         .expect("read")
         .is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repo and lending
+// ---------------------------------------------------------------------------------------------
+
+fn repo(seller: &str, buyer: &str, q: u64, date: u32) -> Op {
+    Op::Repo(Repo {
+        seller: seller.into(),
+        buyer: buyer.into(),
+        unit_class: Some(cea(2025)),
+        quantity: q,
+        sale_price_fen: 8_000,
+        repurchase_price_fen: 8_200,
+        repurchase_date: date,
+        contract_ref: "回购协议-01".into(),
+    })
+}
+fn lend(lender: &str, borrower: &str, c: UnitClass, q: u64, date: u32) -> Op {
+    Op::Lend(Lend {
+        lender: lender.into(),
+        borrower: borrower.into(),
+        unit_class: Some(c),
+        quantity: q,
+        fee_fen: 150_000,
+        return_date: date,
+        contract_ref: "借碳合同-01".into(),
+    })
+}
+fn give_back(id: u64, q: u64) -> Op {
+    Op::ReturnLoan(ReturnLoan {
+        loan_id: id,
+        quantity: q,
+    })
+}
+
+/// (available, repo) units of a class.
+fn repo_balance(r: &Reg, id: &str, c: &UnitClass) -> (u64, u64) {
+    let (balances, _) = queries::holdings(&r.state, id).expect("read");
+    balances
+        .into_iter()
+        .find(|b| b.unit_class.as_ref() == Some(c))
+        .map_or((0, 0), |b| (b.available, b.repo))
+}
+
+#[test]
+fn repo_units_sit_with_the_buyer_usable_for_nothing_until_repurchased() {
+    let mut r = registry();
+    let fx = r.ok(&[ENT, BANK], repo(ENT, BANK, 300, 20260315));
+    let id = fx.encumbrance_id;
+    assert_eq!(fx.moved.len(), 1);
+    assert_eq!((fx.moved[0].first, fx.moved[0].last), (1, 300));
+    assert_eq!(repo_balance(&r, ENT, &cea(2025)), (700, 0));
+    assert_eq!(repo_balance(&r, BANK, &cea(2025)), (0, 300));
+    let (_, blocks) = queries::holdings(&r.state, BANK).expect("read");
+    assert_eq!(blocks[0].state(), BlockState::Repo);
+    assert_eq!(blocks[0].encumbrance_id, id);
+    // Neither party can use the units.
+    r.rejects(
+        &[BANK],
+        transfer(BANK, ENT2, cea(2025), 1),
+        E::UnitsEncumbered,
+    );
+    r.rejects(
+        &[ENT],
+        transfer(ENT, ENT2, cea(2025), 701),
+        E::InsufficientUnits,
+    );
+    r.rejects(
+        &[BANK, ENT],
+        pledge(ENT, BANK, cea(2025), 701),
+        E::InsufficientUnits,
+    );
+    // Pledge and repo share one id sequence: a block's encumbrance id names one thing.
+    let p = r
+        .ok(&[ENT, BANK], pledge(ENT, BANK, cea(2025), 100))
+        .encumbrance_id;
+    assert_eq!(p, id + 1);
+    // Only the buyer confirms the repurchase.
+    r.rejects(
+        &[ENT],
+        Op::Repurchase(Repurchase { repo_id: id }),
+        E::InsufficientSignatures,
+    );
+    r.rejects(
+        &[BANK],
+        Op::Repurchase(Repurchase { repo_id: 99 }),
+        E::UnknownRepo,
+    );
+    r.rejects(
+        &[BANK],
+        Op::RepoDefault(RepoDefault { repo_id: id }),
+        E::RepurchaseDateNotPassed,
+    );
+    let fx = r.ok(&[BANK], Op::Repurchase(Repurchase { repo_id: id }));
+    assert_eq!(
+        (fx.encumbrance_id, fx.moved[0].first, fx.moved[0].last),
+        (id, 1, 300)
+    );
+    assert_eq!(repo_balance(&r, ENT, &cea(2025)), (900, 0));
+    assert_eq!(repo_balance(&r, BANK, &cea(2025)), (0, 0));
+    r.rejects(
+        &[BANK],
+        Op::Repurchase(Repurchase { repo_id: id }),
+        E::RepoClosed,
+    );
+    let repos = queries::repos_of(&r.state, ENT).expect("read");
+    assert_eq!(repos.len(), 1);
+    assert_eq!(repos[0].status(), RepoStatus::Repurchased);
+    assert_eq!(queries::repos_of(&r.state, BANK).expect("read"), repos);
+    // Repo is financing, not a trade: no market statistics.
+    assert!(queries::market_days(&r.state, None, 0, 0)
+        .expect("read")
+        .is_empty());
+}
+
+#[test]
+fn after_the_repurchase_date_only_a_default_closes_a_repo_and_the_bank_keeps_the_allowances() {
+    let mut r = registry();
+    let id = r
+        .ok(&[ENT, BANK], repo(ENT, BANK, 300, 20260310))
+        .encumbrance_id;
+    r.now = noon(20260310);
+    r.rejects(
+        &[BANK],
+        Op::RepoDefault(RepoDefault { repo_id: id }),
+        E::RepurchaseDateNotPassed,
+    );
+    r.now = noon(20260311);
+    r.rejects(
+        &[BANK],
+        Op::Repurchase(Repurchase { repo_id: id }),
+        E::RepurchaseDatePassed,
+    );
+    let fx = r.ok(&[BANK], Op::RepoDefault(RepoDefault { repo_id: id }));
+    assert_eq!(fx.encumbrance_id, id);
+    assert_eq!(repo_balance(&r, BANK, &cea(2025)), (300, 0));
+    assert_eq!(repo_balance(&r, ENT, &cea(2025)), (700, 0));
+    r.rejects(
+        &[BANK],
+        Op::RepoDefault(RepoDefault { repo_id: id }),
+        E::RepoClosed,
+    );
+    // A bank that took allowances on a default may sell them on.
+    r.ok(&[BANK], transfer(BANK, ENT2, cea(2025), 300));
+    assert_eq!(
+        queries::repos_of(&r.state, BANK).expect("read")[0].status(),
+        RepoStatus::Defaulted
+    );
+}
+
+#[test]
+fn repo_rejections() {
+    let mut r = registry();
+    r.rejects(
+        &[ENT],
+        repo(ENT, BANK, 10, 20260315),
+        E::InsufficientSignatures,
+    );
+    r.rejects(&[ENT, ENT], repo(ENT, ENT, 10, 20260315), E::Malformed);
+    r.rejects(&[ENT], repo(ENT, ENT, 10, 20260315), E::SameAccount);
+    r.rejects(&[ENT, BANK], repo(ENT, BANK, 0, 20260315), E::ZeroAmount);
+    r.rejects(
+        &[ENT, BANK],
+        repo(ENT, BANK, 10, 20260229),
+        E::InvalidArgument,
+    );
+    r.rejects(
+        &[ENT, BANK],
+        repo(ENT, BANK, 10, 20260228),
+        E::InvalidArgument,
+    );
+    r.rejects(
+        &[ENT, BANK],
+        repo(ENT, BANK, 1_001, 20260315),
+        E::InsufficientUnits,
+    );
+    r.rejects(
+        &[ENT, "GHOST"],
+        repo(ENT, "GHOST", 10, 20260315),
+        E::UnknownAccount,
+    );
+    r.rejects(
+        &[BANK, ENT],
+        repo(BANK, ENT, 10, 20260315),
+        E::RoleNotPermitted,
+    );
+    r.rejects(
+        &[ENT, IND],
+        repo(ENT, IND, 10, 20260315),
+        E::RoleNotPermitted,
+    );
+    let mut op = repo(ENT, BANK, 10, 20260315);
+    if let Op::Repo(o) = &mut op {
+        o.sale_price_fen = 0;
+    }
+    r.rejects(&[ENT, BANK], op, E::ZeroAmount);
+    let mut op = repo(ENT, BANK, 10, 20260315);
+    if let Op::Repo(o) = &mut op {
+        o.repurchase_price_fen = u64::MAX;
+    }
+    r.rejects(&[ENT, BANK], op, E::AmountOverflow);
+    // A repo may be due today; a party to an open repo does not close, even with nothing held.
+    r.ok(&[ENT], transfer(ENT, ENT2, cea(2025), 100));
+    r.ok(&[ENT2, BANK], repo(ENT2, BANK, 100, 20260301));
+    let close = |id: &str| {
+        Op::CloseAccount(CloseAccount {
+            account_id: id.into(),
+        })
+    };
+    let m = r.rejects(&[REG], close(ENT2), E::AccountNotEmpty);
+    assert!(m.contains("repo"), "{m}");
+    r.rejects(&[REG], close(BANK), E::AccountNotEmpty);
+}
+
+#[test]
+fn a_loan_is_used_for_surrender_and_returned_in_parts() {
+    let mut r = registry();
+    let fx = r.ok(&[ENT, ENT2], lend(ENT, ENT2, cea(2025), 300, 20260331));
+    let id = fx.loan_id;
+    assert_eq!(id, 1);
+    assert_eq!(
+        (r.available(ENT, &cea(2025)), r.available(ENT2, &cea(2025))),
+        (700, 300)
+    );
+    // Borrowed allowances cover the borrower's obligation: that is what borrowing is for.
+    r.ok(&[VER], report(ENT2, 2025, 300));
+    r.ok(&[ENT2], surrender(ENT2, 2025, cea(2025), 300));
+    r.rejects(&[ENT2], give_back(id, 100), E::InsufficientUnits);
+    r.ok(&[REG], allocate(ENT2, 2025, 400));
+    r.rejects(&[ENT], give_back(id, 100), E::InsufficientSignatures);
+    r.rejects(&[ENT2], give_back(id, 0), E::ZeroAmount);
+    r.rejects(&[ENT2], give_back(id, 301), E::ExceedsLoan);
+    r.rejects(&[ENT2], give_back(7, 1), E::UnknownLoan);
+    let fx = r.ok(&[ENT2], give_back(id, 120));
+    assert_eq!(fx.loan_id, id);
+    // Same class, any serials: the borrower's lowest (its new allocation's) go back.
+    assert_eq!(fx.moved[0].first, 1_001);
+    let loan = &queries::loans(&r.state, Some(ENT), 20260301).expect("read")[0];
+    assert_eq!(
+        (loan.status(), loan.returned, loan.overdue),
+        (LoanStatus::Open, 120, false)
+    );
+    // Overdue is read against today's date: the loan stays open.
+    let loan = &queries::loans(&r.state, None, 20260401).expect("read")[0];
+    assert!(loan.overdue);
+    r.rejects(&[ENT2], give_back(id, 181), E::ExceedsLoan);
+    r.ok(&[ENT2], give_back(id, 180));
+    let loan = &queries::loans(&r.state, Some(ENT2), 20260401).expect("read")[0];
+    assert_eq!(
+        (loan.status(), loan.returned, loan.overdue),
+        (LoanStatus::Returned, 300, false)
+    );
+    r.rejects(&[ENT2], give_back(id, 1), E::LoanClosed);
+    assert_eq!(r.available(ENT, &cea(2025)), 1_000);
+    // Lending is not a trade.
+    assert!(queries::market_days(&r.state, None, 0, 0)
+        .expect("read")
+        .is_empty());
+}
+
+#[test]
+fn lending_rejections() {
+    let mut r = registry();
+    with_projects(&mut r);
+    r.ok(&[REG], issue(WIND, 2025, 100));
+    let wind = credit(UnitKind::Ccer, 2025, WIND);
+    r.rejects(
+        &[ENT],
+        lend(ENT, ENT2, cea(2025), 10, 20260331),
+        E::InsufficientSignatures,
+    );
+    r.rejects(
+        &[ENT],
+        lend(ENT, ENT, cea(2025), 10, 20260331),
+        E::SameAccount,
+    );
+    r.rejects(
+        &[ENT, ENT2],
+        lend(ENT, ENT2, cea(2025), 0, 20260331),
+        E::ZeroAmount,
+    );
+    r.rejects(
+        &[ENT, ENT2],
+        lend(ENT, ENT2, cea(2025), 10, 20260131),
+        E::InvalidArgument,
+    );
+    r.rejects(
+        &[ENT, ENT2],
+        lend(ENT, ENT2, cea(2025), 10, 20261301),
+        E::InvalidArgument,
+    );
+    r.rejects(
+        &[ENT, ENT2],
+        lend(ENT, ENT2, cea(2025), 1_001, 20260331),
+        E::InsufficientUnits,
+    );
+    r.rejects(
+        &[ENT, BANK],
+        lend(ENT, BANK, cea(2025), 10, 20260331),
+        E::RoleCannotHold,
+    );
+    r.rejects(
+        &[REG, ENT],
+        lend(REG, ENT, cea(2025), 10, 20260331),
+        E::RoleNotPermitted,
+    );
+    r.rejects(
+        &[ENT, IND],
+        lend(ENT, IND, cea(2025), 10, 20260331),
+        E::RoleCannotHold,
+    );
+    // Credits may be lent to anyone who may hold them.
+    r.ok(&[OWNER, IND], lend(OWNER, IND, wind.clone(), 10, 20260331));
+    assert_eq!(r.available(IND, &wind), 10);
+    // A party to an open loan does not close.
+    let m = r.rejects(
+        &[REG],
+        Op::CloseAccount(CloseAccount {
+            account_id: OWNER.into(),
+        }),
+        E::AccountNotEmpty,
+    );
+    assert!(!m.is_empty());
+}
+
+#[test]
+fn a_statement_lists_every_movement_with_counterparty_and_balance_after() {
+    let mut r = registry();
+    r.ok(&[ENT, ENT2], trade(ENT, ENT2, cea(2025), 100, 9_000));
+    r.ok(&[ENT, BANK], pledge(ENT, BANK, cea(2025), 200));
+    let id = r
+        .ok(&[ENT, BANK], repo(ENT, BANK, 300, 20260315))
+        .encumbrance_id;
+    r.ok(&[BANK], Op::Repurchase(Repurchase { repo_id: id }));
+    r.ok(&[VER], report(ENT, 2025, 50));
+    r.ok(&[ENT], surrender(ENT, 2025, cea(2025), 50));
+    let (lines, next) = queries::statement(&r.state, ENT, 0, 0, &[], 100).expect("read");
+    assert!(next.is_empty());
+    fn row(l: &carbon_proto::v1::StatementLine) -> (&str, &str, u64, u64, u64, u64) {
+        (
+            l.operation.as_str(),
+            l.counterparty.as_str(),
+            l.quantity_in,
+            l.quantity_out,
+            l.balance_after,
+            l.available_after,
+        )
+    }
+    let rows: Vec<_> = lines.iter().map(row).collect();
+    assert_eq!(
+        rows,
+        [
+            ("allocate", REG, 1_000, 0, 1_000, 1_000),
+            ("trade", ENT2, 0, 100, 900, 900),
+            ("pledge", BANK, 0, 0, 900, 700),
+            ("repo", BANK, 0, 300, 600, 400),
+            ("repurchase", BANK, 300, 0, 900, 700),
+            ("surrender", "", 0, 50, 850, 650),
+        ]
+    );
+    assert!(lines
+        .iter()
+        .all(|l| l.date == 20260301 && l.tx_id.len() == 32));
+    assert_eq!(
+        (lines[1].ranges[0].first, lines[1].ranges[0].last),
+        (1, 100)
+    );
+    // The buyer's side of the same repo.
+    let (bank, _) = queries::statement(&r.state, BANK, 0, 0, &[], 100).expect("read");
+    let rows: Vec<_> = bank.iter().map(row).collect();
+    assert_eq!(
+        rows,
+        [
+            ("repo", ENT, 300, 0, 300, 0),
+            ("repurchase", ENT, 0, 300, 0, 0)
+        ]
+    );
+    // Pages: two lines at a time, resumed from the token, end to end.
+    let mut token = Vec::new();
+    let mut paged = Vec::new();
+    loop {
+        let (page, next) = queries::statement(&r.state, ENT, 0, 0, &token, 2).expect("read");
+        assert!(page.len() <= 2);
+        paged.extend(page);
+        if next.is_empty() {
+            break;
+        }
+        token = next;
+    }
+    assert_eq!(paged, lines);
+    // A period: nothing before it, nothing after.
+    let (none, _) = queries::statement(&r.state, ENT, 20260302, 0, &[], 100).expect("read");
+    assert!(none.is_empty());
+    let (all, _) = queries::statement(&r.state, ENT, 20260301, 20260301, &[], 100).expect("read");
+    assert_eq!(all.len(), 6);
 }

@@ -6,6 +6,7 @@
 //! * [`dates`]: yyyymmdd dates in China Standard Time.
 //! * [`genesis`]: the genesis file format.
 //! * [`read_auth`]: read credentials, each bound to one request (method, request hash, validity).
+//! * [`names`]: stable names of operations.
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
 //!   domain-separated hash that signatures cover, strict verification, and M-of-N thresholds.
 
@@ -13,6 +14,7 @@ pub mod chain;
 pub mod dates;
 pub mod genesis;
 pub mod read_auth;
+pub mod names;
 pub mod signing;
 
 /// Generated protobuf types and gRPC stubs for `carbon.registry.v1`.

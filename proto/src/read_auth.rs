@@ -56,6 +56,12 @@ private_read! {
     GetHistoryRequest => "GetHistory",
     GetTransactionRequest => "GetTransaction",
     WatchRequest => "Watch",
+    ListReposRequest => "ListRepos",
+    ListLoansRequest => "ListLoans",
+    ListVintagesRequest => "ListVintages",
+    ListAllocationsRequest => "ListAllocations",
+    ListAccountsRequest => "ListAccounts",
+    GetStatementRequest => "GetStatement",
 }
 
 /// blake3 of the request with its credential unset.

@@ -20,7 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
+pub mod nemesis;
 pub mod pki;
+pub mod proxy;
 pub use pki::pki;
 
 pub const CHAIN: &str = "zj-carbon-demo";
@@ -33,18 +35,18 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The `carbon-node` binary: `CARBON_NODE_BIN`, or the one of this build profile, which is
-/// (re)built once per test process so that a test never runs a stale node.
+/// The `carbon-node` binary: `CARBON_NODE_BIN`, or the one the same `cargo nextest run
+/// --workspace` (or `cargo test --workspace`) invocation built next to the test binary.
 pub fn node_binary() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| built("carbon-node", "carbon-node", "CARBON_NODE_BIN"))
+    BIN.get_or_init(|| located("carbon-node", "CARBON_NODE_BIN"))
         .clone()
 }
 
-/// The `carbonctl` binary, built the same way.
+/// The `carbonctl` binary, located the same way (`CARBONCTL_BIN` overrides).
 pub fn ctl_binary() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| built("carbon-client", "carbonctl", "CARBONCTL_BIN"))
+    BIN.get_or_init(|| located("carbonctl", "CARBONCTL_BIN"))
         .clone()
 }
 
@@ -68,27 +70,31 @@ pub fn ctl(endpoints: &[String], args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn built(package: &str, bin: &str, env: &str) -> PathBuf {
-    {
-        if let Ok(p) = std::env::var(env) {
-            return PathBuf::from(p);
-        }
-        let exe = std::env::current_exe().unwrap_or_default();
-        // target/<profile>/deps/<test> or target/<profile>/<bin> -> target/<profile>/carbon-node
-        let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-        if dir.file_name().is_some_and(|n| n == "deps") {
-            dir.pop();
-        }
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", package, "--bin", bin])
-            .current_dir(repo_root());
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo build runs");
-        assert!(status.success(), "building {bin} failed");
-        dir.join(bin)
+/// Finds a binary of the workspace without building anything: a test never runs `cargo build`
+/// (it would take minutes and race the build that is running the tests). Cargo builds the
+/// binaries of a package whenever it builds that package's integration tests, so `cargo nextest
+/// run --workspace` puts both binaries in `target/<profile>/`, next to `deps/` where the test
+/// binaries live.
+fn located(bin: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "{env}={} is not a file", p.display());
+        return p;
     }
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test>  or  target/<profile>/<bin>
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    let path = dir.join(bin);
+    assert!(
+        path.is_file(),
+        "{bin} not found at {}: run the suite with `cargo nextest run --workspace` (it builds \
+         the binaries before any test runs), or point {env} at a built {bin}",
+        path.display()
+    );
+    path
 }
 
 pub fn free_port() -> u16 {
@@ -148,17 +154,51 @@ pub fn open_account_op(id: &str, role: Role) -> Operation {
 pub struct NodeProc {
     pub id: u64,
     pub client_addr: String,
+    /// Where the node listens for peer traffic.
     pub peer_addr: String,
     pub data_dir: PathBuf,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// Extra environment of the process (e.g. `CARBON_CLOCK_OFFSET_MS`).
+    pub env: Vec<(String, String)>,
     pub child: Option<Child>,
 }
 
-/// A cluster of real node processes. Dropping it kills them all.
+/// What to start: the members, their snapshot settings, optional partition proxies and
+/// per-member environment.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub members: usize,
+    pub snapshot_logs: u64,
+    pub logs_to_keep: u64,
+    /// Put a partition proxy in front of every member's peer address ([`proxy`]).
+    pub partitions: bool,
+    /// Member index -> extra environment variables.
+    pub env: Vec<(usize, String, String)>,
+}
+
+impl Spec {
+    pub fn new(members: usize) -> Spec {
+        Spec {
+            members,
+            snapshot_logs: 10_000,
+            logs_to_keep: 1_000,
+            partitions: false,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn start(self) -> Cluster {
+        Cluster::start_spec(self)
+    }
+}
+
+/// A cluster of real node processes. Dropping it kills them all (and stops the proxies).
 pub struct Cluster {
-    pub dir: tempfile::TempDir,
     pub nodes: Vec<NodeProc>,
+    /// The partition proxies, when the cluster was started with them.
+    pub net: Option<proxy::Partitions>,
+    pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -173,50 +213,103 @@ impl Cluster {
 
     /// As [`Cluster::start`], keeping only `logs_to_keep` entries behind each snapshot.
     pub fn start_with(n: usize, snapshot_logs: u64, logs_to_keep: u64) -> Cluster {
+        Spec {
+            snapshot_logs,
+            logs_to_keep,
+            ..Spec::new(n)
+        }
+        .start()
+    }
+
+    /// One node that also serves the public disclosure page; returns it and the page's URL.
+    pub fn start_with_page() -> (Cluster, String) {
+        let mut c = Self::configure(Spec::new(1));
+        let addr = format!("127.0.0.1:{}", free_port());
+        let text = std::fs::read_to_string(&c.nodes[0].config).expect("config");
+        std::fs::write(
+            &c.nodes[0].config,
+            format!("disclosure_addr = \"{addr}\"\n{text}"),
+        )
+        .expect("write config");
+        c.spawn(0);
+        (c, format!("http://{addr}/"))
+    }
+
+    fn start_spec(spec: Spec) -> Cluster {
+        let members = spec.members;
+        let mut c = Self::configure(spec);
+        for i in 0..members {
+            c.spawn(i);
+        }
+        c
+    }
+
+    /// Writes configs (and starts the partition proxies) without starting the members: start
+    /// them with [`Cluster::spawn`].
+    pub fn configure(spec: Spec) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let genesis = repo_root().join("seeds/genesis.toml");
-        let members: Vec<(u64, String, String)> = (1..=n as u64)
-            .map(|id| {
-                (
-                    id,
-                    format!("127.0.0.1:{}", free_port()),
-                    format!("127.0.0.1:{}", free_port()),
-                )
+        let ids: Vec<u64> = (1..=spec.members as u64).collect();
+        let net = spec.partitions.then(|| proxy::Partitions::start(&ids));
+        // (id, advertised peer address, listen peer address, client address)
+        let members: Vec<(u64, String, String, String)> = ids
+            .iter()
+            .map(|&id| {
+                let client = format!("127.0.0.1:{}", free_port());
+                match &net {
+                    Some(p) => (id, p.advertised[&id].clone(), p.listen[&id].clone(), client),
+                    None => {
+                        let peer = format!("127.0.0.1:{}", free_port());
+                        (id, peer.clone(), peer, client)
+                    }
+                }
             })
             .collect();
         let mut member_toml = String::new();
-        for (id, peer, client) in &members {
+        for (id, peer, _, client) in &members {
             member_toml.push_str(&format!(
                 "[[members]]\nid = {id}\npeer_addr = \"{peer}\"\nclient_addr = \"{client}\"\n\n"
             ));
         }
         let mut nodes = Vec::new();
-        for (id, peer, client) in &members {
+        for (i, (id, _, listen, client)) in members.iter().enumerate() {
             let data_dir = dir.path().join(format!("n{id}"));
             let config = dir.path().join(format!("n{id}.toml"));
             let tls = pki().node_files(&dir.path().join("certs"), *id);
             let text = format!(
-                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {snapshot_logs}\nlogs_to_keep = {logs_to_keep}\n\n{tls}{member_toml}",
+                "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{tls}{member_toml}",
                 data_dir.display(),
                 genesis.display(),
-                *id == 1
+                *id == 1,
+                spec.snapshot_logs,
+                spec.logs_to_keep,
             );
             std::fs::write(&config, text).expect("write config");
+            let env = spec
+                .env
+                .iter()
+                .filter(|(j, _, _)| *j == i)
+                .map(|(_, k, v)| (k.clone(), v.clone()))
+                .collect();
             nodes.push(NodeProc {
                 id: *id,
                 client_addr: client.clone(),
-                peer_addr: peer.clone(),
+                peer_addr: listen.clone(),
                 data_dir,
                 log: dir.path().join(format!("n{id}.log")),
                 config,
+                env,
                 child: None,
             });
         }
-        let mut c = Cluster { dir, nodes };
-        for i in 0..n {
-            c.spawn(i);
-        }
-        c
+        Cluster { dir, nodes, net }
+    }
+
+    /// The partition proxies; panics when the cluster was started without them.
+    pub fn net(&self) -> &proxy::Partitions {
+        self.net
+            .as_ref()
+            .expect("the cluster was started with Spec::partitions")
     }
 
     pub fn spawn(&mut self, i: usize) {
@@ -230,6 +323,7 @@ impl Cluster {
             .args(["run", "--config"])
             .arg(&n.config)
             .env("RUST_LOG", "info,openraft=warn")
+            .envs(n.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()
@@ -245,12 +339,50 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP: the process stays, frozen, with its sockets open.
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// SIGCONT after [`Cluster::pause`].
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    /// How node `i`'s process ended, if it did (the process is reaped; `None` while it runs).
+    pub fn exit_status(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let child = self.nodes[i].child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                self.nodes[i].child = None;
+                Some(status)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether node `i` has a process (running or paused).
+    pub fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
+    fn signal(&self, i: usize, sig: &str) {
+        if let Some(c) = &self.nodes[i].child {
+            let _ = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// SIGTERM and wait (bounded) for a clean exit.
     pub fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
+            // CONT after TERM: a paused process must run to handle the TERM.
+            for sig in ["-TERM", "-CONT"] {
+                let _ = Command::new("kill")
+                    .args([sig, &c.id().to_string()])
+                    .status();
+            }
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -271,6 +403,10 @@ impl Cluster {
 
     /// Starts one more node (not a member yet: it joins through the Admin RPC). Returns its index.
     pub fn add_node(&mut self) -> usize {
+        assert!(
+            self.net.is_none(),
+            "add_node does not support partition proxies"
+        );
         let id = self.nodes.len() as u64 + 1;
         let (peer, client) = (
             format!("127.0.0.1:{}", free_port()),
@@ -293,6 +429,7 @@ impl Cluster {
             data_dir,
             log: self.dir.path().join(format!("n{id}.log")),
             config,
+            env: Vec::new(),
             child: None,
         });
         let i = self.nodes.len() - 1;
@@ -395,7 +532,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for i in 0..self.nodes.len() {
-            self.kill(i);
+            self.kill(i); // SIGKILL ends a paused process too
         }
     }
 }
@@ -467,20 +604,13 @@ pub async fn submit(c: &mut RegistryClient<Channel>, tx: SignedTx) -> Submitted 
     }
 }
 
-/// Opens the state database of a stopped node's data dir and checks every invariant of the
-/// registry's rules on it. Returns the chain (sequence, head).
+/// Checks a stopped node's data dir offline (every invariant, the whole chain); returns the
+/// chain (sequence, head).
 pub fn audit_data_dir(data_dir: &Path) -> (u64, Vec<u8>) {
     let genesis =
         carbon_node::genesis::load(&repo_root().join("seeds/genesis.toml")).expect("genesis");
-    let db = sled::open(data_dir.join("state")).expect("state db opens");
-    let store = carbon_node::storage::StateStore::open(db, data_dir.join("snapshots"), &genesis)
-        .expect("state store opens");
-    let view = store.view();
-    if let Err(e) = carbon_node::ledger::audit::check_invariants(&view) {
-        panic!("invariant broken in {}: {e}", data_dir.display());
+    match carbon_node::storage::check::check_data_dir(data_dir, &genesis) {
+        Ok(r) => (r.sequence, r.head),
+        Err(e) => panic!("data dir {} does not check: {e}", data_dir.display()),
     }
-    let chain = carbon_node::ledger::queries::chain(&view)
-        .expect("read")
-        .expect("chain");
-    (chain.sequence, chain.head)
 }

@@ -2,9 +2,9 @@
 //! state intact, and every kind of bad input answered with its stable code, changing nothing.
 
 use carbon_proto::v1::{
-    tx_body::Operation, Allocate, DeclareVintage, ErrorCode, GetAccountRequest, GetHoldingsRequest,
-    Pledge, ReadConsistency, Role, SignedTx, SubmitBatchRequest, SubmitRequest, Trade, Transfer,
-    UnitClass, UnitKind,
+    submit_result, tx_body::Operation, Allocate, DeclareVintage, ErrorCode, Fate,
+    GetAccountRequest, GetHoldingsRequest, Pledge, ReadConsistency, Role, SignedTx,
+    SubmitBatchRequest, SubmitRequest, Trade, Transfer, UnitClass, UnitKind,
 };
 use carbon_tests::*;
 use std::time::Duration;
@@ -168,13 +168,23 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
     expired.valid_until_ms = now_ms() - 1_000;
     let expired = sign(&expired, &[&test_key(ENT)]);
     assert_eq!(submit(&mut c, expired).await.code(), ErrorCode::Expired);
+    let fresh = by(ENT, transfer(ENT, ENT2, 2));
     let unsigned = SignedTx {
-        body: ok_transfer.body.clone(),
+        body: fresh.body.clone(),
         signatures: vec![],
     };
     assert_eq!(
         submit(&mut c, unsigned).await.code(),
         ErrorCode::InsufficientSignatures
+    );
+    // A committed tx id returns its first outcome, whatever else is wrong with the request.
+    let unsigned_copy = SignedTx {
+        body: ok_transfer.body.clone(),
+        signatures: vec![],
+    };
+    assert_eq!(
+        submit(&mut c, unsigned_copy).await.outcome().chain_head,
+        head[0].1
     );
     let empty = c
         .submit(SubmitRequest { tx: None })
@@ -292,11 +302,17 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
         .await
         .expect("batch")
         .into_inner();
-    assert_eq!(
-        batch.results[0].outcome.as_ref().map(|o| o.code()),
-        Some(ErrorCode::Ok)
-    );
-    assert_eq!(batch.results[1].ingress_code(), ErrorCode::BadSignature);
+    match &batch.results[0].result {
+        Some(submit_result::Result::Outcome(o)) => assert_eq!(o.code(), ErrorCode::Ok),
+        other => panic!("expected an outcome, got {other:?}"),
+    }
+    match &batch.results[1].result {
+        Some(submit_result::Result::Error(d)) => {
+            assert_eq!(d.code(), ErrorCode::BadSignature);
+            assert_eq!(d.fate(), Fate::NotApplied);
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
     drop(c);
     let mut cluster = cluster;
     cluster.stop(0);

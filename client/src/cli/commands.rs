@@ -4,7 +4,7 @@ use super::ctx::{Ctx, Res};
 use super::show;
 use crate::{
     credit_kind, pubkeys, role, write, AccountCmd, ChainCmd, ClusterCmd, ComplianceCmd, PledgeCmd,
-    ProjectCmd, TxCmd,
+    ProjectCmd, StatusArg, TxCmd,
 };
 use carbon_client::keys::Key;
 use carbon_client::ops::class_label;
@@ -121,6 +121,24 @@ pub async fn account(ctx: &mut Ctx, cmd: AccountCmd) -> Res<()> {
         }
         AccountCmd::Close { id } => {
             write(ctx, Op::CloseAccount(pb::CloseAccount { account_id: id })).await
+        }
+        AccountCmd::List {
+            role: r,
+            region,
+            status,
+            csv,
+        } => {
+            let filter = pb::ListAccountsRequest {
+                role: r.map_or(0, |r| role(r) as i32),
+                region,
+                status: status.map_or(0, |s| match s {
+                    StatusArg::Open => pb::AccountStatus::Open as i32,
+                    StatusArg::Suspended => pb::AccountStatus::Suspended as i32,
+                    StatusArg::Closed => pb::AccountStatus::Closed as i32,
+                }),
+                ..Default::default()
+            };
+            super::reads::accounts(ctx, filter, csv).await
         }
     }
 }
@@ -330,6 +348,9 @@ pub async fn compliance(ctx: &mut Ctx, cmd: ComplianceCmd) -> Res<()> {
             }
             Ok(())
         }
+        ComplianceCmd::ReferencePrice { deadline } => {
+            super::reads::reference_price(ctx, deadline).await
+        }
         ComplianceCmd::Close {
             year,
             deadline,
@@ -404,7 +425,25 @@ pub async fn holdings(ctx: &mut Ctx, account: &str, csv: Option<PathBuf>) -> Res
     Ok(())
 }
 
-pub async fn history(ctx: &mut Ctx, account: &str, from: u64, limit: u32) -> Res<()> {
+/// A full 32-byte tx id in hex.
+fn tx_id_arg(s: &str) -> Res<Vec<u8>> {
+    match hex::decode(s.trim()) {
+        Ok(id) if id.len() == 32 => Ok(id),
+        _ => Err(ClientError::local(format!(
+            "{s:?} is not a transaction id: give all 64 hex characters"
+        ))),
+    }
+}
+
+pub async fn history(ctx: &mut Ctx, account: &str, from: &str, limit: u32) -> Res<()> {
+    let from = match from.parse::<u64>() {
+        Ok(seq) => seq,
+        Err(_) => {
+            let id = tx_id_arg(from)?;
+            let t = ctx.client.transaction(&id, None).await?;
+            t.outcome.map_or(0, |o| o.sequence)
+        }
+    };
     let who = ctx.read_as()?;
     let txs = ctx.client.history(account, from, limit, &who).await?;
     if ctx.json {
@@ -422,17 +461,25 @@ pub async fn history(ctx: &mut Ctx, account: &str, from: u64, limit: u32) -> Res
                     .map_or("?".to_string(), |op| op_name(&op));
             vec![
                 o.sequence.to_string(),
+                carbon_proto::dates::format_date(carbon_proto::dates::date_of(o.timestamp_ms)),
                 op,
                 o.code().as_str_name().to_string(),
                 o.message.clone(),
-                hex::encode(&o.tx_id[..8.min(o.tx_id.len())]),
+                hex::encode(&o.tx_id),
             ]
         })
         .collect();
     println!(
         "{}",
         show::table(
-            &["sequence", "operation", "result", "message", "tx id"],
+            &[
+                "sequence",
+                "date",
+                "operation",
+                "result",
+                "message",
+                "tx id"
+            ],
             rows
         )
     );
@@ -440,14 +487,27 @@ pub async fn history(ctx: &mut Ctx, account: &str, from: u64, limit: u32) -> Res
 }
 
 pub fn op_name(op: &Op) -> String {
-    let s = format!("{op:?}");
-    s.split('(').next().unwrap_or("?").to_string()
+    carbon_proto::names::operation(op).to_string()
+}
+
+/// Prints what a body does, decoded from the body itself.
+fn print_body(body: &pb::TxBody) {
+    let rows = carbon_client::txfile::describe(body)
+        .into_iter()
+        .map(|(k, v)| vec![k, v])
+        .collect();
+    println!("{}", show::table(&["field", "value"], rows));
 }
 
 pub async fn tx(ctx: &mut Ctx, cmd: TxCmd) -> Res<()> {
     match cmd {
         TxCmd::Sign { file } => {
             let mut f = TxFile::load(&file)?;
+            println!(
+                "signing tx {} — what it does, decoded from its body:",
+                f.tx_id
+            );
+            print_body(&f.body()?);
             let mut keys: Vec<Key> = Vec::new();
             if let Some(a) = ctx.actor.clone() {
                 keys.extend(ctx.keys_for(&a)?);
@@ -474,12 +534,26 @@ pub async fn tx(ctx: &mut Ctx, cmd: TxCmd) -> Res<()> {
         }
         TxCmd::Submit { file } => {
             let f = TxFile::load(&file)?;
-            let o = ctx.client.submit(f.signed()?).await?;
-            show::outcome(&o, ctx.json);
+            if let Some(o) = ctx.checked_submit(f.signed()?).await? {
+                show::outcome(&o, ctx.json);
+            }
             Ok(())
         }
-        TxCmd::Show { tx_id } => {
-            let id = hex::decode(&tx_id).map_err(|e| ClientError::local(format!("tx id: {e}")))?;
+        TxCmd::Show { tx } if std::path::Path::new(&tx).is_file() => {
+            let f = TxFile::load(std::path::Path::new(&tx))?;
+            let body = f.body()?;
+            if ctx.json {
+                show::json(
+                    &serde_json::json!({ "txId": f.tx_id, "body": body, "signatures": f.signatures }),
+                );
+                return Ok(());
+            }
+            println!("tx {} ({} signature(s)):", f.tx_id, f.signatures.len());
+            print_body(&body);
+            Ok(())
+        }
+        TxCmd::Show { tx } => {
+            let id = tx_id_arg(&tx)?;
             let who = ctx.read_as_if_given()?;
             let t = ctx.client.transaction(&id, who.as_ref()).await?;
             let body =
@@ -489,11 +563,7 @@ pub async fn tx(ctx: &mut Ctx, cmd: TxCmd) -> Res<()> {
                 show::json(&serde_json::json!({ "body": body, "committed": t }));
             } else {
                 match &body {
-                    Some(b) => println!(
-                        "signers {:?}, operation {}",
-                        b.signers,
-                        b.operation.as_ref().map_or("?".into(), op_name)
-                    ),
+                    Some(b) => print_body(b),
                     None => println!(
                         "private transaction: only its place in the chain is shown (read --as a party or the regulator)"
                     ),
@@ -604,7 +674,10 @@ pub async fn watch(ctx: &mut Ctx, from: u64, count: Option<u64>) -> Res<()> {
             Ok(Some(t)) => {
                 n += 1;
                 if ctx.json {
-                    println!("{}", serde_json::to_string(&t).unwrap_or_default());
+                    let v = serde_json::to_value(&t)
+                        .map(show::hexify)
+                        .unwrap_or_default();
+                    println!("{v}");
                 } else {
                     let o = t.outcome.clone().unwrap_or_default();
                     let op =
@@ -651,12 +724,9 @@ pub async fn chain(ctx: &mut Ctx, cmd: ChainCmd) -> Res<()> {
             let mut f = std::fs::File::create(&out)
                 .map_err(|e| ClientError::local(format!("{}: {e}", out.display())))?;
             for t in &txs {
-                writeln!(
-                    f,
-                    "{}",
-                    serde_json::to_string(t).map_err(|e| ClientError::local(e.to_string()))?
-                )
-                .map_err(|e| ClientError::local(e.to_string()))?;
+                let v = serde_json::to_value(t).map_err(|e| ClientError::local(e.to_string()))?;
+                writeln!(f, "{}", show::hexify(v))
+                    .map_err(|e| ClientError::local(e.to_string()))?;
             }
             eprintln!("exported {} transactions to {}", txs.len(), out.display());
             Ok(())
@@ -671,17 +741,14 @@ pub async fn chain(ctx: &mut Ctx, cmd: ChainCmd) -> Res<()> {
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
             {
+                let bad = |e: serde_json::Error| ClientError::local(format!("line {}: {e}", i + 1));
+                let v: serde_json::Value = serde_json::from_str(l).map_err(bad)?;
                 txs.push(
-                    serde_json::from_str::<pb::CommittedTx>(l)
-                        .map_err(|e| ClientError::local(format!("line {}: {e}", i + 1)))?,
+                    serde_json::from_value::<pb::CommittedTx>(show::unhexify(v)).map_err(bad)?,
                 );
             }
-            let head =
-                carbon_proto::chain::verify_chain(&g, &txs).map_err(|e| ClientError::Rejected {
-                    code: pb::ErrorCode::BadSignature,
-                    message: e.to_string(),
-                    outcome: None,
-                })?;
+            let head = carbon_proto::chain::verify_chain(&g, &txs)
+                .map_err(|e| ClientError::rejected(pb::ErrorCode::BadSignature, e.to_string()))?;
             println!(
                 "{} transactions verify; chain head {}",
                 txs.len(),

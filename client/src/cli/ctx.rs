@@ -6,7 +6,7 @@ use carbon_client::ops;
 use carbon_client::ops::ReadAs;
 use carbon_client::txfile::TxFile;
 use carbon_client::{Client, ClientError};
-use carbon_proto::v1::{tx_body::Operation, Outcome};
+use carbon_proto::v1::{tx_body::Operation, ErrorCode, Outcome, SignedTx};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub struct Ctx {
     pub json: bool,
     pub valid_for: Duration,
     pub unsigned_out: Option<PathBuf>,
+    /// Simulate writes instead of submitting them.
+    pub dry_run: bool,
 }
 
 pub type Res<T> = Result<T, ClientError>;
@@ -67,13 +69,25 @@ impl Ctx {
     }
 
     /// Builds the transaction for `op`; signs it with every key available for its signers and
-    /// submits it — or, with --unsigned-out, writes it to a file for offline signing.
+    /// submits it after a dry run (so that a typo is refused without being committed as a
+    /// rejection) — or, with --unsigned-out, writes it to a file for offline signing, or, with
+    /// --dry-run, only prints what it would do.
     pub async fn write(&mut self, op: Operation) -> Res<Option<Outcome>> {
         let signers = ops::signers(&op, self.actor.as_deref())?;
         let chain = self.client.chain_id().await?;
         let body = ops::body(&chain, signers.clone(), self.valid_for, op);
         if let Some(path) = &self.unsigned_out {
-            TxFile::new(&body)?.save(path)?;
+            let file = TxFile::new(&body)?;
+            // Assumes every signer signs: warns of what would be refused anyway.
+            let r = self.client.simulate(file.signed()?).await?;
+            if let Some(o) = r.outcome.filter(|o| o.code() != ErrorCode::Ok) {
+                eprintln!(
+                    "warning: as things stand it would be rejected: {} — {}",
+                    o.code().as_str_name(),
+                    o.message
+                );
+            }
+            file.save(path)?;
             eprintln!(
                 "unsigned transaction written to {} (sign with `carbonctl tx sign`)",
                 path.display()
@@ -91,6 +105,34 @@ impl Ctx {
         }
         let refs: Vec<&Key> = keys.iter().collect();
         let tx = ops::sign(&body, &refs);
+        self.checked_submit(tx).await
+    }
+
+    /// A dry run first; submits only what would succeed (unless --dry-run, which prints the
+    /// dry run's outcome and submits nothing). Returns `None` after a dry run.
+    pub async fn checked_submit(&mut self, tx: SignedTx) -> Res<Option<Outcome>> {
+        let r = self.client.simulate(tx.clone()).await?;
+        if r.already_committed {
+            return Ok(r.outcome);
+        }
+        let o = r
+            .outcome
+            .ok_or_else(|| ClientError::Unavailable("the dry run gave no outcome".into()))?;
+        if o.code() != ErrorCode::Ok {
+            return Err(ClientError::Rejected {
+                code: o.code(),
+                message: format!(
+                    "{} (found by a dry run; nothing was recorded or submitted)",
+                    o.message
+                ),
+                outcome: None,
+                fate: carbon_proto::v1::Fate::Unspecified,
+            });
+        }
+        if self.dry_run {
+            super::show::dry_run(&o, self.json);
+            return Ok(None);
+        }
         self.client.submit(tx).await.map(Some)
     }
 }

@@ -3,7 +3,10 @@
 //! Accounts and figures come from `seeds/demo/` (drawn from the seed document: power and heat,
 //! chemicals, textiles, paper, cement and steel in Zhejiang's cities; a Lishui forestry sink, a
 //! Zhoushan offshore-wind CCER project, a Ningbo/Xiangshan blue-carbon project, two banks and the
-//! Anji Yucun "zero-carbon" pilot). Keys: `seeds/keys/` (demo only).
+//! Anji Yucun "zero-carbon" pilot, a non-emitting organisation). Besides allocation, issuance,
+//! trades, pledges, surrender and the close, it shows a repo with a bank, a loan between two
+//! enterprises used for surrender and returned, and the December penalty month. Keys:
+//! `seeds/keys/` (demo only).
 
 use super::ctx::{Ctx, Res};
 use super::show;
@@ -105,6 +108,7 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
             "verifier" => Role::Verifier,
             "project_owner" => Role::ProjectOwner,
             "bank" => Role::Bank,
+            "organisation" => Role::Organisation,
             _ => Role::Individual,
         };
         let key = ctx
@@ -360,6 +364,61 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     .await?;
     say(format!("pledge {p1}: 500,000 CEA of ZJ-ENT-04 to ZJ-BANK-01, 200,000 released; pledge {p2}: ZJ-ENT-06 defaulted, ZJ-BANK-02 enforced 100,000 CEA"));
 
+    // 5b. Repo (回购): ZJ-ENT-03 sells allowances to a bank and buys them back.
+    let today = carbon_proto::dates::date_of(carbon_client::ops::now_ms());
+    let in_days = |n: u32| (0..n).fold(today, |d, _| carbon_proto::dates::next_day(d));
+    let repo_id = ok(
+        ctx,
+        "ZJ-ENT-03",
+        Op::Repo(pb::Repo {
+            seller: "ZJ-ENT-03".into(),
+            buyer: "ZJ-BANK-01".into(),
+            unit_class: Some(cea2025()),
+            quantity: 200_000,
+            sale_price_fen: 8_000,
+            repurchase_price_fen: 8_150,
+            repurchase_date: in_days(30),
+            contract_ref: "碳排放权回购协议 2025-NB-R01".into(),
+        }),
+    )
+    .await?
+    .effects
+    .unwrap_or_default()
+    .encumbrance_id;
+    ok(
+        ctx,
+        "ZJ-BANK-01",
+        Op::Repurchase(pb::Repurchase { repo_id }),
+    )
+    .await?;
+    say(format!(
+        "repo {repo_id}: ZJ-ENT-03 sold 200,000 CEA to ZJ-BANK-01 at 80.00, repurchase at 81.50 by {}; the bank confirmed the repurchase, the units are back with ZJ-ENT-03",
+        carbon_proto::dates::format_date(in_days(30))
+    ));
+
+    // 5c. Lending (借碳): ZJ-ENT-07 borrows allowances from ZJ-ENT-01 before its true-up.
+    let loan_id = ok(
+        ctx,
+        "ZJ-ENT-01",
+        Op::Lend(pb::Lend {
+            lender: "ZJ-ENT-01".into(),
+            borrower: "ZJ-ENT-07".into(),
+            unit_class: Some(cea2025()),
+            quantity: 30_000,
+            fee_fen: 4_500_000,
+            return_date: in_days(60),
+            contract_ref: "借碳合同 2025-HZ-L01".into(),
+        }),
+    )
+    .await?
+    .effects
+    .unwrap_or_default()
+    .loan_id;
+    say(format!(
+        "loan {loan_id}: ZJ-ENT-01 lent 30,000 CEA to ZJ-ENT-07 (fee 45,000.00 CNY, return by {})",
+        carbon_proto::dates::format_date(in_days(60))
+    ));
+
     // 6. Verified emissions, then the final true-up.
     for e in &enterprises {
         ok(
@@ -437,10 +496,38 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
             ok(ctx, &e.id, op).await?;
         }
     }
-    say("surrenders done");
+    say("surrenders done (ZJ-ENT-07's lowest serials, the borrowed ones, went first)");
+    ok(
+        ctx,
+        "ZJ-ENT-07",
+        Op::ReturnLoan(pb::ReturnLoan {
+            loan_id,
+            quantity: 30_000,
+        }),
+    )
+    .await?;
+    say(format!(
+        "ZJ-ENT-07 returned 30,000 CEA 2025 to ZJ-ENT-01: loan {loan_id} closed"
+    ));
 
-    // 8. Close 2025.
+    // 8. The penalty price: the usual deadline, 31 December, looks at December's trades only.
+    let december = (today / 10_000) * 10_000 + 1231;
+    let p = ctx.client.reference_price(december).await?;
+    say(format!(
+        "penalty reference for the deadline {}: CEA trades of {} to {} (the one month ending on the deadline, Decree 775 art. 24): {}",
+        carbon_proto::dates::format_date(december),
+        carbon_proto::dates::format_date(p.first_date),
+        carbon_proto::dates::format_date(p.last_date),
+        if p.traded {
+            format!("{} CNY/t over {} t", show::yuan(p.reference_price_fen), p.volume)
+        } else {
+            "nothing traded yet".to_string()
+        }
+    ));
+
+    // Close 2025 (the demo cannot wait for 31 December: yesterday stands in as the deadline).
     let deadline = yesterday_cst();
+    let window = ctx.client.reference_price(deadline).await?;
     let close = Op::CloseComplianceYear(pb::CloseComplianceYear {
         year: 2025,
         deadline_date: deadline,
@@ -449,8 +536,23 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     });
     ok(ctx, REG, close).await?;
     say(format!(
-        "compliance year 2025 closed (deadline {deadline}, multiplier 5; penalty price: last month's CEA average, or {} CNY/t if nothing traded then)",
-        show::yuan(FALLBACK_PRICE_FEN)
+        "compliance year 2025 closed (deadline {}, multiplier 5; penalty price: {})",
+        carbon_proto::dates::format_date(deadline),
+        if window.traded {
+            format!(
+                "{} CNY/t, the CEA average of {} to {}",
+                show::yuan(window.reference_price_fen),
+                carbon_proto::dates::format_date(window.first_date),
+                carbon_proto::dates::format_date(window.last_date)
+            )
+        } else {
+            format!(
+                "no CEA traded from {} to {}, so the fallback {} CNY/t",
+                carbon_proto::dates::format_date(window.first_date),
+                carbon_proto::dates::format_date(window.last_date),
+                show::yuan(FALLBACK_PRICE_FEN)
+            )
+        }
     ));
 
     // 9. 2026: the short enterprise's allocation is reduced by its shortfall.

@@ -4,5 +4,7 @@ pub mod commands;
 pub mod config;
 pub mod ctx;
 pub mod demo;
+pub mod finance;
 pub mod plan;
+pub mod reads;
 pub mod show;

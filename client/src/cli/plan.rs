@@ -6,11 +6,16 @@
 //! reuses the journalled bytes, so tx ids repeat and rows already committed are not applied
 //! again: the registry returns their first outcome. Bad rows are reported with their line number
 //! and do not stop good ones. A per-row report is written as CSV.
+//!
+//! However late a plan is re-run, a row already committed is reported as committed (the registry
+//! looks a tx id up before it checks expiry). A row whose journalled transaction can never be
+//! applied (e.g. it expired before it was committed: fate NOT_APPLIED) is dropped from the journal,
+//! so the next run signs it anew; a row whose fate is unknown keeps its bytes for the next run.
 
 use super::ctx::{Ctx, Res};
 use carbon_client::keys::Key;
 use carbon_client::{ops, ClientError};
-use carbon_proto::v1::{tx_body::Operation, Allocate, ErrorCode, SignedTx, TrueUp};
+use carbon_proto::v1::{tx_body::Operation, Allocate, ErrorCode, Fate, SignedTx, TrueUp};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -22,6 +27,8 @@ pub struct Summary {
     pub committed_now: usize,
     pub committed_before: usize,
     pub rejected: usize,
+    /// Rows without a definite answer (re-run to settle them).
+    pub unknown: usize,
     pub bad_rows: usize,
 }
 
@@ -72,6 +79,19 @@ fn load_journal(path: &Path) -> Res<BTreeMap<u64, SignedTx>> {
         }
     }
     Ok(out)
+}
+
+/// Replaces the journal with `journal` (written aside, synced, then renamed over it).
+fn rewrite_journal(path: &Path, journal: &BTreeMap<u64, SignedTx>) -> Res<()> {
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    let io = |e: std::io::Error| ClientError::local(format!("{}: {e}", path.display()));
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    for (line, tx) in journal {
+        writeln!(f, "{line}\t{}", hex::encode(tx.encode_to_vec())).map_err(io)?;
+    }
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
 }
 
 pub async fn run(
@@ -157,8 +177,10 @@ pub async fn run(
         committed_now: 0,
         committed_before: 0,
         rejected: 0,
+        unknown: 0,
         bad_rows: rows.iter().filter(|r| r.2.is_err()).count(),
     };
+    let mut stale: Vec<u64> = Vec::new();
     for chunk in good[..limit].chunks(CHUNK) {
         let txs: Vec<SignedTx> = chunk
             .iter()
@@ -166,8 +188,8 @@ pub async fn run(
             .collect();
         let answers = ctx.client.submit_batch(txs).await?;
         for (&i, a) in chunk.iter().zip(answers) {
-            let r = match a.outcome {
-                Some(o) if o.code() == ErrorCode::Ok && o.sequence <= start_seq => {
+            let r = match a {
+                Ok(o) if o.code() == ErrorCode::Ok && o.sequence <= start_seq => {
                     summary.committed_before += 1;
                     (
                         "committed (earlier run)".to_string(),
@@ -175,11 +197,11 @@ pub async fn run(
                         String::new(),
                     )
                 }
-                Some(o) if o.code() == ErrorCode::Ok => {
+                Ok(o) if o.code() == ErrorCode::Ok => {
                     summary.committed_now += 1;
                     ("committed".to_string(), o.sequence, String::new())
                 }
-                Some(o) => {
+                Ok(o) => {
                     summary.rejected += 1;
                     (
                         o.code().as_str_name().to_string(),
@@ -187,12 +209,17 @@ pub async fn run(
                         o.message.clone(),
                     )
                 }
-                None => {
+                Err(e) if e.fate() == Fate::NotApplied => {
                     summary.rejected += 1;
+                    stale.push(rows[i].0);
+                    (e.code().as_str_name().to_string(), 0, e.to_string())
+                }
+                Err(e) => {
+                    summary.unknown += 1;
                     (
-                        a.ingress_code().as_str_name().to_string(),
+                        "UNKNOWN".to_string(),
                         0,
-                        a.ingress_message.clone(),
+                        format!("{e} (fate unknown: re-run the plan to settle it)"),
                     )
                 }
             };
@@ -201,6 +228,12 @@ pub async fn run(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    if !stale.is_empty() {
+        for line in &stale {
+            journal.remove(line);
+        }
+        rewrite_journal(&journal_path, &journal)?;
+    }
 
     let mut out = Vec::new();
     for (i, (line, fields, tx)) in rows.iter().enumerate() {
@@ -231,11 +264,12 @@ pub async fn run(
         eprintln!("line {}: {}", r[0], r[7]);
     }
     eprintln!(
-        "plan {}: {} committed now, {} already committed, {} rejected, {} bad rows; report in {}",
+        "plan {}: {} committed now, {} already committed, {} rejected, {} of unknown fate, {} bad rows; report in {}",
         plan.display(),
         summary.committed_now,
         summary.committed_before,
         summary.rejected,
+        summary.unknown,
         summary.bad_rows,
         report_path.display()
     );

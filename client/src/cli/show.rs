@@ -1,14 +1,112 @@
-//! Printing: tables for people, protobuf JSON with --json, CSV exports.
+//! Printing: tables for people, JSON with --json (protobuf JSON field names, with ids, keys,
+//! hashes and signatures in hex, as everywhere in carbonctl), CSV exports.
 
 use carbon_client::ops::class_label;
 use carbon_proto::v1::{ComplianceRecord, MarketDay, Outcome};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 pub fn json<T: serde::Serialize>(v: &T) {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
+    match serde_json::to_value(v).map(hexify) {
+        Ok(v) => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
         Err(e) => eprintln!("cannot print JSON: {e}"),
     }
+}
+
+/// Fields that hold bytes (ids, keys, hashes, signatures, signed bodies): protobuf JSON writes
+/// them in base64, carbonctl in hex.
+const BYTES_FIELDS: [&str; 10] = [
+    "txId",
+    "chainHead",
+    "head",
+    "publicKey",
+    "publicKeys",
+    "signature",
+    "body",
+    "nextPageToken",
+    "pageToken",
+    "clusterAdminKey",
+];
+
+/// Rewrites the bytes fields of a protobuf-JSON value from base64 to hex.
+pub fn hexify(v: serde_json::Value) -> serde_json::Value {
+    use base64::Engine;
+    use serde_json::Value;
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(hex::encode)
+            .unwrap_or_else(|_| s.to_string())
+    };
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) if BYTES_FIELDS.contains(&k.as_str()) => {
+                            Value::String(b64(&s))
+                        }
+                        Value::Array(a) if BYTES_FIELDS.contains(&k.as_str()) => Value::Array(
+                            a.into_iter()
+                                .map(|x| match x {
+                                    Value::String(s) => Value::String(b64(&s)),
+                                    other => other,
+                                })
+                                .collect(),
+                        ),
+                        other => hexify(other),
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(hexify).collect()),
+        other => other,
+    }
+}
+
+/// The inverse of [`hexify`], to read carbonctl's JSON back into protobuf types.
+pub fn unhexify(v: serde_json::Value) -> serde_json::Value {
+    use base64::Engine;
+    use serde_json::Value;
+    let to_b64 = |s: &str| {
+        hex::decode(s)
+            .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+            .unwrap_or_else(|_| s.to_string())
+    };
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) if BYTES_FIELDS.contains(&k.as_str()) => {
+                            Value::String(to_b64(&s))
+                        }
+                        Value::Array(a) if BYTES_FIELDS.contains(&k.as_str()) => Value::Array(
+                            a.into_iter()
+                                .map(|x| match x {
+                                    Value::String(s) => Value::String(to_b64(&s)),
+                                    other => other,
+                                })
+                                .collect(),
+                        ),
+                        other => unhexify(other),
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(unhexify).collect()),
+        other => other,
+    }
+}
+
+/// What a dry run found: the transaction would succeed, with these effects.
+pub fn dry_run(o: &Outcome, as_json: bool) {
+    if as_json {
+        return json(&serde_json::json!({ "dryRun": true, "outcome": o }));
+    }
+    println!("dry run: would succeed (nothing was recorded)");
+    effects(o);
 }
 
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
@@ -35,6 +133,11 @@ pub fn outcome(o: &Outcome, as_json: bool) {
         o.log_index,
         hex::encode(&o.tx_id)
     );
+    effects(o);
+    println!("  chain head {}", hex::encode(&o.chain_head));
+}
+
+fn effects(o: &Outcome) {
     if let Some(fx) = &o.effects {
         for (what, ranges) in [
             ("created", &fx.created),
@@ -53,7 +156,10 @@ pub fn outcome(o: &Outcome, as_json: bool) {
             }
         }
         if fx.encumbrance_id != 0 {
-            println!("  encumbrance id {}", fx.encumbrance_id);
+            println!(
+                "  encumbrance (pledge, freeze or repo) id {}",
+                fx.encumbrance_id
+            );
         }
         if fx.shortfall_deducted != 0 {
             println!(
@@ -67,8 +173,10 @@ pub fn outcome(o: &Outcome, as_json: bool) {
         if fx.cancellation_id != 0 {
             println!("  cancellation id {}", fx.cancellation_id);
         }
+        if fx.loan_id != 0 {
+            println!("  loan id {}", fx.loan_id);
+        }
     }
-    println!("  chain head {}", hex::encode(&o.chain_head));
 }
 
 pub fn status_word(r: &ComplianceRecord) -> &'static str {

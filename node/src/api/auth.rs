@@ -160,3 +160,26 @@ pub fn authorise_at<R: PrivateRead>(
         account: Some(account),
     })
 }
+
+/// Authenticates `req`'s reader and admits the regulator only (one call per read).
+pub fn regulator_only<R: PrivateRead>(
+    view: &dyn StateView,
+    chain_id: &str,
+    req: &R,
+) -> Result<Account, ApiError> {
+    let who = authorise(view, chain_id, req)?;
+    who.require(Policy::Regulator)?;
+    who.account.ok_or_else(|| ApiError::denied("this read needs a signed ReadAuth"))
+}
+
+/// Authenticates `req`'s reader and admits the account the record belongs to, or the regulator.
+pub fn party_or_regulator<R: PrivateRead>(
+    view: &dyn StateView,
+    chain_id: &str,
+    req: &R,
+    party: &str,
+) -> Result<Account, ApiError> {
+    let who = authorise(view, chain_id, req)?;
+    who.require(Policy::PartyOrRegulator(&[party]))?;
+    who.account.ok_or_else(|| ApiError::denied("this read needs a signed ReadAuth"))
+}

@@ -8,6 +8,7 @@
 use super::errors::ApiError;
 use super::ingress::now_ms;
 use super::limits::{exhausted, PROPOSAL_QUEUE_BYTES_MAX};
+use crate::raft::watchdog::Liveness;
 use crate::raft::{Batch, Raft};
 use carbon_proto::v1::Outcome;
 use carbon_proto::VerifiedTx;
@@ -37,16 +38,21 @@ struct Pending {
 #[derive(Clone)]
 pub struct Batcher {
     queue: mpsc::Sender<Pending>,
+    raft: Raft,
+    gate: Arc<Liveness>,
     /// Bytes that may still be queued (`limits::PROPOSAL_QUEUE_BYTES_MAX` in all).
     queue_bytes: Arc<Semaphore>,
 }
 
 impl Batcher {
-    pub fn start(raft: Raft, max_batch: usize) -> Self {
+    /// `gate` says whether this leader may propose now (quorum, clock: `raft::watchdog`).
+    pub fn start(raft: Raft, max_batch: usize, gate: Arc<Liveness>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(raft, rx, max_batch));
+        tokio::spawn(run(raft.clone(), rx, max_batch, gate.clone()));
         Batcher {
             queue,
+            raft,
+            gate,
             queue_bytes: Arc::new(Semaphore::new(PROPOSAL_QUEUE_BYTES_MAX)),
         }
     }
@@ -76,9 +82,28 @@ impl Batcher {
         rx.await
             .map_err(|_| ApiError::unavailable("the proposal was dropped"))?
     }
+
+    /// Commits an entry without transactions, stamped with this leader's clock, and waits until
+    /// it is applied: the ledger's time moves to at least now (used to settle expired
+    /// transactions, see `submit`).
+    pub async fn advance_ledger_time(&self) -> Result<(), ApiError> {
+        self.gate
+            .admit()
+            .map_err(|refusal| ApiError::unavailable(refusal.to_string()))?;
+        let entry = Batch {
+            timestamp_ms: now_ms(),
+            ledger_version: crate::ledger::VERSION,
+            txs: Vec::new(),
+        };
+        self.raft
+            .client_write(entry)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("cannot move the ledger's time: {e}")))?;
+        Ok(())
+    }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize, gate: Arc<Liveness>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -95,15 +120,15 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        let raft = raft.clone();
+        let (raft, gate) = (raft.clone(), gate.clone());
         tokio::spawn(async move {
-            propose(raft, batch).await;
+            propose(raft, batch, &gate).await;
             drop(permit);
         });
     }
 }
 
-async fn propose(raft: Raft, batch: Vec<Pending>) {
+async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
     // The permits of the batch are held until every caller is answered.
     let mut permits = Vec::with_capacity(batch.len());
     let (txs, replies): (Vec<Vec<u8>>, Vec<Reply>) = batch
@@ -113,9 +138,17 @@ async fn propose(raft: Raft, batch: Vec<Pending>) {
             (p.bytes, p.reply)
         })
         .unzip();
+    if let Err(refusal) = gate.admit() {
+        let err = ApiError::unavailable(refusal.to_string());
+        for reply in replies {
+            let _ = reply.send(Err(err.clone()));
+        }
+        return;
+    }
     let n = txs.len();
     let entry = Batch {
         timestamp_ms: now_ms(),
+        ledger_version: crate::ledger::VERSION,
         txs,
     };
     let result = raft.client_write(entry).await;

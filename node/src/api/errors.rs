@@ -3,7 +3,7 @@
 //! its details, so clients never have to parse messages.
 
 use crate::raft::NodeId;
-use carbon_proto::v1::{ErrorCode, ErrorDetail, Outcome};
+use carbon_proto::v1::{ErrorCode, ErrorDetail, Fate, Outcome};
 use carbon_proto::SigningError;
 use prost::Message;
 use tonic::{Code, Status};
@@ -15,6 +15,8 @@ pub struct ApiError {
     pub message: String,
     pub outcome: Option<Box<Outcome>>,
     pub leader: Option<(NodeId, String)>,
+    /// For answers to Submit/SubmitBatch: what the client may conclude (see `Fate` in the proto).
+    pub fate: Fate,
 }
 
 impl ApiError {
@@ -24,11 +26,29 @@ impl ApiError {
             message: message.into(),
             outcome: None,
             leader: None,
+            fate: Fate::Unspecified,
         }
     }
 
+    /// A submission that did not take effect and never will (invalid bytes, or expired in ledger
+    /// time): the client may sign a new body.
+    pub fn not_applied(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(code, message).with_fate(Fate::NotApplied)
+    }
+
+    /// A submission whose fate is unknown: the client retries the same bytes.
+    pub fn fate_unknown(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(code, message).with_fate(Fate::Unknown)
+    }
+
+    pub fn with_fate(mut self, fate: Fate) -> Self {
+        self.fate = fate;
+        self
+    }
+
+    /// Unavailable: for a submission, its fate is unknown (retry the same bytes).
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Unavailable, message)
+        Self::fate_unknown(ErrorCode::Unavailable, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -46,6 +66,20 @@ impl ApiError {
             message: outcome.message.clone(),
             outcome: Some(Box::new(outcome)),
             leader: None,
+            fate: Fate::Committed,
+        }
+    }
+
+    /// The detail every error status and every failed SubmitResult carries.
+    pub fn detail(&self) -> ErrorDetail {
+        let (leader_id, leader_address) = self.leader.clone().unwrap_or_default();
+        ErrorDetail {
+            code: self.code as i32,
+            message: self.message.clone(),
+            outcome: self.outcome.as_deref().cloned(),
+            leader_id,
+            leader_address,
+            fate: self.fate as i32,
         }
     }
 }
@@ -83,6 +117,8 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::UnknownVintage
         | E::UnknownProject
         | E::UnknownEncumbrance
+        | E::UnknownRepo
+        | E::UnknownLoan
         | E::NotFound => Code::NotFound,
         E::AccountExists
         | E::VintageExists
@@ -108,43 +144,52 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::ExceedsObligation
         | E::EmissionsNotReported
         | E::NoReferencePrice
-        | E::DeadlineNotPassed => Code::FailedPrecondition,
+        | E::DeadlineNotPassed
+        | E::RepoClosed
+        | E::RepurchaseDatePassed
+        | E::RepurchaseDateNotPassed
+        | E::LoanClosed
+        | E::ExceedsLoan => Code::FailedPrecondition,
     }
 }
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
-        let (leader_id, leader_address) = e.leader.clone().unwrap_or_default();
-        let detail = ErrorDetail {
-            code: e.code as i32,
-            message: e.message.clone(),
-            outcome: e.outcome.map(|o| *o),
-            leader_id,
-            leader_address,
-        };
         Status::with_details(
             grpc_code(e.code),
             format!("{}: {}", e.code.as_str_name(), e.message),
-            detail.encode_to_vec().into(),
+            e.detail().encode_to_vec().into(),
         )
+    }
+}
+
+/// An error detail from another node (a forwarded request's answer), kept as it was.
+pub fn from_detail(d: ErrorDetail) -> ApiError {
+    ApiError {
+        code: d.code(),
+        fate: d.fate(),
+        message: d.message,
+        outcome: d.outcome.map(Box::new),
+        leader: (d.leader_id != 0).then_some((d.leader_id, d.leader_address)),
     }
 }
 
 /// Reads the `ErrorDetail` back from a status (what clients and forwarding nodes do).
 pub fn detail(status: &Status) -> Option<ErrorDetail> {
+    if status.details().is_empty() {
+        return None; // a transport error, not one of ours
+    }
     ErrorDetail::decode(status.details()).ok()
 }
 
 /// An error status from another node, kept as it was (its detail travels unchanged).
 pub fn from_status(status: &Status) -> ApiError {
     match detail(status) {
-        Some(d) => ApiError {
-            code: d.code(),
-            message: d.message,
-            outcome: d.outcome.map(Box::new),
-            leader: (d.leader_id != 0).then_some((d.leader_id, d.leader_address)),
-        },
-        None => ApiError::unavailable(format!("{}: {}", status.code(), status.message())),
+        Some(d) => from_detail(d),
+        None => ApiError::fate_unknown(
+            ErrorCode::Unavailable,
+            format!("{}: {}", status.code(), status.message()),
+        ),
     }
 }
 

@@ -1,27 +1,36 @@
-//! Ingress checks, before anything reaches the log: size, decoding, chain id, every signature
-//! (strict ed25519, the one rule), the body's shape ([`check_body`]: an operation, a few valid
-//! and distinct signer ids, no NUL in any text), expiry against this node's clock; on the
-//! leader, the signing accounts exist and reach their thresholds ([`check_signers`]). A
-//! transaction refused here is never logged and gets no outcome; its error comes straight back
-//! to the client.
+//! Ingress checks, before anything reaches the log, in two stages around the committed-outcome
+//! lookup (a committed tx id returns its first outcome whatever else is true of the request):
+//!
+//! 1. [`admit`]: the size limit and the tx id (`blake3` of the body bytes; nothing decoded yet).
+//! 2. [`verify_all`]: the body decodes, the chain id, every signature (strict ed25519, the one
+//!    rule of `carbon_proto::signing`), the body's shape ([`check_body`]: an operation, a few
+//!    valid and distinct signer ids, a short memo, no NUL in any text).
+//!
+//! On the leader, the signing accounts must exist and reach their thresholds
+//! ([`check_signers`], called from `submit`).
+//!
+//! A transaction refused here is never logged; its bytes can never be applied, so the answer's
+//! fate is NOT_APPLIED. Expiry is not an ingress check: the leader decides it against its own
+//! clock and the ledger's time (see `submit`).
 
 use super::errors::ApiError;
+use carbon_proto::signing::TxId;
 use crate::ledger::{exec, queries, StateView};
 use carbon_proto::v1::{ErrorCode, SignedTx, TxBody};
 use carbon_proto::VerifiedTx;
 use prost::Message;
 
 /// Largest accepted signed transaction, encoded.
-pub const MAX_TX_BYTES: usize = 64 * 1024;
+pub const TX_BYTES_MAX: usize = 64 * 1024;
 /// Most transactions in one SubmitBatch.
-pub const MAX_BATCH_TXS: usize = 10_000;
+pub const BATCH_TXS_MAX: usize = 10_000;
 /// Most accounts one transaction may name as signers (a trade or a pledge needs two).
 pub const SIGNERS_MAX: usize = 4;
 /// Longest memo, in bytes.
 pub const MEMO_BYTES_MAX: usize = 512;
 
 fn malformed(m: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::Malformed, m)
+    ApiError::not_applied(ErrorCode::Malformed, m)
 }
 
 /// The shape of a body, before anything is looked up: one operation; 1 to [`SIGNERS_MAX`]
@@ -88,24 +97,27 @@ fn text_with_nul(body: &TxBody) -> Option<String> {
 }
 
 /// On the leader: every signing account exists, is not closed, and reaches its threshold with
-/// the verified keys. A missing co-signer or an unknown account must not burn the tx id with a
-/// committed rejection; the ledger checks again when applying.
+/// the verified keys. A missing co-signer or an account not opened yet must not burn the tx id
+/// with a committed rejection; the ledger checks again when applying. The fate is UNKNOWN: the
+/// same body (same tx id) may still be committed once the state or its signatures change.
 pub fn check_signers(view: &dyn StateView, v: &VerifiedTx) -> Result<(), ApiError> {
     for s in &v.body.signers {
-        let Some(a) = queries::account(view, s)? else {
-            return Err(ApiError::new(
+        let account = queries::account(view, s)
+            .map_err(|e| ApiError::fate_unknown(ErrorCode::Unavailable, e.0))?;
+        let Some(a) = account else {
+            return Err(ApiError::fate_unknown(
                 ErrorCode::UnknownAccount,
                 format!("signing account {s:?} does not exist; nothing was recorded"),
             ));
         };
         if a.status() == carbon_proto::v1::AccountStatus::Closed {
-            return Err(ApiError::new(
+            return Err(ApiError::fate_unknown(
                 ErrorCode::AccountNotOpen,
                 format!("account {s:?} is closed and can authorise nothing; nothing was recorded"),
             ));
         }
         if !carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &v.signer_keys) {
-            return Err(ApiError::new(
+            return Err(ApiError::fate_unknown(
                 ErrorCode::InsufficientSignatures,
                 format!(
                     "account {s:?} needs signatures of {} distinct keys of its key set; nothing was recorded",
@@ -117,74 +129,39 @@ pub fn check_signers(view: &dyn StateView, v: &VerifiedTx) -> Result<(), ApiErro
     Ok(())
 }
 
+/// This node's clock (Unix ms): `raft::clock::now_ms`, the one "now" of the node.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::raft::clock::now_ms()
 }
 
-fn size_check(tx: &SignedTx) -> Result<(), ApiError> {
+/// Stage 1: the size limit; returns the transaction with its id.
+pub fn admit(tx: Option<SignedTx>) -> Result<(SignedTx, TxId), ApiError> {
+    let tx = tx.ok_or_else(|| {
+        ApiError::not_applied(ErrorCode::Malformed, "the request carries no transaction")
+    })?;
     let n = tx.encoded_len();
-    if n > MAX_TX_BYTES {
-        return Err(ApiError::new(
+    if n > TX_BYTES_MAX {
+        return Err(ApiError::not_applied(
             ErrorCode::MessageTooLarge,
-            format!("the transaction is {n} bytes; at most {MAX_TX_BYTES} are accepted"),
+            format!("the transaction is {n} bytes; at most {TX_BYTES_MAX} are accepted"),
         ));
     }
-    Ok(())
+    let id = carbon_proto::signing::tx_id(&tx.body);
+    Ok((tx, id))
 }
 
-fn expiry_check(v: &VerifiedTx, now: u64) -> Result<(), ApiError> {
-    if now > v.body.valid_until_ms {
-        return Err(ApiError::new(
-            ErrorCode::Expired,
-            format!(
-                "the transaction was valid until {} ms; it is now {now} ms",
-                v.body.valid_until_ms
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks many transactions; one result per input, in order.
-pub fn check_all(
-    chain_id: &str,
-    txs: Vec<SignedTx>,
-    now: u64,
-) -> Vec<Result<VerifiedTx, ApiError>> {
-    let mut sized = Vec::with_capacity(txs.len());
-    let mut slots: Vec<Option<ApiError>> = Vec::with_capacity(txs.len());
-    for t in txs {
-        match size_check(&t) {
-            Ok(()) => {
-                sized.push(t);
-                slots.push(None);
-            }
-            Err(e) => slots.push(Some(e)),
-        }
-    }
-    let mut verified = carbon_proto::signing::verify_all(chain_id, sized).into_iter();
-    slots
+/// Stage 2: decoding, chain id and signatures of many transactions; one result per input.
+pub fn verify_all(chain_id: &str, txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, ApiError>> {
+    carbon_proto::signing::verify_all(chain_id, txs)
         .into_iter()
-        .map(|slot| match slot {
-            Some(e) => Err(e),
-            None => match verified.next() {
-                Some(Ok(v)) => check_body(&v.body)
-                    .and_then(|()| expiry_check(&v, now))
-                    .map(|()| v),
-                Some(Err(e)) => Err(e.into()),
-                None => Err(ApiError::unavailable("verification lost a transaction")),
-            },
+        .map(|r| {
+            r.map_err(|e| ApiError::not_applied(e.code(), e.to_string()))
+                .and_then(|v| check_body(&v.body).map(|()| v))
         })
         .collect()
 }
 
-pub fn check(chain_id: &str, tx: Option<SignedTx>, now: u64) -> Result<VerifiedTx, ApiError> {
-    let tx = tx
-        .ok_or_else(|| ApiError::new(ErrorCode::Malformed, "the request carries no transaction"))?;
-    check_all(chain_id, vec![tx], now)
-        .pop()
-        .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))
+/// Whether the transaction's validity ended before `now_ms`.
+pub fn is_expired(v: &VerifiedTx, now_ms: u64) -> bool {
+    now_ms > v.body.valid_until_ms
 }

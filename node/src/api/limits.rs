@@ -27,7 +27,7 @@ pub const PAGE_RECORDS_MAX: usize = 1_000;
 pub const PAGE_BYTES_MAX: usize = 4 << 20;
 
 pub fn exhausted(m: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::ResourceExhausted, m)
+    ApiError::not_applied(ErrorCode::ResourceExhausted, m)
 }
 
 /// The records of one page: at most `limit` (0 = [`PAGE_RECORDS_MAX`], never more) and at most

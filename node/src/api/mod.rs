@@ -4,6 +4,7 @@
 //!   forwarding by followers.
 //! * Reads ([`reads`]): linearizable through the leader by default (read index), or local on
 //!   request; private reads need a `ReadAuth` bound to the request ([`auth`]).
+//! * [`simulate`]: dry runs of a transaction on the leader's state, committing nothing.
 //! * [`watch`]: committed transactions in chain order, resumable from any sequence; private
 //!   ones redacted for watchers who may not see them.
 //! * [`admin`]: cluster membership changes signed by the genesis admin key.
@@ -19,6 +20,7 @@ pub mod forward;
 pub mod ingress;
 pub mod limits;
 pub mod reads;
+pub mod simulate;
 pub mod submit;
 pub mod watch;
 
@@ -57,9 +59,7 @@ macro_rules! read {
 impl Registry for RegistryService {
     async fn submit(&self, req: Request<SubmitRequest>) -> Resp<SubmitResponse> {
         let fwd = is_forwarded(req.metadata());
-        let tx = req.into_inner().tx;
-        let v = ingress::check(&self.node.genesis.chain_id, tx, ingress::now_ms())?;
-        let outcome = submit::one(&self.node, v, fwd).await?;
+        let outcome = submit::one(&self.node, req.into_inner().tx, fwd).await?;
         if outcome.code() != ErrorCode::Ok {
             return Err(ApiError::rejected(outcome).into());
         }
@@ -71,16 +71,19 @@ impl Registry for RegistryService {
     async fn submit_batch(&self, req: Request<SubmitBatchRequest>) -> Resp<SubmitBatchResponse> {
         let fwd = is_forwarded(req.metadata());
         let txs = req.into_inner().txs;
-        if txs.len() > ingress::MAX_BATCH_TXS {
-            return Err(ApiError::new(
+        if txs.len() > ingress::BATCH_TXS_MAX {
+            return Err(ApiError::not_applied(
                 ErrorCode::MessageTooLarge,
-                format!("at most {} transactions per batch", ingress::MAX_BATCH_TXS),
+                format!(
+                    "at most {} transactions per batch; none of these was looked at",
+                    ingress::BATCH_TXS_MAX
+                ),
             )
             .into());
         }
-        let checked = ingress::check_all(&self.node.genesis.chain_id, txs, ingress::now_ms());
+        let answers = submit::many(&self.node, txs.into_iter().map(Some).collect(), fwd).await;
         Ok(Response::new(SubmitBatchResponse {
-            results: submit::many(&self.node, checked, fwd).await,
+            results: answers.into_iter().map(submit::result).collect(),
         }))
     }
 
@@ -144,6 +147,49 @@ impl Registry for RegistryService {
 
     async fn trace_serial(&self, req: Request<TraceSerialRequest>) -> Resp<TraceSerialResponse> {
         read!(self, req, trace_serial, reads::trace)
+    }
+
+    async fn get_reference_price(
+        &self,
+        req: Request<GetReferencePriceRequest>,
+    ) -> Resp<GetReferencePriceResponse> {
+        read!(self, req, get_reference_price, reads::reference_price)
+    }
+
+    async fn list_repos(&self, req: Request<ListReposRequest>) -> Resp<ListReposResponse> {
+        read!(self, req, list_repos, reads::repos)
+    }
+
+    async fn list_loans(&self, req: Request<ListLoansRequest>) -> Resp<ListLoansResponse> {
+        read!(self, req, list_loans, reads::loans)
+    }
+
+    async fn list_vintages(&self, req: Request<ListVintagesRequest>) -> Resp<ListVintagesResponse> {
+        read!(self, req, list_vintages, reads::vintages)
+    }
+
+    async fn list_allocations(
+        &self,
+        req: Request<ListAllocationsRequest>,
+    ) -> Resp<ListAllocationsResponse> {
+        read!(self, req, list_allocations, reads::allocations)
+    }
+
+    async fn list_accounts(&self, req: Request<ListAccountsRequest>) -> Resp<ListAccountsResponse> {
+        read!(self, req, list_accounts, reads::accounts)
+    }
+
+    async fn get_statement(&self, req: Request<GetStatementRequest>) -> Resp<GetStatementResponse> {
+        read!(self, req, get_statement, reads::statement)
+    }
+
+    async fn simulate(&self, req: Request<SimulateRequest>) -> Resp<SimulateResponse> {
+        let fwd = is_forwarded(req.metadata());
+        let r = req.into_inner();
+        match reads::gate(&self.node, ReadConsistency::Linearizable as i32, fwd).await? {
+            Some(mut leader) => leader.simulate(forwarded(r)).await,
+            None => Ok(Response::new(simulate::run(&self.node, r)?)),
+        }
     }
 
     type WatchStream = watch::WatchStream;

@@ -1,9 +1,10 @@
 //! Reads: every query of the registry's rules, answered from this node's applied state after
 //! the consistency gate ([`gate`]) has done its part.
 
-use super::auth::{authorise, Policy, Reader};
+use super::auth::{authorise, party_or_regulator, regulator_only, Policy, Reader};
 use super::errors::ApiError;
 use super::forward::leader;
+use super::ingress::now_ms;
 use super::limits::{check_token, Pager};
 use crate::ledger::keys;
 use crate::ledger::queries;
@@ -288,6 +289,9 @@ pub fn disclosure(
         next_page_token,
         ..Default::default()
     };
+    if r.page_token.is_empty() {
+        out.financing = queries::open_financing(&node.state.view())?;
+    }
     for d in records {
         match d {
             queries::Disclosed::Compliance(c) => out.compliance.push(c),
@@ -297,4 +301,138 @@ pub fn disclosure(
         }
     }
     Ok(out)
+}
+
+fn date_arg(date: u32, what: &str, optional: bool) -> Result<u32, ApiError> {
+    if (optional && date == 0) || crate::ledger::dates::is_valid_date(date) {
+        Ok(date)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!("{what} {date} is not a yyyymmdd date"),
+        ))
+    }
+}
+
+fn page(limit: u32) -> usize {
+    match limit as usize {
+        0 => MAX_PAGE,
+        n => n.min(MAX_PAGE),
+    }
+}
+
+/// Public: the penalty reference price a close with this deadline would use.
+pub fn reference_price(
+    node: &Arc<Node>,
+    r: GetReferencePriceRequest,
+) -> Result<GetReferencePriceResponse, ApiError> {
+    let deadline = date_arg(r.deadline_date, "deadline", false)?;
+    let p = queries::reference_price(&node.state.view(), deadline)?;
+    Ok(GetReferencePriceResponse {
+        first_date: p.first_date,
+        last_date: p.last_date,
+        days: p.days,
+        volume: u64::try_from(p.volume).unwrap_or(u64::MAX),
+        turnover_fen: u64::try_from(p.turnover_fen).unwrap_or(u64::MAX),
+        traded: p.price_fen.is_some(),
+        reference_price_fen: p.price_fen.unwrap_or(0),
+    })
+}
+
+pub fn repos(node: &Arc<Node>, r: ListReposRequest) -> Result<ListReposResponse, ApiError> {
+    let view = node.state.view();
+    party_or_regulator(&view, &node.genesis.chain_id, &r, &r.party)?;
+    Ok(ListReposResponse {
+        repos: queries::repos_of(&view, &r.party)?,
+    })
+}
+
+pub fn loans(node: &Arc<Node>, r: ListLoansRequest) -> Result<ListLoansResponse, ApiError> {
+    let view = node.state.view();
+    let chain = &node.genesis.chain_id;
+    let party = if r.party.is_empty() {
+        regulator_only(&view, chain, &r)?;
+        None
+    } else {
+        party_or_regulator(&view, chain, &r, &r.party)?;
+        Some(r.party.as_str())
+    };
+    let today = crate::ledger::dates::date_of(now_ms());
+    let mut loans = queries::loans(&view, party, today)?;
+    if r.overdue_only {
+        loans.retain(|l| l.overdue);
+    }
+    Ok(ListLoansResponse { loans })
+}
+
+pub fn vintages(
+    node: &Arc<Node>,
+    r: ListVintagesRequest,
+) -> Result<ListVintagesResponse, ApiError> {
+    let view = node.state.view();
+    regulator_only(&view, &node.genesis.chain_id, &r)?;
+    Ok(ListVintagesResponse {
+        vintages: queries::vintages(&view)?,
+    })
+}
+
+pub fn allocations(
+    node: &Arc<Node>,
+    r: ListAllocationsRequest,
+) -> Result<ListAllocationsResponse, ApiError> {
+    let view = node.state.view();
+    let chain = &node.genesis.chain_id;
+    let enterprise = if r.enterprise_id.is_empty() {
+        regulator_only(&view, chain, &r)?;
+        None
+    } else {
+        party_or_regulator(&view, chain, &r, &r.enterprise_id)?;
+        Some(r.enterprise_id.as_str())
+    };
+    Ok(ListAllocationsResponse {
+        allocations: queries::allocations(&view, r.vintage, enterprise)?,
+    })
+}
+
+pub fn accounts(
+    node: &Arc<Node>,
+    r: ListAccountsRequest,
+) -> Result<ListAccountsResponse, ApiError> {
+    let view = node.state.view();
+    regulator_only(&view, &node.genesis.chain_id, &r)?;
+    let filter = queries::AccountFilter {
+        role: (r.role() != Role::Unspecified).then(|| r.role()),
+        region: (!r.region.is_empty()).then(|| r.region.clone()),
+        status: (r.status() != AccountStatus::Unspecified).then(|| r.status()),
+    };
+    let (accounts, more) = queries::accounts(&view, &filter, &r.after_account_id, page(r.limit))?;
+    let next_after_account_id = match (more, accounts.last()) {
+        (true, Some(a)) => a.account_id.clone(),
+        _ => String::new(),
+    };
+    Ok(ListAccountsResponse {
+        accounts,
+        next_after_account_id,
+    })
+}
+
+pub fn statement(
+    node: &Arc<Node>,
+    r: GetStatementRequest,
+) -> Result<GetStatementResponse, ApiError> {
+    let view = node.state.view();
+    party_or_regulator(
+        &view,
+        &node.genesis.chain_id,
+        &r,
+        &r.account_id,
+    )?;
+    let from = date_arg(r.from_date, "from date", true)?;
+    let to = date_arg(r.to_date, "to date", true)?;
+    let (lines, next_page_token) =
+        queries::statement(&view, &r.account_id, from, to, &r.page_token, page(r.limit))?;
+    Ok(GetStatementResponse {
+        lines,
+        next_page_token,
+    })
 }

@@ -5,8 +5,9 @@ use super::error::{reject, ErrorCode, Res};
 use super::exec::{check_id, check_key_set, check_text, Exec};
 use super::keys;
 use carbon_proto::v1::{
-    Account, AccountStatus, CloseAccount, Effects, Encumbrance, EncumbranceStatus, OpenAccount,
-    ReinstateAccount, Role, SuspendAccount, UpdateKeys,
+    Account, AccountStatus, CloseAccount, Effects, Encumbrance, EncumbranceStatus, Loan,
+    LoanStatus, OpenAccount, ReinstateAccount, RepoAgreement, RepoStatus, Role, SuspendAccount,
+    UpdateKeys,
 };
 
 pub fn open(x: &mut Exec, op: &OpenAccount) -> Res<Effects> {
@@ -123,8 +124,36 @@ pub fn close(x: &mut Exec, op: &CloseAccount) -> Res<Effects> {
             }
         }
     }
+    open_financing(x, &op.account_id)?;
     a.status = AccountStatus::Closed as i32;
     x.put_account(&a);
     x.touch(&a.account_id);
     Ok(Effects::default())
+}
+
+/// An account that is party to an open repo or loan cannot close: units would come back to it.
+fn open_financing(x: &Exec, account: &str) -> Res<()> {
+    for (k, _) in x.st.scan_prefix(&keys::repos_of_party(account))? {
+        let id = keys::trailing_u64(&k).unwrap_or_default();
+        if let Some(r) = x.get::<RepoAgreement>(&keys::repo(id))? {
+            if r.status() == RepoStatus::Open {
+                return reject(
+                    ErrorCode::AccountNotEmpty,
+                    format!("account {account:?} is party to open repo {id}"),
+                );
+            }
+        }
+    }
+    for (k, _) in x.st.scan_prefix(&keys::loans_of_party(account))? {
+        let id = keys::trailing_u64(&k).unwrap_or_default();
+        if let Some(l) = x.get::<Loan>(&keys::loan(id))? {
+            if l.status() == LoanStatus::Open {
+                return reject(
+                    ErrorCode::AccountNotEmpty,
+                    format!("account {account:?} is party to open loan {id}"),
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@
 use super::compliance;
 use super::error::{reject, ErrorCode, Res};
 use super::exec::{add, check_quantity, sub, Exec};
-use super::holdings::{to_ranges, Give};
+use super::holdings::to_ranges;
 use super::keys;
 use carbon_proto::v1::{
     Account, Allocate, Allocation, DeclareVintage, Effects, RetireReason, Role, TrueUp, UnitClass,
@@ -48,6 +48,7 @@ pub fn declare_vintage(x: &mut Exec, op: &DeclareVintage) -> Res<Effects> {
         vintage: op.vintage,
         cap: op.cap,
         allocated: 0,
+        remaining: 0,
     };
     x.put(keys::vintage(op.vintage), &v);
     Ok(Effects::default())
@@ -116,7 +117,7 @@ fn grant(
     if create > 0 {
         let class = cea(v.vintage);
         let range = x.create_serials(&class, create)?;
-        x.give(&ent.account_id, &class, &vec![range], Give::Available)?;
+        x.give_created(&ent.account_id, &class, &vec![range])?;
         alloc.created = add(alloc.created, create, "created allowances")?;
         effects.created = to_ranges(&class, &vec![range]);
     }

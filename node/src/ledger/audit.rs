@@ -10,8 +10,8 @@ use super::store::{MemState, StateView};
 use super::{apply_entry, genesis_writes, Ctx};
 use carbon_proto::v1::{
     Allocation, BlockState, ChainState, CommittedTx, Encumbrance, EncumbranceKind,
-    EncumbranceStatus, Genesis, Project, ProjectStatus, RetiredBlock, SerialBlock, UnitKind,
-    Vintage,
+    EncumbranceStatus, Genesis, Loan, LoanStatus, Project, ProjectStatus, RepoAgreement,
+    RepoStatus, RetiredBlock, SerialBlock, UnitKind, Vintage,
 };
 use std::collections::BTreeMap;
 
@@ -86,7 +86,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
                     return fail(format!("available block of {account} names an encumbrance"));
                 }
             }
-            BlockState::Pledged | BlockState::Frozen => {
+            BlockState::Pledged | BlockState::Frozen | BlockState::Repo => {
                 let e = enc_held
                     .entry(b.encumbrance_id)
                     .or_insert((0, account.clone(), b.state()));
@@ -218,6 +218,8 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             }
         }
     }
+    check_repos(v, &mut enc_held)?;
+    check_loans(v)?;
     if let Some((id, _)) = enc_held.into_iter().next() {
         return fail(format!(
             "blocks are encumbered by {id}, which does not exist"
@@ -311,6 +313,50 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
     Ok(())
 }
 
+/// Open repos hold exactly their units, in the buyer's account in state repo; closed ones none.
+fn check_repos(
+    v: &dyn StateView,
+    enc_held: &mut BTreeMap<u64, (u64, String, BlockState)>,
+) -> R<()> {
+    for (_, r) in io(read_all::<RepoAgreement>(v, keys::REPOS))? {
+        let held = enc_held.remove(&r.id);
+        let open = r.status() == RepoStatus::Open;
+        let ok = match &held {
+            Some((n, holder, state)) => {
+                open && *n == r.quantity && *holder == r.buyer && *state == BlockState::Repo
+            }
+            None => !open,
+        };
+        if !ok {
+            return fail(format!(
+                "repo {} ({:?}, {} units to {}) does not match its blocks: {held:?}",
+                r.id,
+                r.status(),
+                r.quantity,
+                r.buyer
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A loan never has more returned than lent, and is open exactly while units are outstanding.
+fn check_loans(v: &dyn StateView) -> R<()> {
+    for (_, l) in io(read_all::<Loan>(v, keys::LOANS))? {
+        let open = l.status() == LoanStatus::Open;
+        if l.returned > l.quantity || open != (l.returned < l.quantity) || l.quantity == 0 {
+            return fail(format!(
+                "loan {} is {:?} with {} of {} returned",
+                l.id,
+                l.status(),
+                l.returned,
+                l.quantity
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Verifies an exported history offline: ids, signatures, every link of the chain.
 pub fn verify_chain(genesis: &Genesis, history: &[CommittedTx]) -> R<[u8; 32]> {
     carbon_proto::chain::verify_chain(genesis, history).map_err(|e| AuditError(e.to_string()))
@@ -330,6 +376,7 @@ pub fn replay(genesis: &Genesis, history: &[CommittedTx]) -> R<MemState> {
         let ctx = Ctx {
             log_index: o.log_index,
             timestamp_ms: o.timestamp_ms,
+            ledger_version: o.ledger_version,
         };
         let same_entry = rest
             .iter()
@@ -344,7 +391,7 @@ pub fn replay(genesis: &Genesis, history: &[CommittedTx]) -> R<MemState> {
                     .map_err(|e| AuditError(e.to_string()))?,
             );
         }
-        let applied = io(apply_entry(&state, ctx, &txs))?;
+        let applied = apply_entry(&state, ctx, &txs).map_err(|e| AuditError(e.to_string()))?;
         for (got, want) in applied.outcomes.iter().zip(entry) {
             if Some(got) != want.outcome.as_ref() {
                 return fail(format!(

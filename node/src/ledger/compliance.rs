@@ -4,14 +4,14 @@
 //! no); credits at most 5 % of verified emissions over all of the year's surrenders; never more
 //! than the remaining obligation. Closing (rule 11) settles every record of the year: compliant,
 //! or non-compliant with a shortfall that is carried to the next allocation and a penalty of
-//! shortfall x last month's average CEA price x the multiplier.
+//! shortfall x the reference price (the average CEA price of the one month ending on the
+//! deadline, [`reference_price`]) x the multiplier.
 
-use super::allocation::cea;
 use super::dates;
 use super::error::{reject, ErrorCode, Res};
 use super::exec::{add, check_quantity, mul, read_all, Exec};
 use super::keys;
-use super::trading::month_average;
+use super::trading::reference_price;
 use carbon_proto::v1::{
     Allocation, CloseComplianceYear, ComplianceRecord, ComplianceStatus, Effects, ReportEmissions,
     RetireReason, Role, Surrender, UnitKind, YearClose,
@@ -223,14 +223,18 @@ pub fn close_year(x: &mut Exec, op: &CloseComplianceYear) -> Res<Effects> {
             ),
         );
     }
-    let month = dates::previous_month(op.deadline_date);
-    let price = match month_average(x, cea(op.year).kind, month)? {
+    let reference = reference_price(&*x.st, op.deadline_date)?;
+    let price = match reference.price_fen {
         Some(p) => p,
         None if op.fallback_price_fen > 0 => op.fallback_price_fen,
         None => {
             return reject(
                 ErrorCode::NoReferencePrice,
-                format!("no allowances traded in {month}; give a fallback price"),
+                format!(
+                    "no allowances traded from {} to {}; give a fallback price",
+                    dates::format_date(reference.first_date),
+                    dates::format_date(reference.last_date)
+                ),
             )
         }
     };

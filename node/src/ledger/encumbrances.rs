@@ -12,7 +12,8 @@ use carbon_proto::v1::{
     ReleasePledge, Role, Unfreeze,
 };
 
-fn next_id(x: &mut Exec) -> Res<u64> {
+/// The next id of the one sequence pledges, freezes and repos share.
+pub fn next_id(x: &mut Exec) -> Res<u64> {
     let id = x.chain.next_encumbrance_id.max(1);
     x.chain.next_encumbrance_id = add(id, 1, "the encumbrance ids")?;
     Ok(id)

@@ -16,6 +16,8 @@ pub struct Ctx {
     pub log_index: u64,
     /// The leader's clock when it proposed the entry (Unix ms). The ledger's only notion of time.
     pub timestamp_ms: u64,
+    /// The version of the rules the entry must be applied with (see [`super::VERSION`]).
+    pub ledger_version: u32,
 }
 
 /// Longest identifier (account, project).
@@ -268,6 +270,7 @@ pub fn role_word(r: Role) -> &'static str {
         Role::ProjectOwner => "project owner",
         Role::Bank => "bank",
         Role::Individual => "individual",
+        Role::Organisation => "organisation",
     }
 }
 

@@ -4,12 +4,16 @@
 //!
 //! A block is stored under `H account class first` with its range and state. Every serial ever
 //! created is either in exactly one holding block or in exactly one retired block.
+//!
+//! Every movement is also written to the account's statement (`W account sequence class`): the
+//! ranges, the units in or out, the counterparty and the balance after ([`StatementLine`]).
 
 use super::error::{reject, ErrorCode, Res};
 use super::exec::{add, read_all, sub, Exec};
 use super::keys;
 use carbon_proto::v1::{
-    BlockState, RetireReason, RetiredBlock, SerialBlock, SerialOrigin, SerialRange, UnitClass,
+    BlockState, RetireReason, RetiredBlock, SerialBlock, SerialOrigin, SerialRange, StatementLine,
+    UnitClass,
 };
 use std::collections::BTreeMap;
 
@@ -17,7 +21,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
     Available,
-    /// Units encumbered by this pledge or freeze.
+    /// Units encumbered by this pledge, freeze or repo (one id sequence for all three).
     Encumbrance(u64),
 }
 
@@ -27,6 +31,8 @@ pub enum Give {
     Available,
     Pledged(u64),
     Frozen(u64),
+    /// Held by a repo buyer.
+    Repo(u64),
 }
 
 impl Give {
@@ -35,6 +41,7 @@ impl Give {
             Give::Available => (BlockState::Available, 0),
             Give::Pledged(id) => (BlockState::Pledged, id),
             Give::Frozen(id) => (BlockState::Frozen, id),
+            Give::Repo(id) => (BlockState::Repo, id),
         }
     }
 }
@@ -139,7 +146,7 @@ impl Exec<'_, '_> {
                 ErrorCode::InsufficientUnits
             };
             let extra = if code == ErrorCode::UnitsEncumbered {
-                format!(" ({encumbered} more are pledged or frozen)")
+                format!(" ({encumbered} more are pledged, frozen or in repo)")
             } else {
                 String::new()
             };
@@ -238,7 +245,7 @@ impl Exec<'_, '_> {
         Ok(())
     }
 
-    /// Takes and gives in one step; returns the moved ranges.
+    /// Takes and gives in one step and writes both statements; returns the moved ranges.
     pub fn move_units(
         &mut self,
         from_account: &str,
@@ -250,7 +257,19 @@ impl Exec<'_, '_> {
     ) -> Res<Vec<SerialRange>> {
         let ranges = self.take(from_account, class, quantity, from)?;
         self.give(to_account, class, &ranges, into)?;
+        if from_account == to_account {
+            self.note(from_account, class, &ranges, Flow::Within, "")?;
+        } else {
+            self.note(from_account, class, &ranges, Flow::Out, to_account)?;
+            self.note(to_account, class, &ranges, Flow::In, from_account)?;
+        }
         Ok(to_ranges(class, &ranges))
+    }
+
+    /// Gives newly created serials to an account, available, and writes its statement.
+    pub fn give_created(&mut self, account: &str, class: &UnitClass, ranges: &Ranges) -> Res<()> {
+        self.give(account, class, ranges, Give::Available)?;
+        self.note(account, class, ranges, Flow::In, "")
     }
 
     /// Retires available units of the account for good.
@@ -263,6 +282,7 @@ impl Exec<'_, '_> {
         year: u32,
     ) -> Res<Vec<SerialRange>> {
         let ranges = self.take(account, class, quantity, Take::Available)?;
+        self.note(account, class, &ranges, Flow::Out, "")?;
         let out = to_ranges(class, &ranges);
         for r in &out {
             let record = RetiredBlock {
@@ -288,6 +308,83 @@ impl Exec<'_, '_> {
             }
         }
         Ok(n)
+    }
+}
+
+/// How a movement touches an account, for its statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    In,
+    Out,
+    /// A change of state within the account (pledge, release, freeze, repo default...).
+    Within,
+}
+
+impl Exec<'_, '_> {
+    /// Adds a movement to the account's statement line for this transaction and unit class,
+    /// with its balance after. `counterparty` empty: the other signers stand in (the regulator
+    /// for an allocation, the bank for a pledge).
+    pub fn note(
+        &mut self,
+        account: &str,
+        class: &UnitClass,
+        ranges: &Ranges,
+        flow: Flow,
+        counterparty: &str,
+    ) -> Res<()> {
+        let key = keys::statement(account, self.sequence, class);
+        let mut line = match self.get::<StatementLine>(&key)? {
+            Some(l) => l,
+            None => StatementLine {
+                date: super::dates::date_of(self.ctx.timestamp_ms),
+                timestamp_ms: self.ctx.timestamp_ms,
+                sequence: self.sequence,
+                tx_id: self.tx.tx_id.to_vec(),
+                operation: self
+                    .tx
+                    .body
+                    .operation
+                    .as_ref()
+                    .map_or("", carbon_proto::names::operation)
+                    .to_string(),
+                unit_class: Some(class.clone()),
+                ..Default::default()
+            },
+        };
+        let n = ranges
+            .iter()
+            .try_fold(0u64, |n, &(f, l)| add(n, len(f, l), "the moved quantity"))?;
+        match flow {
+            Flow::In => line.quantity_in = add(line.quantity_in, n, "the statement")?,
+            Flow::Out => line.quantity_out = add(line.quantity_out, n, "the statement")?,
+            Flow::Within => {}
+        }
+        line.ranges.extend(to_ranges(class, ranges));
+        let mut parties: std::collections::BTreeSet<String> = line
+            .counterparty
+            .split(", ")
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        if counterparty.is_empty() {
+            let others = self.tx.body.signers.iter().filter(|s| *s != account);
+            parties.extend(others.cloned());
+        } else {
+            parties.insert(counterparty.to_string());
+        }
+        line.counterparty = parties.into_iter().collect::<Vec<_>>().join(", ");
+        let (mut held, mut available) = (0u64, 0u64);
+        for b in self.blocks(account, class)?.values() {
+            let Some(r) = &b.range else { continue };
+            held = add(held, len(r.first, r.last), "the balance")?;
+            if b.state() == BlockState::Available {
+                available = add(available, len(r.first, r.last), "the balance")?;
+            }
+        }
+        line.balance_after = held;
+        line.available_after = available;
+        self.put(key, &line);
+        Ok(())
     }
 }
 

@@ -34,6 +34,8 @@ pub fn class(c: &UnitClass) -> Vec<u8> {
     v
 }
 
+pub const ACCOUNTS: &[u8] = b"A";
+
 pub fn account(account_id: &str) -> Vec<u8> {
     key(b'A', &[&id(account_id)])
 }
@@ -92,6 +94,8 @@ pub const VINTAGES: &[u8] = b"V";
 pub fn allocation(vintage: u32, enterprise: &str) -> Vec<u8> {
     key(b'L', &[&vintage.to_be_bytes(), &id(enterprise)])
 }
+
+pub const ALLOCATIONS: &[u8] = b"L";
 
 pub fn allocations_of(vintage: u32) -> Vec<u8> {
     key(b'L', &[&vintage.to_be_bytes()])
@@ -155,9 +159,9 @@ pub fn market_day(c: &UnitClass, date: u32) -> Vec<u8> {
 
 pub const MARKET_DAYS: &[u8] = b"M";
 
-/// Trades of one unit kind (all vintages and projects) in one month (yyyymm).
-pub fn market_month(kind: i32, month: u32) -> Vec<u8> {
-    key(b'N', &[&[kind as u8], &month.to_be_bytes()])
+/// Market days of every unit class of one kind (the class key starts with the kind byte).
+pub fn market_days_of_kind(kind: i32) -> Vec<u8> {
+    key(b'M', &[&[kind as u8]])
 }
 
 pub fn tx(tx_id: &[u8; 32]) -> Vec<u8> {
@@ -178,6 +182,45 @@ pub fn history(account_id: &str, seq: u64) -> Vec<u8> {
 
 pub fn history_of(account_id: &str) -> Vec<u8> {
     key(b'X', &[&id(account_id)])
+}
+
+/// An account's statement line for one transaction and unit class.
+pub fn statement(account_id: &str, seq: u64, c: &UnitClass) -> Vec<u8> {
+    key(b'W', &[&id(account_id), &seq.to_be_bytes(), &class(c)])
+}
+
+pub fn statement_of(account_id: &str) -> Vec<u8> {
+    key(b'W', &[&id(account_id)])
+}
+
+pub fn repo(repo_id: u64) -> Vec<u8> {
+    key(b'J', &[&repo_id.to_be_bytes()])
+}
+
+pub const REPOS: &[u8] = b"J";
+
+/// Index: repos in which the account is seller or buyer (value empty).
+pub fn repo_by_party(party: &str, repo_id: u64) -> Vec<u8> {
+    key(b'j', &[&id(party), &repo_id.to_be_bytes()])
+}
+
+pub fn repos_of_party(party: &str) -> Vec<u8> {
+    key(b'j', &[&id(party)])
+}
+
+pub fn loan(loan_id: u64) -> Vec<u8> {
+    key(b'B', &[&loan_id.to_be_bytes()])
+}
+
+pub const LOANS: &[u8] = b"B";
+
+/// Index: loans in which the account is lender or borrower (value empty).
+pub fn loan_by_party(party: &str, loan_id: u64) -> Vec<u8> {
+    key(b'b', &[&id(party), &loan_id.to_be_bytes()])
+}
+
+pub fn loans_of_party(party: &str) -> Vec<u8> {
+    key(b'b', &[&id(party)])
 }
 
 pub fn cancellation(cancel_id: u64) -> Vec<u8> {

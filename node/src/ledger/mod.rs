@@ -7,9 +7,10 @@
 //! same writes and the same chain head on every replica.
 //!
 //! One file per family of operations: [`accounts`], [`allocation`], [`projects`], [`trading`],
-//! [`encumbrances`], [`compliance`], [`cancellation`]. [`holdings`] keeps serial blocks, [`exec`]
-//! is the per-transaction context, [`store`] the state view, [`keys`] the key layout,
-//! [`queries`] the read side, [`audit`] the invariants and offline chain verification.
+//! [`encumbrances`], [`compliance`], [`cancellation`], [`repo`], [`lending`]. [`holdings`] keeps
+//! serial blocks (and writes statements), [`exec`] is the per-transaction context, [`store`] the
+//! state view, [`keys`] the key layout, [`queries`] the read side, [`audit`] the invariants and
+//! offline chain verification.
 
 #![deny(clippy::arithmetic_side_effects)]
 
@@ -24,8 +25,10 @@ pub mod error;
 pub mod exec;
 pub mod holdings;
 pub mod keys;
+pub mod lending;
 pub mod projects;
 pub mod queries;
+pub mod repo;
 pub mod store;
 pub mod trading;
 
@@ -42,6 +45,28 @@ use exec::{read, Exec};
 use prost::Message;
 use std::collections::BTreeSet;
 use store::Overlay;
+
+/// The version of the ledger rules this build applies and proposes. An entry records the version
+/// it was proposed with, and every outcome the version that applied it (it is in the chain).
+///
+/// A release that changes any outcome, effect or write of an existing operation must bump it and
+/// keep applying older versions exactly as before (see docs/OPERATIONS.md, "Rolling upgrade").
+pub const VERSION: u32 = 1;
+/// The oldest version this build still applies.
+pub const MIN_VERSION: u32 = 1;
+
+/// Why an entry could not be applied at all. The replica must stop: applying it differently
+/// from the other replicas would fork the chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error(transparent)]
+    Fault(#[from] ViewFault),
+    #[error(
+        "log entry {log_index} needs ledger version {version}; this build applies versions \
+         {MIN_VERSION}..={VERSION}: upgrade this node's binary (docs/OPERATIONS.md, rolling upgrade)"
+    )]
+    UnknownVersion { log_index: u64, version: u32 },
+}
 
 /// What applying one log entry produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +125,7 @@ pub fn genesis_writes(g: &Genesis) -> Result<Vec<Write>, LedgerError> {
         head: genesis_head(g).to_vec(),
         next_encumbrance_id: 1,
         next_cancellation_id: 1,
+        next_loan_id: 1,
     };
     writes.push(Write::Put(keys::GENESIS.to_vec(), g.encode_to_vec()));
     writes.push(Write::Put(keys::CHAIN.to_vec(), chain.encode_to_vec()));
@@ -111,13 +137,19 @@ pub fn committed(view: &dyn StateView, tx_id: &[u8; 32]) -> Result<Option<Commit
     read(view, &keys::tx(tx_id))
 }
 
-/// Applies one log entry's transactions. Errors only on a storage fault, in which case nothing
-/// may be written and the replica must stop.
+/// Applies one log entry's transactions. Errors only on a storage fault or a ledger version this
+/// build does not know, in which case nothing may be written and the replica must stop.
 pub fn apply_entry(
     view: &dyn StateView,
     ctx: Ctx,
     txs: &[VerifiedTx],
-) -> Result<Applied, ViewFault> {
+) -> Result<Applied, EntryError> {
+    if !(MIN_VERSION..=VERSION).contains(&ctx.ledger_version) {
+        return Err(EntryError::UnknownVersion {
+            log_index: ctx.log_index,
+            version: ctx.ledger_version,
+        });
+    }
     let genesis: Genesis = read(view, keys::GENESIS)?
         .ok_or_else(|| ViewFault("the registry has no genesis".into()))?;
     let mut chain: ChainState = read(view, keys::CHAIN)?
@@ -158,7 +190,7 @@ pub fn apply_entry(
                 parties = authorised_signers(&st, tx)?;
                 (e.code, e.message, Effects::default())
             }
-            Err(Abort::Fault(f)) => return Err(f),
+            Err(Abort::Fault(f)) => return Err(f.into()),
         };
         let mut outcome = Outcome {
             tx_id: tx.tx_id.to_vec(),
@@ -169,8 +201,9 @@ pub fn apply_entry(
             message,
             effects: Some(effects),
             chain_head: Vec::new(),
+            ledger_version: ctx.ledger_version,
         };
-        let head = next_head(&chain.head, &tx.tx_id, &outcome);
+        let head = next_head(&chain.head, &outcome);
         outcome.chain_head = head.to_vec();
         chain.sequence = sequence;
         chain.head = head.to_vec();
@@ -263,5 +296,10 @@ fn run(x: &mut Exec) -> Res<Effects> {
         Operation::Surrender(o) => compliance::surrender(x, o),
         Operation::CloseComplianceYear(o) => compliance::close_year(x, o),
         Operation::Cancel(o) => cancellation::cancel(x, o),
+        Operation::Repo(o) => repo::repo(x, o),
+        Operation::Repurchase(o) => repo::repurchase(x, o),
+        Operation::RepoDefault(o) => repo::default(x, o),
+        Operation::Lend(o) => lending::lend(x, o),
+        Operation::ReturnLoan(o) => lending::return_loan(x, o),
     }
 }

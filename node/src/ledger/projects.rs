@@ -4,7 +4,7 @@
 
 use super::error::{reject, ErrorCode, Res};
 use super::exec::{add, check_id, check_quantity, check_text, sub, Exec};
-use super::holdings::{to_ranges, Give};
+use super::holdings::to_ranges;
 use super::keys;
 use carbon_proto::v1::{
     ApproveProject, Effects, Issuance, IssueCredits, Project, ProjectStatus, ProposeProject,
@@ -166,13 +166,13 @@ pub fn issue(x: &mut Exec, op: &IssueCredits) -> Res<Effects> {
     };
     if to_owner > 0 {
         let r = (first, sub(add(first, to_owner, "serials")?, 1, "serials")?);
-        x.give(&p.owner_id, &class, &vec![r], Give::Available)?;
+        x.give_created(&p.owner_id, &class, &vec![r])?;
         created.extend(to_ranges(&class, &vec![r]));
         issuance.to_owner = Some(range(&class, r));
     }
     if buffer > 0 {
         let r = (add(first, to_owner, "serials")?, last);
-        x.give(&buffer_id, &class, &vec![r], Give::Available)?;
+        x.give_created(&buffer_id, &class, &vec![r])?;
         created.extend(to_ranges(&class, &vec![r]));
         issuance.to_buffer = Some(range(&class, r));
     }

@@ -6,10 +6,13 @@ use super::exec::{read, read_all};
 use super::keys;
 use super::store::{StateView, ViewFault};
 use carbon_proto::v1::{
-    Account, Balance, BlockState, Cancellation, ChainState, CommittedTx, ComplianceRecord,
-    Encumbrance, Genesis, Issuance, MarketDay, Project, ProjectStatus, RetiredBlock, SerialBlock,
-    SerialOrigin, TraceSerialResponse, UnitClass, UnitKind, YearClose,
+    Account, AccountStatus, Allocation, Balance, BlockState, Cancellation, ChainState, CommittedTx,
+    ComplianceRecord, Encumbrance, Genesis, Issuance, Loan, LoanStatus, MarketDay, OpenFinancing,
+    Project, ProjectStatus, RepoAgreement, RepoStatus, RetiredBlock, Role, SerialBlock,
+    SerialOrigin, StatementLine, TraceSerialResponse, UnitClass, UnitKind, Vintage, YearClose,
 };
+
+pub use super::trading::{reference_price, ReferencePrice};
 use std::collections::BTreeMap;
 
 type R<T> = Result<T, ViewFault>;
@@ -98,6 +101,7 @@ pub fn holdings(v: &dyn StateView, account_id: &str) -> R<(Vec<Balance>, Vec<Ser
         let total = match b.state() {
             BlockState::Pledged => &mut bal.pledged,
             BlockState::Frozen => &mut bal.frozen,
+            BlockState::Repo => &mut bal.repo,
             _ => &mut bal.available,
         };
         *total = total
@@ -422,13 +426,15 @@ pub fn market_days(
     Ok(out)
 }
 
-/// The public view of a year: compliance results, cancellations made that year (CST), issuances
-/// for that monitoring year, and approved projects. No balances.
+/// The public view of a year: compliance results, cancellations made that year (the CST date of
+/// the cancellation decides the year), issuances for that monitoring year, approved projects,
+/// and open repos and loans now, by unit class. No balances.
 pub struct Disclosure {
     pub compliance: Vec<ComplianceRecord>,
     pub cancellations: Vec<Cancellation>,
     pub issuances: Vec<Issuance>,
     pub projects: Vec<Project>,
+    pub financing: Vec<OpenFinancing>,
 }
 
 /// The state prefixes of the disclosure's four lists, in page order.
@@ -536,5 +542,177 @@ pub fn disclosure(v: &dyn StateView, year: u32) -> R<Disclosure> {
         cancellations,
         issuances,
         projects,
+        financing: open_financing(v)?,
     })
+}
+
+/// Open repos and loans aggregated by unit class (what the public may see of them).
+pub fn open_financing(v: &dyn StateView) -> R<Vec<OpenFinancing>> {
+    fn slot<'a>(
+        by_class: &'a mut BTreeMap<Vec<u8>, OpenFinancing>,
+        c: Option<&UnitClass>,
+    ) -> &'a mut OpenFinancing {
+        let c = c.cloned().unwrap_or_default();
+        by_class
+            .entry(keys::class(&c))
+            .or_insert_with(|| OpenFinancing {
+                unit_class: Some(c),
+                ..Default::default()
+            })
+    }
+    let mut by_class: BTreeMap<Vec<u8>, OpenFinancing> = BTreeMap::new();
+    for (_, r) in read_all::<RepoAgreement>(v, keys::REPOS)? {
+        if r.status() == RepoStatus::Open {
+            let f = slot(&mut by_class, r.unit_class.as_ref());
+            f.open_repos += 1;
+            f.repo_units = f.repo_units.saturating_add(r.quantity);
+        }
+    }
+    for (_, l) in read_all::<Loan>(v, keys::LOANS)? {
+        if l.status() == LoanStatus::Open {
+            let f = slot(&mut by_class, l.unit_class.as_ref());
+            f.open_loans += 1;
+            f.loan_units = f.loan_units.saturating_add(l.quantity - l.returned);
+        }
+    }
+    Ok(by_class.into_values().collect())
+}
+
+fn by_index<M: prost::Message + Default>(
+    v: &dyn StateView,
+    index: &[u8],
+    record: impl Fn(u64) -> Vec<u8>,
+) -> R<Vec<M>> {
+    let mut out = Vec::new();
+    for (k, _) in v.scan_prefix(index)? {
+        if let Some(id) = keys::trailing_u64(&k) {
+            if let Some(m) = read::<M>(v, &record(id))? {
+                out.push(m);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Repos in which the account is seller or buyer, by id.
+pub fn repos_of(v: &dyn StateView, party: &str) -> R<Vec<RepoAgreement>> {
+    by_index(v, &keys::repos_of_party(party), keys::repo)
+}
+
+/// Loans in which the account is lender or borrower (every loan for `None`), by id, with
+/// `overdue` set as of the CST date `today`.
+pub fn loans(v: &dyn StateView, party: Option<&str>, today: u32) -> R<Vec<Loan>> {
+    let mut loans: Vec<Loan> = match party {
+        Some(p) => by_index(v, &keys::loans_of_party(p), keys::loan)?,
+        None => read_all::<Loan>(v, keys::LOANS)?
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect(),
+    };
+    for l in &mut loans {
+        l.overdue = l.status() == LoanStatus::Open && today > l.return_date;
+    }
+    Ok(loans)
+}
+
+/// Every vintage with what remains under its cap.
+pub fn vintages(v: &dyn StateView) -> R<Vec<Vintage>> {
+    Ok(read_all::<Vintage>(v, keys::VINTAGES)?
+        .into_iter()
+        .map(|(_, mut x)| {
+            x.remaining = x.cap.saturating_sub(x.allocated);
+            x
+        })
+        .collect())
+}
+
+/// Allocations of one vintage (0: all), optionally of one enterprise, with what was granted.
+pub fn allocations(
+    v: &dyn StateView,
+    vintage: u32,
+    enterprise: Option<&str>,
+) -> R<Vec<Allocation>> {
+    let prefix = if vintage == 0 {
+        keys::ALLOCATIONS.to_vec()
+    } else {
+        keys::allocations_of(vintage)
+    };
+    Ok(read_all::<Allocation>(v, &prefix)?
+        .into_iter()
+        .map(|(_, mut a)| {
+            a.granted = if a.trued_up {
+                a.final_quantity
+            } else {
+                a.pre_allocated
+            };
+            a
+        })
+        .filter(|a| enterprise.is_none_or(|e| a.enterprise_id == e))
+        .collect())
+}
+
+/// Which accounts a listing returns: unset fields match anything.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub role: Option<Role>,
+    pub region: Option<String>,
+    pub status: Option<AccountStatus>,
+}
+
+/// Accounts matching the filter, in id order, after `after` (exclusive), at most `limit`; and
+/// whether more follow.
+pub fn accounts(
+    v: &dyn StateView,
+    filter: &AccountFilter,
+    after: &str,
+    limit: usize,
+) -> R<(Vec<Account>, bool)> {
+    let mut out = Vec::new();
+    for (_, a) in read_all::<Account>(v, keys::ACCOUNTS)? {
+        if !after.is_empty() && a.account_id.as_str() <= after {
+            continue;
+        }
+        let keep = filter.role.is_none_or(|r| a.role() == r)
+            && filter.region.as_ref().is_none_or(|r| &a.region == r)
+            && filter.status.is_none_or(|s| a.status() == s);
+        if !keep {
+            continue;
+        }
+        if out.len() == limit {
+            return Ok((out, true));
+        }
+        out.push(a);
+    }
+    Ok((out, false))
+}
+
+/// One page of an account statement: lines whose CST date lies in `from..=to` (zero bounds are
+/// open), after the page token (the key suffix of the last line returned), at most `limit`.
+/// Returns the lines and the next token (empty at the end).
+pub fn statement(
+    v: &dyn StateView,
+    account: &str,
+    from: u32,
+    to: u32,
+    after: &[u8],
+    limit: usize,
+) -> R<(Vec<StatementLine>, Vec<u8>)> {
+    let prefix = keys::statement_of(account);
+    let mut out = Vec::new();
+    let mut last = Vec::new();
+    for (k, line) in read_all::<StatementLine>(v, &prefix)? {
+        let suffix = &k[prefix.len()..];
+        if !after.is_empty() && suffix <= after {
+            continue;
+        }
+        if (from != 0 && line.date < from) || (to != 0 && line.date > to) {
+            continue;
+        }
+        if out.len() == limit {
+            return Ok((out, last));
+        }
+        last = suffix.to_vec();
+        out.push(line);
+    }
+    Ok((out, Vec::new()))
 }

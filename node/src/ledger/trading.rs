@@ -1,13 +1,14 @@
 //! Transfers and trades between holding accounts. A trade settles as a transfer and is counted in
-//! the market statistics: per unit class and day, and per unit kind and month (the month figure
-//! prices a compliance year's penalty).
+//! the market statistics per unit class and CST day; [`reference_price`] derives a compliance
+//! year's penalty price from those days (domain rule 11).
 
 use super::dates;
 use super::error::{reject, ErrorCode, Res};
-use super::exec::{add, check_can_hold, check_quantity, check_text, mul, Exec};
+use super::exec::{add, check_can_hold, check_quantity, check_text, mul, read_all, Exec};
 use super::holdings::{Give, Take};
 use super::keys;
-use carbon_proto::v1::{Effects, MarketDay, Trade, Transfer, UnitClass};
+use super::store::{StateView, ViewFault};
+use carbon_proto::v1::{Effects, MarketDay, Trade, Transfer, UnitClass, UnitKind};
 
 /// The checks a transfer and a trade share; returns the validated unit class.
 fn check_move(x: &Exec, from: &str, to: &str, class: Option<&UnitClass>, q: u64) -> Res<UnitClass> {
@@ -78,19 +79,6 @@ pub fn trade(x: &mut Exec, op: &Trade) -> Res<Effects> {
         op.quantity,
         turnover,
     )?;
-    let month = date / 100;
-    let kind_only = UnitClass {
-        kind: class.kind,
-        ..Default::default()
-    };
-    record(
-        x,
-        keys::market_month(class.kind, month),
-        &kind_only,
-        month,
-        op.quantity,
-        turnover,
-    )?;
     Ok(Effects {
         moved,
         ..Default::default()
@@ -118,9 +106,42 @@ fn record(
     Ok(())
 }
 
-/// The volume-weighted average CEA price (fen) of a month, if anything traded.
-pub fn month_average(x: &Exec, kind: i32, month: u32) -> Res<Option<u64>> {
-    Ok(x.get::<MarketDay>(&keys::market_month(kind, month))?
-        .filter(|m| m.volume > 0)
-        .map(|m| m.average_price_fen))
+/// The penalty reference price of a surrender deadline and the market days behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferencePrice {
+    /// The window (inclusive CST dates): the one month ending on the deadline.
+    pub first_date: u32,
+    pub last_date: u32,
+    /// CEA market days (every vintage) inside the window, by date then class.
+    pub days: Vec<MarketDay>,
+    pub volume: u128,
+    pub turnover_fen: u128,
+    /// Volume-weighted average price, rounded down; `None` when nothing traded in the window.
+    pub price_fen: Option<u64>,
+}
+
+/// The volume-weighted average price of every CEA trade whose CST date lies in the one month
+/// ending on `deadline` (a valid date): domain rule 11, Decree 775 art. 24. Pure: the ledger uses
+/// it to close a year and the read side to preview the price.
+pub fn reference_price(v: &dyn StateView, deadline: u32) -> Result<ReferencePrice, ViewFault> {
+    let (first_date, last_date) = dates::penalty_window(deadline);
+    let mut days: Vec<MarketDay> =
+        read_all::<MarketDay>(v, &keys::market_days_of_kind(UnitKind::Cea as i32))?
+            .into_iter()
+            .map(|(_, d)| d)
+            .filter(|d| (first_date..=last_date).contains(&d.date))
+            .collect();
+    days.sort_by_key(|d| (d.date, d.unit_class.as_ref().map_or(0, |c| c.vintage)));
+    let volume: u128 = days.iter().map(|d| u128::from(d.volume)).sum();
+    let turnover_fen: u128 = days.iter().map(|d| u128::from(d.turnover_fen)).sum();
+    // The average of prices that each fit in u64 fits in u64.
+    let price_fen = (volume > 0).then(|| (turnover_fen / volume) as u64);
+    Ok(ReferencePrice {
+        first_date,
+        last_date,
+        days,
+        volume,
+        turnover_fen,
+        price_fen,
+    })
 }

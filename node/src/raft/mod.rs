@@ -3,8 +3,10 @@
 //! One Raft log entry carries a [`Batch`]: the signed transactions the leader grouped together
 //! and the leader's timestamp. Applying it yields one encoded `Outcome` per transaction.
 
+pub mod clock;
 pub mod network;
 pub mod peer_service;
+pub mod watchdog;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -29,6 +31,9 @@ impl fmt::Display for NodeAddr {
 pub struct Batch {
     /// The leader's clock when it proposed the entry (Unix ms).
     pub timestamp_ms: u64,
+    /// The ledger rules the entry must be applied with (`ledger::VERSION` of the proposer). A
+    /// replica that does not know it stops instead of applying it differently.
+    pub ledger_version: u32,
     /// Protobuf-encoded `SignedTx`s, each verified at ingress by the node that accepted it.
     pub txs: Vec<Vec<u8>>,
 }

@@ -1,9 +1,16 @@
 //! The client side of peer traffic: openraft's `RaftNetwork` over the gRPC `Peer` service.
 //! Each message names its sender and intended receiver (see `peer_service`).
+//!
+//! Outgoing peer connections leave from the IP address the node listens on for peer traffic
+//! (`peer_addr` in its config), when that is a specific address: on a multi-homed host the peers
+//! then see this node's traffic come from the address they know it by, and firewall rules or
+//! the test harness's partition proxy (`tests/src/proxy.rs`) can tell the members apart.
 
-use super::{decode, encode, NodeAddr, NodeId, TypeConfig};
+use super::clock::{self, Sample};
+use super::watchdog::{Liveness, Probe, ProbeAnswer, PROBE_TIMEOUT};
+use super::{decode, encode, LogId, NodeAddr, NodeId, TypeConfig, Vote};
+use carbon_proto::peer::{self as pb, peer_client::PeerClient, PeerMessage};
 use crate::tls::NodeTls;
-use carbon_proto::peer::{peer_client::PeerClient, PeerMessage};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -12,7 +19,10 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 
 /// Largest peer message (one append carries at most `max_payload_entries` batches).
@@ -23,39 +33,55 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Network {
     pub self_id: NodeId,
+    /// The source address of outgoing peer connections (see [`source_ip`]).
+    pub local_ip: Option<IpAddr>,
+    /// Says when a leader has gone quiet (`watchdog`).
+    pub liveness: Arc<Liveness>,
     /// Mutual TLS: the target must present a certificate naming it; we present ours.
     pub tls: NodeTls,
 }
 
-/// The peer endpoint of `target`: always TLS, verified to be node `target`.
-fn peer_endpoint(
-    tls: &NodeTls,
-    target: NodeId,
-    node: &NodeAddr,
-) -> Result<Endpoint, tonic::transport::Error> {
-    Endpoint::from_shared(format!("https://{}", node.peer_addr))?
-        .tls_config(tls.peer_client(target))
+/// The IP to send peer traffic from: the one of the peer listen address, unless that is the
+/// unspecified address (0.0.0.0 or ::), in which case the operating system chooses.
+pub fn source_ip(peer_listen: std::net::SocketAddr) -> Option<IpAddr> {
+    let ip = peer_listen.ip();
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> Peer {
-        let client = peer_endpoint(&self.tls, target, node)
-            .map(|e| {
-                let channel = e.connect_timeout(CONNECT_TIMEOUT).connect_lazy();
-                PeerClient::new(channel)
-                    .max_decoding_message_size(MAX_PEER_MESSAGE)
-                    .max_encoding_message_size(MAX_PEER_MESSAGE)
-            })
-            .map_err(|e| e.to_string());
         Peer {
             from: self.self_id,
             target,
             node: node.clone(),
-            client,
+            client: peer_client(&self.tls, target, &node.peer_addr, self.local_ip),
+            liveness: self.liveness.clone(),
         }
     }
+}
+
+/// A lazily connected client of node `target`'s `Peer` service, sending from `local_ip`: always
+/// mutual TLS, and only to a peer whose certificate names `target`.
+fn peer_client(
+    tls: &NodeTls,
+    target: NodeId,
+    addr: &str,
+    local_ip: Option<IpAddr>,
+) -> Result<PeerClient<Channel>, String> {
+    Endpoint::from_shared(format!("https://{addr}"))
+        .and_then(|e| e.tls_config(tls.peer_client(target)))
+        .map(|e| {
+            let channel = e
+                .connect_timeout(CONNECT_TIMEOUT)
+                .local_address(local_ip)
+                .connect_lazy();
+            PeerClient::new(channel)
+                .max_decoding_message_size(MAX_PEER_MESSAGE)
+                .max_encoding_message_size(MAX_PEER_MESSAGE)
+        })
+        .map_err(|e| e.to_string())
 }
 
 pub struct Peer {
@@ -63,6 +89,7 @@ pub struct Peer {
     target: NodeId,
     node: NodeAddr,
     client: Result<PeerClient<Channel>, String>,
+    liveness: Arc<Liveness>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +158,15 @@ impl Peer {
     }
 }
 
+/// What a leader that went quiet (see `watchdog`) gets instead of sending AppendEntries or a
+/// snapshot for its vote: to openraft the followers look unreachable, to the followers the leader
+/// looks gone.
+fn gone_quiet<E: std::error::Error>() -> RPCError<NodeId, NodeAddr, RaftError<NodeId, E>> {
+    RPCError::Unreachable(Unreachable::new(&Msg(
+        "this leader has gone quiet: it lost its majority or its clock disagrees".into(),
+    )))
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Append,
@@ -144,6 +180,9 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Rpc<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+        if self.liveness.is_muted(&rpc.vote) {
+            return Err(gone_quiet());
+        }
         self.call(Kind::Append, &rpc, &option).await
     }
 
@@ -152,6 +191,9 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Rpc<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        if self.liveness.is_muted(&rpc.vote) {
+            return Err(gone_quiet());
+        }
         self.call(Kind::Snapshot, &rpc, &option).await
     }
 
@@ -161,5 +203,154 @@ impl RaftNetwork<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Rpc<VoteResponse<NodeId>, openraft::error::Infallible> {
         self.call(Kind::Vote, &rpc, &option).await
+    }
+}
+
+/// Sends the watchdog's probes (`Peer.Probe`): one client per peer address, reused.
+#[derive(Clone)]
+pub struct Prober {
+    from: NodeId,
+    local_ip: Option<IpAddr>,
+    tls: NodeTls,
+    clients: Arc<Mutex<BTreeMap<(NodeId, String), PeerClient<Channel>>>>,
+}
+
+impl Prober {
+    pub fn new(from: NodeId, local_ip: Option<IpAddr>, tls: NodeTls) -> Prober {
+        Prober {
+            from,
+            local_ip,
+            tls,
+            clients: Arc::default(),
+        }
+    }
+
+    fn client(&self, to: NodeId, addr: &str) -> Result<PeerClient<Channel>, String> {
+        let mut clients = match self.clients.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let key = (to, addr.to_string());
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = peer_client(&self.tls, to, addr, self.local_ip)?;
+        clients.insert(key, c.clone());
+        Ok(c)
+    }
+
+    /// Probes one peer; returns its answer and the clock sample it gives.
+    pub async fn probe(
+        &self,
+        to: NodeId,
+        addr: &str,
+        campaign: Option<Option<LogId>>,
+    ) -> Result<(ProbeAnswer, Sample), String> {
+        let mut client = self.client(to, addr)?;
+        let req = pb::ProbeRequest {
+            from_node_id: self.from,
+            to_node_id: to,
+            campaign: campaign.is_some(),
+            candidate_last_log: campaign.flatten().map(|l| to_wire(&l)),
+        };
+        let sent_ms = clock::now_ms();
+        let sent = Instant::now();
+        let r = tokio::time::timeout(PROBE_TIMEOUT, client.probe(req))
+            .await
+            .map_err(|_| format!("node {to} did not answer a probe in {PROBE_TIMEOUT:?}"))?
+            .map_err(|s| format!("node {to}: {}", s.message()))?
+            .into_inner();
+        if r.from_node_id != to || r.to_node_id != self.from {
+            return Err(format!(
+                "node {to}'s address answered as node {}",
+                r.from_node_id
+            ));
+        }
+        let sample = Sample::measure(sent_ms, sent.elapsed(), r.clock_ms, Instant::now());
+        Ok((answer_from_wire(&r), sample))
+    }
+
+    /// Probes every peer at once (each bounded by `PROBE_TIMEOUT`), records the answers, and
+    /// returns the peers that would vote for this node (campaign probes only).
+    pub async fn round(
+        &self,
+        live: &Liveness,
+        peers: &[(NodeId, String)],
+        campaign: Option<Option<LogId>>,
+    ) -> Vec<NodeId> {
+        let mut probes = tokio::task::JoinSet::new();
+        for (id, addr) in peers {
+            let (me, id, addr) = (self.clone(), *id, addr.clone());
+            probes.spawn(async move { me.probe(id, &addr, campaign).await });
+        }
+        let mut granted = Vec::new();
+        while let Some(r) = probes.join_next().await {
+            match r {
+                Ok(Ok((answer, sample))) => {
+                    if answer.would_vote {
+                        granted.push(answer.node);
+                    }
+                    live.record(answer, sample);
+                }
+                Ok(Err(e)) => tracing::debug!("probe: {e}"),
+                Err(e) => tracing::debug!("probe task: {e}"),
+            }
+        }
+        granted.sort_unstable();
+        granted
+    }
+}
+
+pub fn to_wire(l: &LogId) -> pb::LogId {
+    pb::LogId {
+        term: l.leader_id.term,
+        node_id: l.leader_id.node_id,
+        index: l.index,
+    }
+}
+
+pub fn from_wire(l: &pb::LogId) -> LogId {
+    LogId::new(openraft::CommittedLeaderId::new(l.term, l.node_id), l.index)
+}
+
+fn answer_from_wire(r: &pb::ProbeResponse) -> ProbeAnswer {
+    let mut vote = Vote::new(r.term, r.voted_for);
+    if r.vote_committed {
+        vote.commit();
+    }
+    ProbeAnswer {
+        node: r.from_node_id,
+        clock_ms: r.clock_ms,
+        leader_contact_age_ms: r.leader_contact_age_ms,
+        vote,
+        last_log: r.last_log.as_ref().map(from_wire),
+        leader: (r.leader_id != 0).then_some(r.leader_id),
+        would_vote: r.would_vote,
+    }
+}
+
+/// The wire form of an answer (the peer service sends it).
+pub fn answer_to_wire(a: &ProbeAnswer, to: NodeId) -> pb::ProbeResponse {
+    pb::ProbeResponse {
+        from_node_id: a.node,
+        to_node_id: to,
+        clock_ms: a.clock_ms,
+        leader_contact_age_ms: a.leader_contact_age_ms,
+        term: a.vote.leader_id.term,
+        voted_for: a.vote.leader_id.node_id,
+        vote_committed: a.vote.committed,
+        last_log: a.last_log.as_ref().map(to_wire),
+        leader_id: a.leader.unwrap_or(0),
+        would_vote: a.would_vote,
+    }
+}
+
+/// A probe as its sender stated it.
+pub fn probe_from_wire(r: &pb::ProbeRequest) -> Probe {
+    Probe {
+        from: r.from_node_id,
+        campaign: r
+            .campaign
+            .then(|| r.candidate_last_log.as_ref().map(from_wire)),
     }
 }

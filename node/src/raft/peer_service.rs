@@ -5,9 +5,13 @@
 //! addressed to another node id, or sent by a node outside the current membership, is refused:
 //! connecting to the wrong node can lose data (openraft's own warning).
 
+use super::network::{answer_to_wire, probe_from_wire};
+use super::watchdog::Liveness;
 use super::{decode, encode, NodeId, Raft};
-use carbon_proto::peer::{peer_server, PeerMessage};
+use carbon_proto::peer::{peer_server, PeerMessage, ProbeRequest, ProbeResponse};
+use openraft::raft::AppendEntriesResponse;
 use serde::Serialize;
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 /// Largest snapshot a node accepts from its leader, in bytes (chunks past it are refused before
@@ -17,6 +21,8 @@ pub const SNAPSHOT_BYTES_MAX: u64 = 16 << 30;
 pub struct PeerService {
     pub raft: Raft,
     pub id: NodeId,
+    /// Told when a leader's traffic is accepted; answers probes (`watchdog`).
+    pub liveness: Arc<Liveness>,
 }
 
 /// The node id the caller's certificate names (the TLS layer verified it against the CA).
@@ -32,17 +38,15 @@ fn sender<T>(req: &Request<T>) -> Result<NodeId, Status> {
 }
 
 impl PeerService {
-    fn check(&self, sender: NodeId, m: &PeerMessage) -> Result<(), Status> {
-        if m.from_node_id != sender {
+    fn check(&self, sender: NodeId, from: NodeId, to: NodeId) -> Result<(), Status> {
+        if from != sender {
             return Err(Status::permission_denied(format!(
-                "the certificate names node {sender}, the message claims node {}",
-                m.from_node_id
+                "the certificate names node {sender}, the message claims node {from}"
             )));
         }
-        if m.to_node_id != self.id {
-            return Err(Status::failed_precondition(format!(
-                "this is node {}, not node {}",
-                self.id, m.to_node_id
+        if to != self.id {            return Err(Status::failed_precondition(format!(
+                "this is node {}, not node {to}",
+                self.id
             )));
         }
         let metrics = self.raft.metrics();
@@ -81,7 +85,7 @@ impl PeerService {
     ) -> Result<(NodeId, T), Status> {
         let from = sender(&req)?;
         let m = req.into_inner();
-        self.check(from, &m)?;
+        self.check(from, m.from_node_id, m.to_node_id)?;
         let rpc = decode(&m.payload)
             .map_err(|e| Status::invalid_argument(format!("malformed peer message: {e}")))?;
         Ok((from, rpc))
@@ -96,6 +100,12 @@ impl peer_server::Peer for PeerService {
     ) -> Result<Response<PeerMessage>, Status> {
         let (from, rpc) = self.open(req)?;
         let r = self.raft.append_entries(rpc).await;
+        // Accepted from the current leader (anything but a refusal by a higher vote).
+        if r.as_ref()
+            .is_ok_and(|a| !matches!(a, AppendEntriesResponse::HigherVote(_)))
+        {
+            self.liveness.leader_contact();
+        }
         self.reply(from, &r)
     }
 
@@ -122,7 +132,19 @@ impl peer_server::Peer for PeerService {
                 "a snapshot may be at most {SNAPSHOT_BYTES_MAX} bytes (SNAPSHOT_BYTES_MAX); this chunk ends past it"
             )));
         }
+        let vote = rpc.vote;
         let r = self.raft.install_snapshot(rpc).await;
+        if r.as_ref().is_ok_and(|a| a.vote == vote) {
+            self.liveness.leader_contact();
+        }
         self.reply(from, &r)
+    }
+
+    async fn probe(&self, req: Request<ProbeRequest>) -> Result<Response<ProbeResponse>, Status> {
+        let sender = sender(&req)?;
+        let r = req.into_inner();
+        self.check(sender, r.from_node_id, r.to_node_id)?;
+        let answer = self.liveness.answer(&self.raft, &probe_from_wire(&r));
+        Ok(Response::new(answer_to_wire(&answer, r.from_node_id)))
     }
 }

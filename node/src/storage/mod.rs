@@ -1,44 +1,108 @@
-//! Storage on sled: the Raft log ([`log`]) and the state machine ([`state`]) in two separate
-//! sled databases under the node's data directory, plus snapshot files ([`snapshot`]).
+//! Storage: the Raft log and vote in a write-ahead log ([`log`]), the registry's state in sled
+//! ([`state_db`]) applied entry by entry ([`apply`]) by openraft's state machine ([`state`]), and
+//! snapshot files ([`snapshots`], format in [`snapshot_file`]).
 //!
 //! ```text
-//! <data_dir>/log/        sled Db: Raft entries, vote, committed id, purge point
-//! <data_dir>/state/      sled Db: the registry's state (current tree) and the root pointer
-//! <data_dir>/snapshots/  snapshot files (the current one, and one being received)
+//! <data_dir>/FORMAT      what this data directory holds and in which layout version
+//! <data_dir>/wal/        raft-log chunk files: entries, vote, committed and purge point (fsynced)
+//! <data_dir>/state/      sled Db: the registry's state trees and their root pointer
+//! <data_dir>/snapshots/  snapshot files and the CURRENT pointer (fsynced)
 //! ```
+//!
+//! What is durable when: the WAL and snapshot files are synced before anything depends on them;
+//! the state database is a cache of "snapshot + log" that a restart repairs (docs/ARCHITECTURE.md,
+//! Durability).
 
+pub mod apply;
+pub mod check;
 pub mod log;
-pub mod snapshot;
+pub mod snapshot_file;
+pub mod snapshots;
 pub mod state;
+pub mod state_db;
 
 pub use log::LogStore;
-pub use state::{SledView, StateStore};
+pub use state::StateMachine;
+pub use state_db::SledView;
 
 use carbon_proto::v1::Genesis;
 use std::path::Path;
 
-/// Bytes of page cache each sled database may use (sled's README warns it can use too much).
-pub const CACHE_BYTES: u64 = 128 << 20;
+/// The first line of `<data_dir>/FORMAT`; a data directory of another layout is refused.
+pub const DATA_FORMAT: &str =
+    "carbon-registry data directory, layout 2 (raft-log WAL + sled state)";
 
-fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
-    sled::Config::new()
-        .path(path)
-        .cache_capacity(CACHE_BYTES)
-        .flush_every_ms(Some(500))
-        .open()
+/// Errors opening a node's storage.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("state database: {0}")]
+    Db(#[from] state_db::DbError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("invalid genesis: {0}")]
+    Genesis(String),
+    #[error(
+        "this data directory holds chain {found:?} from another genesis; refusing to start with {expected:?}"
+    )]
+    OtherGenesis { expected: String, found: String },
+    #[error(
+        "{dir} is not a data directory of this version (FORMAT says {found:?}; expected {DATA_FORMAT:?}): \
+         start with an empty directory and let the node catch up from the cluster, or restore a backup"
+    )]
+    OtherFormat { dir: String, found: String },
+}
+
+impl From<crate::raft::StorageError> for OpenError {
+    fn from(e: crate::raft::StorageError) -> Self {
+        OpenError::Storage(e.to_string())
+    }
+}
+
+/// Makes a directory's entries (files created, renamed or removed in it) durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Checks (or, in an empty directory, writes) the data-directory format marker.
+fn check_format(data_dir: &Path) -> Result<(), OpenError> {
+    let marker = data_dir.join("FORMAT");
+    match std::fs::read_to_string(&marker) {
+        Ok(text) => {
+            let found = text.lines().next().unwrap_or_default().to_string();
+            if found != DATA_FORMAT {
+                return Err(OpenError::OtherFormat {
+                    dir: data_dir.display().to_string(),
+                    found,
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let used = std::fs::read_dir(data_dir)?.next().is_some();
+            if used {
+                return Err(OpenError::OtherFormat {
+                    dir: data_dir.display().to_string(),
+                    found: "(no FORMAT file)".into(),
+                });
+            }
+            let tmp = data_dir.join("FORMAT.tmp");
+            std::fs::write(&tmp, format!("{DATA_FORMAT}\n"))?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &marker)?;
+            sync_dir(data_dir)?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Opens (or creates) both stores of a node.
-pub fn open(
-    data_dir: &Path,
-    genesis: &Genesis,
-) -> Result<(LogStore, StateStore), state::OpenError> {
+pub fn open(data_dir: &Path, genesis: &Genesis) -> Result<(LogStore, StateMachine), OpenError> {
     std::fs::create_dir_all(data_dir)?;
-    let log = LogStore::open(open_db(&data_dir.join("log"))?)?;
-    let state = StateStore::open(
-        open_db(&data_dir.join("state"))?,
-        data_dir.join("snapshots"),
-        genesis,
-    )?;
+    check_format(data_dir)?;
+    let log = LogStore::open(&data_dir.join("wal"))?;
+    let state = StateMachine::open(&data_dir.join("state"), data_dir.join("snapshots"), genesis)?;
     Ok((log, state))
 }

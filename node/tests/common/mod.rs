@@ -140,6 +140,7 @@ impl Reg {
         let ctx = Ctx {
             log_index: self.index,
             timestamp_ms: self.now,
+            ledger_version: ledger::VERSION,
         };
         let applied = ledger::apply_entry(&self.state, ctx, &verified).expect("no storage fault");
         self.state.apply(applied.writes);

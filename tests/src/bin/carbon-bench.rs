@@ -3,11 +3,11 @@
 //! one client submitting one at a time, many concurrent `Submit`s, and `SubmitBatch`.
 //! Prints figures, node memory (RSS) and disk use. It asserts nothing about speed.
 //!
-//! `cargo run --release -p carbon-tests --bin carbon-bench -- [nodes] [txs per mode]`
+//! `cargo run --release -p carbon-tests --bin carbon-bench -- [nodes] [txs per mode] [snapshot every N entries]`
 
 use carbon_proto::v1::{
-    tx_body::Operation, Allocate, DeclareVintage, ErrorCode, Role, SignedTx, SubmitBatchRequest,
-    Transfer, UnitClass, UnitKind,
+    submit_result, tx_body::Operation, Allocate, DeclareVintage, ErrorCode, Role, SignedTx,
+    SubmitBatchRequest, Transfer, UnitClass, UnitKind,
 };
 use carbon_tests::*;
 use std::time::{Duration, Instant};
@@ -62,15 +62,16 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let nodes: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
     let n: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5_000);
+    let snapshot_logs: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(nodes, n));
+    rt.block_on(run(nodes, n, snapshot_logs));
 }
 
-async fn run(nodes: usize, n: usize) {
-    let cluster = Cluster::start(nodes, 100_000);
+async fn run(nodes: usize, n: usize, snapshot_logs: u64) {
+    let cluster = Cluster::start(nodes, snapshot_logs);
     let leader = cluster
         .wait_for_leader(&(0..nodes).collect::<Vec<_>>(), Duration::from_secs(30))
         .await;
@@ -132,10 +133,10 @@ async fn run(nodes: usize, n: usize) {
                 .await
                 .expect("batch")
                 .into_inner();
-            assert!(r
-                .results
-                .iter()
-                .all(|r| r.outcome.as_ref().map(|o| o.code()) == Some(ErrorCode::Ok)));
+            assert!(r.results.iter().all(|r| matches!(
+                &r.result,
+                Some(submit_result::Result::Outcome(o)) if o.code() == ErrorCode::Ok
+            )));
         }));
         if handles.len() >= 8 {
             handles.remove(0).await.expect("task");

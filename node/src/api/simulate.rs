@@ -1,0 +1,105 @@
+//! Dry runs: a transaction goes through the ledger on this node's applied state (the leader's,
+//! after the read gate) and its outcome comes back; the writes are dropped, nothing is logged.
+//!
+//! Signed transactions pass the same ingress checks as a submission. An unsigned one (no
+//! signatures) is checked as if every signing account had signed with all its keys, so a client
+//! can check a body before anyone signs it. The answer is advisory: state may change before the
+//! real submission, and reads of the state are per key, not a snapshot.
+//! Blocks a tokio worker for one ledger application (microseconds to a few milliseconds).
+
+use super::errors::ApiError;
+use super::ingress;
+use crate::ledger::{self, queries, Ctx};
+use crate::node::Node;
+use carbon_proto::v1::{ErrorCode, SimulateRequest, SimulateResponse, TxBody};
+use carbon_proto::VerifiedTx;
+use prost::Message;
+
+/// The transaction with every signer's key set standing in for signatures.
+fn assume_signed(node: &Node, signed: carbon_proto::v1::SignedTx) -> Result<VerifiedTx, ApiError> {
+    if signed.encoded_len() > ingress::TX_BYTES_MAX {
+        return Err(ApiError::new(
+            ErrorCode::MessageTooLarge,
+            format!("a transaction is at most {} bytes", ingress::TX_BYTES_MAX),
+        ));
+    }
+    let body = TxBody::decode(signed.body.as_slice()).map_err(|e| {
+        ApiError::new(
+            ErrorCode::Malformed,
+            format!("the body is not a valid TxBody: {e}"),
+        )
+    })?;
+    if body.chain_id != node.genesis.chain_id {
+        return Err(ApiError::new(
+            ErrorCode::WrongChain,
+            format!(
+                "the transaction is for chain {:?}, this registry is {:?}",
+                body.chain_id, node.genesis.chain_id
+            ),
+        ));
+    }
+    let view = node.state.view();
+    let mut signer_keys = Vec::new();
+    for s in &body.signers {
+        if let Some(a) = queries::account(&view, s)? {
+            signer_keys.extend(
+                a.public_keys
+                    .iter()
+                    .filter_map(|k| <[u8; 32]>::try_from(k.as_slice()).ok()),
+            );
+        }
+    }
+    signer_keys.sort_unstable();
+    signer_keys.dedup();
+    Ok(VerifiedTx {
+        tx_id: carbon_proto::signing::tx_id(&signed.body),
+        body,
+        signed,
+        signer_keys,
+    })
+}
+
+pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError> {
+    let signed = r
+        .tx
+        .ok_or_else(|| ApiError::new(ErrorCode::Malformed, "the request carries no transaction"))?;
+    let signatures_checked = !signed.signatures.is_empty();
+    let now = ingress::now_ms();
+    let tx = if signatures_checked {
+        let (signed, _) = ingress::admit(Some(signed))?;
+        ingress::verify_all(&node.genesis.chain_id, vec![signed])
+            .pop()
+            .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))?
+    } else {
+        assume_signed(node, signed)?
+    };
+    let view = node.state.view();
+    if let Some(done) = ledger::committed(&view, &tx.tx_id)? {
+        return Ok(SimulateResponse {
+            outcome: done.outcome,
+            signatures_checked,
+            already_committed: true,
+        });
+    }
+    let applied_index = node
+        .raft
+        .metrics()
+        .borrow()
+        .last_applied
+        .map_or(0, |l| l.index);
+    let ledger_time = view
+        .ledger_time_ms()
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let ctx = Ctx {
+        log_index: applied_index + 1,
+        timestamp_ms: now.max(ledger_time),
+        ledger_version: ledger::VERSION,
+    };
+    let applied = ledger::apply_entry(&view, ctx, std::slice::from_ref(&tx))
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(SimulateResponse {
+        outcome: applied.outcomes.into_iter().next(),
+        signatures_checked,
+        already_committed: false,
+    })
+}

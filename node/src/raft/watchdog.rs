@@ -1,0 +1,441 @@
+//! Liveness whenever a majority can talk, and ledger time bounded by a majority of clocks.
+//!
+//! openraft 0.9 has neither pre-vote nor a leader that steps down when it loses its quorum
+//! (docs/DECISIONS.md has the evidence). Two partitions follow from that: a member cut off from
+//! the leader inflates its term and deposes the healthy leader at the heal; and a leader that
+//! still reaches one follower keeps that follower loyal (its leader lease) while it cannot
+//! commit anything, so nobody can win an election. The watchdog closes both, on openraft's
+//! public API only, and never touches what makes Raft safe (votes and logs stay openraft's):
+//!
+//! * **Pre-vote.** openraft's own election timer is off (`Config::enable_elect = false`). A
+//!   voter that heard from no leader for a randomized election timeout first probes the other
+//!   voters ([`Probe`]); it calls `raft.trigger().elect()` only when a majority (itself
+//!   included) would vote for it now: they too heard from no leader for the leader lease, and
+//!   its log is at least as up to date as theirs. A member cut off from a working leader gets no
+//!   majority, so its term stays put.
+//! * **Quorum-loss step-down.** A leader with no acknowledgement from a majority for longer than
+//!   the lease refuses writes (UNAVAILABLE, nothing applied) and goes quiet: the peer network
+//!   sends no AppendEntries for its vote ([`Liveness::is_muted`]), so the followers it still
+//!   reaches stop hearing from it, their lease runs out, and the side with a majority elects a
+//!   leader. If a majority turns out to still follow it (probes show its vote), it resumes.
+//! * **Clock check.** A leader proposes only while its clock agrees with a majority of the
+//!   voters' clocks within `clock_tolerance_ms` (`clock::check`, from the probes' samples). A
+//!   leader whose clock disagrees with a measured majority also goes quiet, so that a member
+//!   with a good clock leads; a member whose clock disagrees never starts an election.
+//!
+//! The watchdog is one tokio task per node ticking every `TICK`; probes run concurrently with a
+//! timeout, so no call here blocks a worker.
+
+use super::clock::{self, ClockError, Sample};
+use super::network::Prober;
+use super::{LogId, NodeId, Raft, Vote};
+use openraft::ServerState;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+const TICK: Duration = Duration::from_millis(50);
+/// How often a leader probes every voter (clock samples, who still follows it).
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a probe may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Timing of the watchdog, derived from openraft's config, and the clock tolerance.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// A follower that heard from a leader this recently refuses to vote (openraft's leader
+    /// lease, `election_timeout_max`); a leader without a majority's acknowledgement for this
+    /// long steps down.
+    pub lease: Duration,
+    pub clock_tolerance_ms: u64,
+}
+
+impl Settings {
+    pub fn new(raft: &openraft::Config, clock_tolerance_ms: u64) -> Settings {
+        assert!(raft.election_timeout_min < raft.election_timeout_max);
+        assert!(
+            !raft.enable_elect,
+            "the watchdog starts elections, not openraft's timer"
+        );
+        Settings {
+            election_timeout_min: Duration::from_millis(raft.election_timeout_min),
+            election_timeout_max: Duration::from_millis(raft.election_timeout_max),
+            lease: Duration::from_millis(raft.election_timeout_max),
+            clock_tolerance_ms,
+        }
+    }
+}
+
+/// Why a leader refuses to propose. Nothing was applied for the refused request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("this node is not the leader")]
+    NotLeader,
+    #[error(
+        "this leader has had no acknowledgement from a majority of voters for {silent_ms} ms \
+         (lease {lease_ms} ms): it stopped acting as leader so that a majority can elect one; \
+         nothing was applied"
+    )]
+    QuorumLost { silent_ms: u64, lease_ms: u64 },
+    #[error("ledger time comes from the leader's clock, which is not confirmed: {0}; nothing was applied")]
+    Clock(ClockError),
+}
+
+/// A probe, as the sender states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub from: NodeId,
+    /// `Some(last log id)` when the sender considers starting an election.
+    pub campaign: Option<Option<LogId>>,
+}
+
+/// A member's answer to a [`Probe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeAnswer {
+    pub node: NodeId,
+    pub clock_ms: u64,
+    pub leader_contact_age_ms: Option<u64>,
+    pub vote: Vote,
+    pub last_log: Option<LogId>,
+    pub leader: Option<NodeId>,
+    pub would_vote: bool,
+}
+
+/// What the peer service, the peer network, the batcher and the watchdog share.
+pub struct Liveness {
+    pub me: NodeId,
+    pub settings: Settings,
+    started: Instant,
+    shared: Mutex<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// When this node last accepted AppendEntries or a snapshot from a leader.
+    leader_contact: Option<Instant>,
+    /// The leader vote whose AppendEntries the network does not send (a leader gone quiet).
+    muted: Option<Vote>,
+    admission: Result<(), Refusal>,
+    clocks: BTreeMap<NodeId, Sample>,
+    /// The latest answer of every peer, with when it came.
+    answers: BTreeMap<NodeId, (Instant, ProbeAnswer)>,
+}
+
+impl Liveness {
+    pub fn new(me: NodeId, settings: Settings) -> Arc<Liveness> {
+        Arc::new(Liveness {
+            me,
+            settings,
+            started: Instant::now(),
+            shared: Mutex::new(Shared {
+                leader_contact: None,
+                muted: None,
+                admission: Err(Refusal::NotLeader),
+                clocks: BTreeMap::new(),
+                answers: BTreeMap::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        match self.shared.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Called by the peer service when it accepted traffic from the leader.
+    pub fn leader_contact(&self) {
+        self.lock().leader_contact = Some(Instant::now());
+    }
+
+    /// Whether the peer network must not send AppendEntries (or a snapshot) for `vote`.
+    pub fn is_muted(&self, vote: &Vote) -> bool {
+        self.lock().muted.as_ref() == Some(vote)
+    }
+
+    /// Whether the leader may propose now (checked by the batcher before every entry).
+    pub fn admit(&self) -> Result<(), Refusal> {
+        self.lock().admission.clone()
+    }
+
+    fn contact_age(&self, now: Instant) -> Option<Duration> {
+        self.lock()
+            .leader_contact
+            .map(|t| now.saturating_duration_since(t))
+    }
+
+    /// Records a probe's answer and the clock sample it gives.
+    pub fn record(&self, answer: ProbeAnswer, sample: Sample) {
+        let mut s = self.lock();
+        s.clocks.insert(answer.node, sample);
+        s.answers.insert(answer.node, (sample.taken, answer));
+    }
+
+    fn clock_check(&self, voters: &[NodeId], now: Instant) -> Result<(), ClockError> {
+        let s = self.lock();
+        clock::check(
+            self.me,
+            voters,
+            &s.clocks,
+            self.settings.clock_tolerance_ms,
+            now,
+        )
+    }
+
+    /// Answers a probe from this node's state.
+    pub fn answer(&self, raft: &Raft, probe: &Probe) -> ProbeAnswer {
+        let now = Instant::now();
+        let m = raft.metrics().borrow().clone();
+        let last_log = raft.data_metrics().borrow().last_log;
+        let quiet = self.is_muted(&m.vote);
+        let age = if m.state == ServerState::Leader && !quiet {
+            Some(Duration::ZERO)
+        } else {
+            self.contact_age(now)
+        };
+        let would_vote = match &probe.campaign {
+            None => false,
+            Some(candidate_log) => {
+                age.is_none_or(|a| a >= self.settings.lease)
+                    && candidate_log.as_ref() >= last_log.as_ref()
+            }
+        };
+        ProbeAnswer {
+            node: self.me,
+            clock_ms: clock::now_ms(),
+            leader_contact_age_ms: age.map(|a| a.as_millis() as u64),
+            vote: m.vote,
+            last_log,
+            leader: m.current_leader,
+            would_vote,
+        }
+    }
+}
+
+/// The watchdog's own memory between ticks.
+struct Watch {
+    /// The leader vote this node holds and since when (leader duties).
+    leading: Option<(Vote, Instant)>,
+    /// When the network was last allowed to speak for this leader again.
+    resumed_at: Option<Instant>,
+    last_probe_round: Option<Instant>,
+    probing: Option<tokio::task::JoinHandle<()>>,
+    /// Follower duties: the next election timeout and when it was last considered.
+    timeout: Duration,
+    considered_at: Instant,
+}
+
+/// Runs until openraft stops.
+pub async fn run(raft: Raft, live: Arc<Liveness>, prober: Prober) {
+    let mut rng = fastrand::Rng::new();
+    let mut w = Watch {
+        leading: None,
+        resumed_at: None,
+        last_probe_round: None,
+        probing: None,
+        timeout: random_timeout(&live.settings, &mut rng),
+        considered_at: Instant::now(),
+    };
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let m = raft.metrics().borrow().clone();
+        if m.running_state.is_err() {
+            return;
+        }
+        let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+        let peers: Vec<(NodeId, String)> = m
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != live.me && voters.contains(id))
+            .map(|(id, n)| (*id, n.peer_addr.clone()))
+            .collect();
+        if m.state == ServerState::Leader {
+            lead(&live, &prober, &mut w, &m, &voters, &peers);
+        } else {
+            if w.leading.take().is_some() {
+                tracing::info!(vote = %m.vote, "no longer the leader");
+            }
+            set_quiet(&live, None);
+            set_admission(&live, Err(Refusal::NotLeader));
+            if voters.contains(&live.me) {
+                follow(&raft, &live, &prober, &mut w, &mut rng, &voters, &peers).await;
+            }
+        }
+    }
+}
+
+fn random_timeout(s: &Settings, rng: &mut fastrand::Rng) -> Duration {
+    let (lo, hi) = (
+        s.election_timeout_min.as_millis() as u64,
+        s.election_timeout_max.as_millis() as u64,
+    );
+    Duration::from_millis(rng.u64(lo..=hi))
+}
+
+/// Leader duties: probe the voters now and then; go quiet and refuse writes without a majority's
+/// acknowledgement or with a clock a measured majority disagrees with; resume when probes show a
+/// majority still follows.
+fn lead(
+    live: &Arc<Liveness>,
+    prober: &Prober,
+    w: &mut Watch,
+    m: &openraft::RaftMetrics<NodeId, super::NodeAddr>,
+    voters: &[NodeId],
+    peers: &[(NodeId, String)],
+) {
+    let now = Instant::now();
+    if w.leading.as_ref().map(|l| &l.0) != Some(&m.vote) {
+        tracing::info!(vote = %m.vote, "leading");
+        w.leading = Some((m.vote, now));
+        w.resumed_at = Some(now);
+    }
+    let round_due = w
+        .last_probe_round
+        .is_none_or(|t| now.duration_since(t) >= PROBE_INTERVAL);
+    if round_due && w.probing.as_ref().is_none_or(|h| h.is_finished()) {
+        w.last_probe_round = Some(now);
+        let (prober, live, peers) = (prober.clone(), live.clone(), peers.to_vec());
+        w.probing = Some(tokio::spawn(async move {
+            prober.round(&live, &peers, None).await;
+        }));
+    }
+
+    let lease = live.settings.lease;
+    let since_resumed = w.resumed_at.map_or(lease, |t| now.duration_since(t));
+    let silent = Duration::from_millis(m.millis_since_quorum_ack.unwrap_or(u64::MAX));
+    let quorum_lost = silent > lease && since_resumed > lease;
+    let clock = live.clock_check(voters, now);
+    let refusal = if quorum_lost {
+        Some(Refusal::QuorumLost {
+            silent_ms: silent.min(since_resumed).as_millis() as u64,
+            lease_ms: lease.as_millis() as u64,
+        })
+    } else {
+        clock.clone().err().map(Refusal::Clock)
+    };
+
+    if live.is_muted(&m.vote) {
+        if clock.is_ok() && followed_by_majority(live, &m.vote, voters, now) {
+            tracing::info!("a majority still follows this leader: resuming");
+            w.resumed_at = Some(now);
+            set_quiet(live, None);
+            set_admission(live, Ok(()));
+        } else if let Some(r) = refusal {
+            set_admission(live, Err(r));
+        }
+        return;
+    }
+    match refusal {
+        None => set_admission(live, Ok(())),
+        Some(r) => {
+            // Go quiet without a quorum, or when a measured majority disagrees with this clock;
+            // a leader still gathering its first clock samples only waits.
+            if matches!(
+                r,
+                Refusal::QuorumLost { .. } | Refusal::Clock(ClockError::Disagrees { .. })
+            ) {
+                set_quiet(live, Some(m.vote));
+            }
+            set_admission(live, Err(r));
+        }
+    }
+}
+
+/// Whether fresh probe answers of a majority (this leader included) show this leader's vote.
+fn followed_by_majority(live: &Liveness, vote: &Vote, voters: &[NodeId], now: Instant) -> bool {
+    let s = live.lock();
+    let following = s
+        .answers
+        .iter()
+        .filter(|(id, (at, a))| {
+            voters.contains(id) && now.duration_since(*at) <= PROBE_INTERVAL * 2 && &a.vote == vote
+        })
+        .count();
+    1 + following > voters.len() / 2
+}
+
+/// Follower duties: after a randomized election timeout without a leader, ask the voters
+/// whether they would vote for this node, and start an election only if a majority would.
+async fn follow(
+    raft: &Raft,
+    live: &Arc<Liveness>,
+    prober: &Prober,
+    w: &mut Watch,
+    rng: &mut fastrand::Rng,
+    voters: &[NodeId],
+    peers: &[(NodeId, String)],
+) {
+    let now = Instant::now();
+    let since_leader = live
+        .contact_age(now)
+        .unwrap_or_else(|| now.duration_since(live.started));
+    if since_leader < w.timeout || now.duration_since(w.considered_at) < w.timeout {
+        return;
+    }
+    w.considered_at = now;
+    w.timeout = random_timeout(&live.settings, rng);
+    let last_log = raft.data_metrics().borrow().last_log;
+    let granted = prober.round(live, peers, Some(last_log)).await;
+    let quorum = voters.len() / 2 + 1;
+    let clock = live.clock_check(voters, Instant::now());
+    if 1 + granted.len() < quorum {
+        tracing::debug!(
+            ?granted,
+            quorum,
+            "pre-vote: no majority would vote for this node"
+        );
+        return;
+    }
+    if let Err(e) = clock {
+        tracing::warn!("not starting an election: {e}");
+        return;
+    }
+    tracing::info!(
+        since_leader_ms = since_leader.as_millis() as u64,
+        ?granted,
+        "no leader heard; a majority would vote for this node: starting an election"
+    );
+    if let Err(e) = raft.trigger().elect().await {
+        tracing::warn!("starting an election: {e}");
+    }
+}
+
+fn set_quiet(live: &Liveness, vote: Option<Vote>) {
+    let mut s = live.lock();
+    if s.muted != vote {
+        match &vote {
+            Some(v) => {
+                tracing::warn!(vote = %v, "leader going quiet: no AppendEntries until a majority follows again or another leader takes over")
+            }
+            None if s.muted.is_some() => tracing::info!("leader speaking again"),
+            None => {}
+        }
+        s.muted = vote;
+    }
+}
+
+fn set_admission(live: &Liveness, admission: Result<(), Refusal>) {
+    let mut s = live.lock();
+    let kind = |a: &Result<(), Refusal>| match a {
+        Ok(()) => 0,
+        Err(Refusal::NotLeader) => 1,
+        Err(Refusal::QuorumLost { .. }) => 2,
+        Err(Refusal::Clock(ClockError::Unconfirmed { .. })) => 3,
+        Err(Refusal::Clock(ClockError::Disagrees { .. })) => 4,
+    };
+    // Logged when the kind of answer changes, not at every tick.
+    if kind(&s.admission) != kind(&admission) {
+        match &admission {
+            Ok(()) => tracing::info!("accepting writes"),
+            Err(Refusal::NotLeader) => {}
+            Err(e) => tracing::warn!("refusing writes: {e}"),
+        }
+    }
+    s.admission = admission;
+}

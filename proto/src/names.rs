@@ -1,0 +1,39 @@
+//! Stable snake-case names of operations, shared by statements, `carbonctl` and the disclosure
+//! page (one concept, one name: the glossary's words).
+
+use crate::v1::tx_body::Operation;
+
+/// The name of an operation, e.g. `trade`, `repo_default`.
+pub fn operation(op: &Operation) -> &'static str {
+    use Operation as O;
+    match op {
+        O::OpenAccount(_) => "open_account",
+        O::UpdateKeys(_) => "update_keys",
+        O::SuspendAccount(_) => "suspend_account",
+        O::ReinstateAccount(_) => "reinstate_account",
+        O::CloseAccount(_) => "close_account",
+        O::DeclareVintage(_) => "declare_vintage",
+        O::Allocate(_) => "allocate",
+        O::TrueUp(_) => "true_up",
+        O::ProposeProject(_) => "propose_project",
+        O::ApproveProject(_) => "approve_project",
+        O::RejectProject(_) => "reject_project",
+        O::IssueCredits(_) => "issue_credits",
+        O::Transfer(_) => "transfer",
+        O::Trade(_) => "trade",
+        O::Pledge(_) => "pledge",
+        O::ReleasePledge(_) => "release_pledge",
+        O::EnforcePledge(_) => "enforce_pledge",
+        O::Freeze(_) => "freeze",
+        O::Unfreeze(_) => "unfreeze",
+        O::ReportEmissions(_) => "report_emissions",
+        O::Surrender(_) => "surrender",
+        O::CloseComplianceYear(_) => "close_compliance_year",
+        O::Cancel(_) => "cancel",
+        O::Repo(_) => "repo",
+        O::Repurchase(_) => "repurchase",
+        O::RepoDefault(_) => "repo_default",
+        O::Lend(_) => "lend",
+        O::ReturnLoan(_) => "return_loan",
+    }
+}
