@@ -13,8 +13,8 @@
 pub mod chain;
 pub mod dates;
 pub mod genesis;
-pub mod read_auth;
 pub mod names;
+pub mod read_auth;
 pub mod signing;
 
 /// Generated protobuf types and gRPC stubs for `carbon.registry.v1`.

@@ -357,9 +357,9 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
         .list_repos(signed_as(
             "ZJ-BANK-01",
             ListReposRequest {
-            party: "ZJ-BANK-01".into(),
-            consistency: 0,
-            auth: None,
+                party: "ZJ-BANK-01".into(),
+                consistency: 0,
+                auth: None,
             },
         ))
         .await
@@ -371,10 +371,10 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
         .list_loans(signed_as(
             "ZJ-BANK-01",
             ListLoansRequest {
-            party: String::new(),
-            overdue_only: false,
-            consistency: 0,
-            auth: None,
+                party: String::new(),
+                overdue_only: false,
+                consistency: 0,
+                auth: None,
             },
         ))
         .await
@@ -464,11 +464,11 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
             .get_statement(signed_as(
                 "ZJ-REG",
                 GetStatementRequest {
-                account_id: "ZJ-ENT-01".into(),
-                page_token: token,
-                limit: 3,
-                auth: None,
-                ..Default::default()
+                    account_id: "ZJ-ENT-01".into(),
+                    page_token: token,
+                    limit: 3,
+                    auth: None,
+                    ..Default::default()
                 },
             ))
             .await
@@ -580,11 +580,11 @@ async fn the_regulators_list_reads_and_full_transaction_ids() {
             .list_accounts(signed_as(
                 REG,
                 ListAccountsRequest {
-                region: "杭州市".into(),
-                after_account_id: after,
-                limit: 2,
-                auth: None,
-                ..Default::default()
+                    region: "杭州市".into(),
+                    after_account_id: after,
+                    limit: 2,
+                    auth: None,
+                    ..Default::default()
                 },
             ))
             .await

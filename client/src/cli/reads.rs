@@ -191,10 +191,10 @@ pub async fn statement(
             .client
             .statement_page(
                 pb::GetStatementRequest {
-                account_id: account.into(),
-                from_date: from.unwrap_or(0),
-                to_date: to.unwrap_or(0),
-                page_token: token,
+                    account_id: account.into(),
+                    from_date: from.unwrap_or(0),
+                    to_date: to.unwrap_or(0),
+                    page_token: token,
                     limit: 0,
                     ..Default::default()
                 },

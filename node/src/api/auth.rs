@@ -169,7 +169,8 @@ pub fn regulator_only<R: PrivateRead>(
 ) -> Result<Account, ApiError> {
     let who = authorise(view, chain_id, req)?;
     who.require(Policy::Regulator)?;
-    who.account.ok_or_else(|| ApiError::denied("this read needs a signed ReadAuth"))
+    who.account
+        .ok_or_else(|| ApiError::denied("this read needs a signed ReadAuth"))
 }
 
 /// Authenticates `req`'s reader and admits the account the record belongs to, or the regulator.
@@ -181,5 +182,6 @@ pub fn party_or_regulator<R: PrivateRead>(
 ) -> Result<Account, ApiError> {
     let who = authorise(view, chain_id, req)?;
     who.require(Policy::PartyOrRegulator(&[party]))?;
-    who.account.ok_or_else(|| ApiError::denied("this read needs a signed ReadAuth"))
+    who.account
+        .ok_or_else(|| ApiError::denied("this read needs a signed ReadAuth"))
 }

@@ -14,8 +14,8 @@
 //! clock and the ledger's time (see `submit`).
 
 use super::errors::ApiError;
-use carbon_proto::signing::TxId;
 use crate::ledger::{exec, queries, StateView};
+use carbon_proto::signing::TxId;
 use carbon_proto::v1::{ErrorCode, SignedTx, TxBody};
 use carbon_proto::VerifiedTx;
 use prost::Message;

@@ -421,12 +421,7 @@ pub fn statement(
     r: GetStatementRequest,
 ) -> Result<GetStatementResponse, ApiError> {
     let view = node.state.view();
-    party_or_regulator(
-        &view,
-        &node.genesis.chain_id,
-        &r,
-        &r.account_id,
-    )?;
+    party_or_regulator(&view, &node.genesis.chain_id, &r, &r.account_id)?;
     let from = date_arg(r.from_date, "from date", true)?;
     let to = date_arg(r.to_date, "to date", true)?;
     let (lines, next_page_token) =

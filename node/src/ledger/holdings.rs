@@ -353,7 +353,7 @@ impl Exec<'_, '_> {
         };
         let n = ranges
             .iter()
-            .try_fold(0u64, |n, &(f, l)| add(n, len(f, l), "the moved quantity"))?;
+            .try_fold(0u64, |n, &(f, l)| add(n, len(f, l)?, "the moved quantity"))?;
         match flow {
             Flow::In => line.quantity_in = add(line.quantity_in, n, "the statement")?,
             Flow::Out => line.quantity_out = add(line.quantity_out, n, "the statement")?,
@@ -376,9 +376,9 @@ impl Exec<'_, '_> {
         let (mut held, mut available) = (0u64, 0u64);
         for b in self.blocks(account, class)?.values() {
             let Some(r) = &b.range else { continue };
-            held = add(held, len(r.first, r.last), "the balance")?;
+            held = add(held, len(r.first, r.last)?, "the balance")?;
             if b.state() == BlockState::Available {
-                available = add(available, len(r.first, r.last), "the balance")?;
+                available = add(available, len(r.first, r.last)?, "the balance")?;
             }
         }
         line.balance_after = held;

@@ -162,7 +162,7 @@ pub fn apply_entry(
             continue;
         }
         let Some(sequence) = chain.sequence.checked_add(1) else {
-            return Err(ViewFault("the chain sequence is exhausted".into()));
+            return Err(ViewFault("the chain sequence is exhausted".into()).into());
         };
         let before = chain.clone();
         let mut x = Exec {

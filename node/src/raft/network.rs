@@ -9,8 +9,8 @@
 use super::clock::{self, Sample};
 use super::watchdog::{Liveness, Probe, ProbeAnswer, PROBE_TIMEOUT};
 use super::{decode, encode, LogId, NodeAddr, NodeId, TypeConfig, Vote};
-use carbon_proto::peer::{self as pb, peer_client::PeerClient, PeerMessage};
 use crate::tls::NodeTls;
+use carbon_proto::peer::{self as pb, peer_client::PeerClient, PeerMessage};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };

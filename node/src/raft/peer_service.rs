@@ -44,7 +44,8 @@ impl PeerService {
                 "the certificate names node {sender}, the message claims node {from}"
             )));
         }
-        if to != self.id {            return Err(Status::failed_precondition(format!(
+        if to != self.id {
+            return Err(Status::failed_precondition(format!(
                 "this is node {}, not node {to}",
                 self.id
             )));
