@@ -530,6 +530,7 @@ impl Client {
             all.cancellations.extend(r.cancellations);
             all.issuances.extend(r.issuances);
             all.projects.extend(r.projects);
+            all.financing.extend(r.financing);
             if r.next_page_token.is_empty() {
                 return Ok(all);
             }
