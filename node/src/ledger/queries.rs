@@ -564,15 +564,17 @@ pub fn open_financing(v: &dyn StateView) -> R<Vec<OpenFinancing>> {
     for (_, r) in read_all::<RepoAgreement>(v, keys::REPOS)? {
         if r.status() == RepoStatus::Open {
             let f = slot(&mut by_class, r.unit_class.as_ref());
-            f.open_repos += 1;
+            f.open_repos = f.open_repos.saturating_add(1);
             f.repo_units = f.repo_units.saturating_add(r.quantity);
         }
     }
     for (_, l) in read_all::<Loan>(v, keys::LOANS)? {
         if l.status() == LoanStatus::Open {
             let f = slot(&mut by_class, l.unit_class.as_ref());
-            f.open_loans += 1;
-            f.loan_units = f.loan_units.saturating_add(l.quantity - l.returned);
+            f.open_loans = f.open_loans.saturating_add(1);
+            f.loan_units = f
+                .loan_units
+                .saturating_add(l.quantity.saturating_sub(l.returned));
         }
     }
     Ok(by_class.into_values().collect())

@@ -206,13 +206,16 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 }
 
+/// Probe clients by (node id, peer address): a client verifies the node it was made for.
+type ProbeClients = BTreeMap<(NodeId, String), PeerClient<Channel>>;
+
 /// Sends the watchdog's probes (`Peer.Probe`): one client per peer address, reused.
 #[derive(Clone)]
 pub struct Prober {
     from: NodeId,
     local_ip: Option<IpAddr>,
     tls: NodeTls,
-    clients: Arc<Mutex<BTreeMap<(NodeId, String), PeerClient<Channel>>>>,
+    clients: Arc<Mutex<ProbeClients>>,
 }
 
 impl Prober {
