@@ -47,8 +47,13 @@ fn pk(name: &str) -> Vec<u8> {
 
 pub fn signed_tx_ingress(data: &[u8]) {
     if let Ok(tx) = SignedTx::decode(data) {
-        let results = ingress::check_all(CHAIN, vec![tx], T0);
-        assert_eq!(results.len(), 1);
+        if let Ok((tx, _id)) = ingress::admit(Some(tx)) {
+            let results = ingress::verify_all(CHAIN, vec![tx]);
+            assert_eq!(results.len(), 1);
+            if let Some(Ok(v)) = results.first() {
+                let _ = ingress::is_expired(v, T0);
+            }
+        }
     }
     if let Ok(body) = TxBody::decode(data) {
         let _ = ingress::check_body(&body);
@@ -245,6 +250,7 @@ pub fn base() -> &'static Base {
         let ctx = Ctx {
             log_index: 1,
             timestamp_ms: T0,
+            ledger_version: ledger::VERSION,
         };
         let applied = ledger::apply_entry(&state, ctx, &txs).expect("setup applies");
         for o in &applied.outcomes {
@@ -294,6 +300,7 @@ pub fn ledger_apply(data: &[u8]) {
     let ctx = Ctx {
         log_index: 2,
         timestamp_ms: T0,
+        ledger_version: ledger::VERSION,
     };
     let applied = ledger::apply_entry(&state, ctx, &txs).expect("the ledger never faults on input");
     assert_eq!(applied.outcomes.len(), txs.len());
@@ -454,6 +461,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     out.push(("ledger_apply", "several".into(), frame(&encoded[tail..])));
     let batch = Batch {
         timestamp_ms: T0,
+        ledger_version: carbon_node::ledger::VERSION,
         txs: bodies
             .iter()
             .take(4)
