@@ -4,6 +4,7 @@
 
 mod cli;
 
+use carbon_client::client::TlsOptions;
 use carbon_client::keys::Key;
 use carbon_client::ops::parse_class;
 use carbon_client::{Client, ClientError};
@@ -56,6 +57,16 @@ struct Global {
     /// Read from this node's state (possibly stale) instead of through the leader.
     #[arg(long, global = true)]
     local: bool,
+    /// The registry's CA certificate (PEM). With it, `host:port` endpoints use TLS;
+    /// `https://` endpoints always need it, `http://` ones are always plaintext.
+    #[arg(long, global = true, env = "CARBON_CA")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM) for registries that ask for one (with --tls-key).
+    #[arg(long, global = true, env = "CARBON_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, env = "CARBON_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Run the transaction through the ledger on the leader's state and print the outcome;
     /// commit nothing.
     #[arg(long, global = true)]
@@ -238,7 +249,8 @@ enum Command {
     },
     /// Trace a serial to the allocation or issuance that created it (and its retirement).
     Trace { class: String, serial: u64 },
-    /// Follow committed transactions from a chain sequence.
+    /// Follow committed transactions from a chain sequence: the public stream (private ones redacted), or
+    /// with --as the stream that account may see (the regulator's is whole).
     Watch {
         #[arg(long, default_value_t = 1)]
         from: u64,
@@ -513,7 +525,8 @@ enum MarketCmd {
 enum ChainCmd {
     /// The chain's sequence and head.
     Head,
-    /// Export the whole history (JSON lines of CommittedTx) for offline verification.
+    /// Export the whole history (JSON lines of CommittedTx) for offline verification
+    /// (signed read as --as: the regulator's stream is whole).
     Export {
         #[arg(long)]
         out: PathBuf,
@@ -851,6 +864,9 @@ fn main() {
         g.key = file.keys;
     }
     g.actor = g.actor.or(file.account);
+    g.ca = g.ca.or(file.ca);
+    g.tls_cert = g.tls_cert.or(file.tls_cert);
+    g.tls_key = g.tls_key.or(file.tls_key);
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -860,7 +876,12 @@ fn main() {
             1
         }
         Ok(rt) => rt.block_on(async move {
-            let mut client = match Client::new(&g.endpoint) {
+            let tls = TlsOptions::from_files(
+                g.ca.as_deref(),
+                g.tls_cert.as_deref(),
+                g.tls_key.as_deref(),
+            );
+            let mut client = match tls.and_then(|t| Client::with_tls(&g.endpoint, &t)) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");

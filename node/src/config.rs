@@ -2,6 +2,7 @@
 //! or the embedded single-node default (`carbon-node dev`).
 
 use crate::raft::{NodeAddr, NodeId};
+use crate::tls::TlsConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,11 @@ pub struct Config {
     /// The public disclosure page (HTTP), e.g. 127.0.0.1:8080; none if unset.
     #[serde(default)]
     pub disclosure_addr: Option<String>,
+    /// Certificates: mutual TLS on the peer port, TLS on the client API (see `tls`).
+    pub tls: TlsConfig,
+    /// Serve the client API without TLS (only `carbon-node dev`, only on a loopback address).
+    #[serde(skip)]
+    pub client_plaintext: bool,
     /// How far (ms) the leader's clock may be from a majority of the voters' clocks; beyond it
     /// the leader refuses writes (ledger time is the leader's clock). See `raft::clock`.
     #[serde(default = "default_clock_tolerance_ms")]
@@ -78,6 +84,7 @@ impl Config {
         if c.data_dir.is_relative() {
             c.data_dir = base.join(&c.data_dir);
         }
+        c.tls.rebase(base);
         c.validate()?;
         Ok(c)
     }
@@ -89,6 +96,8 @@ impl Config {
         client_addr: String,
         peer_addr: String,
         disclosure_addr: Option<String>,
+        tls: TlsConfig,
+        client_plaintext: bool,
     ) -> Self {
         Config {
             id: 1,
@@ -107,6 +116,8 @@ impl Config {
             max_batch: default_max_batch(),
             disclosure_addr,
             clock_tolerance_ms: default_clock_tolerance_ms(),
+            tls,
+            client_plaintext,
         }
     }
 

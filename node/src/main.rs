@@ -2,8 +2,11 @@
 //!
 //! * `carbon-node dev`: a single node on the embedded default (data in `./data`, genesis
 //!   `seeds/genesis.toml`, client API on 127.0.0.1:50051, public disclosure page on
-//!   http://127.0.0.1:8080/), initialised on first start.
+//!   http://127.0.0.1:8080/), initialised on first start. Its peer port speaks mutual TLS with
+//!   certificates it makes in `<data_dir>/certs` on first start; its client API is plaintext on
+//!   loopback unless `--client-tls`.
 //! * `carbon-node run --config node.toml`: a cluster member (see `deploy/local-cluster/`).
+//! * `carbon-node certs`: a local CA and node/client certificates (see `tls::certs`).
 
 use carbon_node::config::Config;
 use clap::{Parser, Subcommand};
@@ -32,6 +35,10 @@ enum Command {
         client_addr: String,
         #[arg(long, default_value = "127.0.0.1:50061", env = "CARBON_PEER_ADDR")]
         peer_addr: String,
+        /// Serve the client API with TLS (certificate in <data_dir>/certs; CA: ca.pem there).
+        /// Without it the client API is plaintext and must listen on a loopback address.
+        #[arg(long)]
+        client_tls: bool,
         /// The public disclosure page (HTTP); `off` for none.
         #[arg(long, default_value = "127.0.0.1:8080", env = "CARBON_DISCLOSURE_ADDR")]
         disclosure_addr: String,
@@ -41,6 +48,48 @@ enum Command {
         #[arg(long, env = "CARBON_CONFIG")]
         config: PathBuf,
     },
+    /// Make a local CA (or reuse the one in --dir) and certificates for nodes and clients.
+    /// Existing files are never overwritten.
+    Certs {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Node ids to certify, e.g. 1,2,3.
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<u64>,
+        /// Hosts (IP or DNS) clients and peers reach the nodes by; in every node certificate.
+        #[arg(
+            long = "host",
+            value_delimiter = ',',
+            default_value = "127.0.0.1,localhost"
+        )]
+        hosts: Vec<String>,
+        /// Client certificate names, e.g. ops,auditor.
+        #[arg(long = "client", value_delimiter = ',')]
+        clients: Vec<String>,
+        /// The CA's name (when one is made).
+        #[arg(long, default_value = "carbon-registry")]
+        name: String,
+    },
+}
+
+fn certs(
+    dir: &std::path::Path,
+    name: &str,
+    nodes: &[u64],
+    hosts: &[String],
+    clients: &[String],
+) -> anyhow::Result<()> {
+    let written = carbon_node::tls::certs::write_dir(dir, name, nodes, hosts, clients)?;
+    for p in &written {
+        println!("wrote {}", p.display());
+    }
+    if written.is_empty() {
+        println!(
+            "nothing to do: every certificate asked for exists in {}",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -89,15 +138,31 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             genesis,
             client_addr,
             peer_addr,
+            client_tls,
             disclosure_addr,
-        } => Config::dev(
-            data_dir,
-            genesis,
-            client_addr,
-            peer_addr,
-            (disclosure_addr != "off").then_some(disclosure_addr),
-        ),
+        } => {
+            let dir = data_dir.join("certs");
+            let hosts = ["127.0.0.1".to_string(), "localhost".to_string()];
+            carbon_node::tls::certs::write_dir(&dir, "carbon-dev", &[1], &hosts, &[])?;
+            let tls = carbon_node::tls::TlsConfig::in_dir(&dir, 1);
+            Config::dev(
+                data_dir,
+                genesis,
+                client_addr,
+                peer_addr,
+                (disclosure_addr != "off").then_some(disclosure_addr),
+                tls,
+                !client_tls,
+            )
+        }
         Command::Run { config } => Config::load(&config)?,
+        Command::Certs {
+            dir,
+            nodes,
+            hosts,
+            clients,
+            name,
+        } => return certs(&dir, &name, &nodes, &hosts, &clients),
     };
     let genesis = carbon_node::genesis::load(&config.genesis)?;
     tokio::runtime::Builder::new_multi_thread()

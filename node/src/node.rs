@@ -9,6 +9,7 @@ use crate::raft::peer_service::PeerService;
 use crate::raft::watchdog::{self, Liveness};
 use crate::raft::{NodeId, Raft};
 use crate::storage::{self, StateMachine};
+use crate::tls::NodeTls;
 use carbon_proto::peer::peer_server::PeerServer;
 use carbon_proto::v1::registry_server::RegistryServer;
 use carbon_proto::v1::Genesis;
@@ -80,6 +81,8 @@ pub async fn run(
     genesis: Genesis,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    refuse_public_plaintext(&config).await?;
+    let tls = NodeTls::load(&config.tls, config.id)?;
     // Bind first: a port in use is a start-up failure, not a node that serves nothing.
     let peer_listener = bind("peer", &config.peer_addr).await?;
     let client_listener = bind("client", &config.client_addr).await?;
@@ -105,12 +108,13 @@ pub async fn run(
         self_id: config.id,
         local_ip,
         liveness: liveness.clone(),
+        tls: tls.clone(),
     };
     let raft = Raft::new(config.id, raft_cfg, network, log, state.clone()).await?;
     tokio::spawn(watchdog::run(
         raft.clone(),
         liveness.clone(),
-        Prober::new(config.id, local_ip),
+        Prober::new(config.id, local_ip, tls.clone()),
     ));
     let node = Arc::new(Node {
         id: config.id,
@@ -118,7 +122,7 @@ pub async fn run(
         state,
         genesis,
         batcher: Batcher::start(raft.clone(), config.max_batch, liveness.clone()),
-        forwarder: Forwarder::default(),
+        forwarder: Forwarder::new((!config.client_plaintext).then(|| tls.forward_client())),
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -126,6 +130,7 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let peer = tonic::transport::Server::builder()
+        .tls_config(tls.peer_server())?
         .add_service(
             PeerServer::new(PeerService {
                 raft: raft.clone(),
@@ -139,7 +144,14 @@ pub async fn run(
             tonic::transport::server::TcpIncoming::from(peer_listener),
             stopped(stop_rx.clone()),
         );
-    let client = tonic::transport::Server::builder()
+    let mut client = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(crate::api::limits::REQUESTS_PER_CONNECTION_MAX)
+        .load_shed(true)
+        .max_concurrent_streams(crate::api::limits::STREAMS_PER_CONNECTION_MAX);
+    if !config.client_plaintext {
+        client = client.tls_config(tls.client_api_server())?;
+    }
+    let client = client
         .add_service(
             RegistryServer::new(RegistryService { node: node.clone() })
                 .max_decoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE)
@@ -205,6 +217,22 @@ pub async fn run(
         }
         Some(why) => Err(anyhow::anyhow!(why)),
     }
+}
+
+/// A client API without TLS only on loopback (`dev`): anything else would send credentials and
+/// private records in the clear.
+async fn refuse_public_plaintext(config: &Config) -> anyhow::Result<()> {
+    if !config.client_plaintext {
+        return Ok(());
+    }
+    for a in tokio::net::lookup_host(&config.client_addr).await? {
+        if !a.ip().is_loopback() {
+            anyhow::bail!(
+                "the client API may be served without TLS on a loopback address only, not {a}: use --client-tls"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn page_end(r: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {

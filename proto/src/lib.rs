@@ -5,14 +5,16 @@
 //! * [`chain`]: the hash chain and its offline verification.
 //! * [`dates`]: yyyymmdd dates in China Standard Time.
 //! * [`genesis`]: the genesis file format.
+//! * [`read_auth`]: read credentials, each bound to one request (method, request hash, validity).
 //! * [`names`]: stable names of operations.
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
-//!   domain-separated hash that signatures cover, batch verification, and M-of-N thresholds.
+//!   domain-separated hash that signatures cover, strict verification, and M-of-N thresholds.
 
 pub mod chain;
 pub mod dates;
 pub mod genesis;
 pub mod names;
+pub mod read_auth;
 pub mod signing;
 
 /// Generated protobuf types and gRPC stubs for `carbon.registry.v1`.

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
 pub mod nemesis;
+pub mod pki;
 pub mod proxy;
+pub use pki::pki;
 
 pub const CHAIN: &str = "zj-carbon-demo";
 pub const REG: &str = "ZJ-REG";
@@ -55,6 +57,7 @@ pub fn ctl(endpoints: &[String], args: &[&str]) -> (i32, String, String) {
         .args(args)
         .env("CARBON_ENDPOINTS", endpoints.join(","))
         .env("CARBON_KEYS_DIR", repo_root().join("seeds/keys"))
+        .env("CARBON_CA", pki::ca_file())
         .env_remove("CARBON_ACCOUNT")
         .env_remove("CARBON_KEY")
         .current_dir(repo_root())
@@ -282,8 +285,9 @@ impl Cluster {
                 .filter(|(j, _)| *j == i)
                 .map(|(_, line)| format!("{line}\n"))
                 .collect();
+            let tls = pki().node_files(&dir.path().join("certs"), *id);
             let text = format!(
-                "{extra}id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{member_toml}",
+                "{extra}id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{tls}{member_toml}",
                 data_dir.display(),
                 genesis.display(),
                 *id == 1,
@@ -435,8 +439,9 @@ impl Cluster {
         let data_dir = self.dir.path().join(format!("n{id}"));
         let config = self.dir.path().join(format!("n{id}.toml"));
         let genesis = repo_root().join("seeds/genesis.toml");
+        let tls = pki().node_files(&self.dir.path().join("certs"), id);
         let text = format!(
-            "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\ngenesis = \"{}\"\n",
+            "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\ngenesis = \"{}\"\n\n{tls}",
             data_dir.display(),
             genesis.display()
         );
@@ -562,7 +567,8 @@ fn tail(s: &str, n: usize) -> String {
 }
 
 pub async fn try_connect(addr: &str) -> Result<RegistryClient<Channel>, tonic::transport::Error> {
-    let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+    let ch = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(pki().client_tls())?
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(20))
         .connect()

@@ -9,7 +9,8 @@ pub const GENESIS: &[u8] = b"0";
 pub const CHAIN: &[u8] = b"Z";
 
 fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    let len = parts.iter().fold(1usize, |n, p| n.saturating_add(p.len()));
+    let mut k = Vec::with_capacity(len);
     k.push(tag);
     for p in parts {
         k.extend_from_slice(p);
@@ -18,7 +19,7 @@ fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
 }
 
 fn id(s: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(s.len() + 1);
+    let mut v = Vec::with_capacity(s.len().saturating_add(1));
     v.extend_from_slice(s.as_bytes());
     v.push(0);
     v
@@ -26,7 +27,7 @@ fn id(s: &str) -> Vec<u8> {
 
 /// kind (1 byte) + vintage (4 bytes) + project id + 0x00.
 pub fn class(c: &UnitClass) -> Vec<u8> {
-    let mut v = Vec::with_capacity(6 + c.project_id.len());
+    let mut v = Vec::with_capacity(c.project_id.len().saturating_add(6));
     v.push(c.kind as u8);
     v.extend_from_slice(&c.vintage.to_be_bytes());
     v.extend_from_slice(&id(&c.project_id));
