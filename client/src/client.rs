@@ -3,11 +3,13 @@
 //! a submission either returns its one outcome or a clear error.
 
 use crate::error::ClientError;
+use crate::ops::ReadAs;
+use carbon_proto::read_auth::PrivateRead;
 use carbon_proto::v1::registry_client::RegistryClient;
 use carbon_proto::v1::*;
 use std::future::Future;
 use std::time::{Duration, Instant};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
@@ -18,6 +20,8 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Client {
     endpoints: Vec<String>,
     channels: Vec<RegistryClient<Channel>>,
+    /// Whether each endpoint is reached over TLS.
+    secure: Vec<bool>,
     next: usize,
     /// How long a call keeps trying other endpoints (while one of them can be reached).
     pub retry_for: Duration,
@@ -26,14 +30,67 @@ pub struct Client {
     chain_id: Option<String>,
 }
 
-/// An endpoint as `host:port` (or `http://host:port`) made into a URL, or why it is not one.
-pub fn endpoint_url(addr: &str) -> Result<String> {
+/// How to reach the registry over TLS.
+///
+/// An endpoint `https://host:port` always means TLS (and needs `ca_pem`); `http://host:port`
+/// always means plaintext (only `carbon-node dev` serves that, on loopback); a bare
+/// `host:port` means TLS when a CA is given, plaintext otherwise.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// The registry's CA certificate (PEM).
+    pub ca_pem: Option<Vec<u8>>,
+    /// A client certificate and its key (PEM), for registries that ask for one.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl TlsOptions {
+    /// Reads the CA and the optional client certificate and key from files.
+    pub fn from_files(
+        ca: Option<&std::path::Path>,
+        cert: Option<&std::path::Path>,
+        key: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read(p).map_err(|e| {
+                ClientError::local(format!("cannot read the {what} {}: {e}", p.display()))
+            })
+        };
+        let identity = match (cert, key) {
+            (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
+            (None, None) => None,
+            _ => {
+                return Err(ClientError::local(
+                    "a client certificate needs both --tls-cert and --tls-key",
+                ))
+            }
+        };
+        Ok(TlsOptions {
+            ca_pem: ca.map(|p| read(p, "CA certificate")).transpose()?,
+            identity,
+        })
+    }
+
+    fn config(&self, addr: &str) -> Result<ClientTlsConfig> {
+        let ca = self.ca_pem.as_ref().ok_or_else(|| {
+            ClientError::local(format!(
+                "endpoint {addr}: TLS needs the registry's CA certificate (--ca or CARBON_CA)"
+            ))
+        })?;
+        let mut c = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        if let Some((cert, key)) = &self.identity {
+            c = c.identity(Identity::from_pem(cert, key));
+        }
+        Ok(c)
+    }
+}
+
+/// Checks that an endpoint is `host:port`, `http://host:port` or `https://host:port`.
+pub fn check_endpoint(addr: &str) -> Result<()> {
     let bad = |why: &str| {
         ClientError::local(format!(
             "endpoint {addr:?}: {why} (expected host:port, e.g. 127.0.0.1:50051)"
         ))
     };
-    let addr = addr.trim();
     let url = if addr.starts_with("http://") || addr.starts_with("https://") {
         addr.to_string()
     } else if addr.contains("://") {
@@ -42,28 +99,65 @@ pub fn endpoint_url(addr: &str) -> Result<String> {
         format!("http://{addr}")
     };
     let uri: tonic::codegen::http::Uri = url.parse().map_err(|_| bad("not an address"))?;
-    let host = uri.host().unwrap_or_default();
-    if host.is_empty() {
+    if uri.host().unwrap_or_default().is_empty() {
         return Err(bad("no host"));
     }
     if uri.port_u16().is_none_or(|p| p == 0) {
         return Err(bad("no port"));
     }
-    if uri.path() != "/" && !uri.path().is_empty() {
+    if !(uri.path().is_empty() || uri.path() == "/") {
         return Err(bad("a path is not allowed"));
     }
-    Ok(url)
+    Ok(())
 }
 
-fn endpoint(addr: &str, attempt: Duration) -> Result<RegistryClient<Channel>> {
-    let ch = Endpoint::from_shared(endpoint_url(addr)?)
-        .map_err(|e| ClientError::local(format!("endpoint {addr:?}: {e}")))?
-        .connect_timeout(attempt.min(Duration::from_secs(2)))
+/// The URL of an endpoint and whether it is TLS (see [`TlsOptions`]).
+pub fn url(addr: &str, tls: &TlsOptions) -> (String, bool) {
+    if addr.starts_with("https://") {
+        (addr.to_string(), true)
+    } else if addr.starts_with("http://") {
+        (addr.to_string(), false)
+    } else if tls.ca_pem.is_some() {
+        (format!("https://{addr}"), true)
+    } else {
+        (format!("http://{addr}"), false)
+    }
+}
+
+/// A channel to one endpoint: TLS as [`TlsOptions`] says, each attempt limited to `attempt`.
+pub fn channel(addr: &str, tls: &TlsOptions, attempt: Duration) -> Result<Channel> {
+    check_endpoint(addr)?;
+    let (url, secure) = url(addr, tls);
+    let bad = |e: tonic::transport::Error| ClientError::local(format!("endpoint {addr:?}: {e}"));
+    let mut e = Endpoint::from_shared(url).map_err(bad)?;
+    if secure {
+        e = e.tls_config(tls.config(addr)?).map_err(bad)?;
+    }
+    Ok(e.connect_timeout(attempt.min(Duration::from_secs(2)))
         .timeout(attempt)
-        .connect_lazy();
+        .connect_lazy())
+}
+
+fn endpoint(addr: &str, tls: &TlsOptions, attempt: Duration) -> Result<RegistryClient<Channel>> {
+    let ch = channel(addr, tls, attempt)?;
     Ok(RegistryClient::new(ch)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20))
+}
+
+/// The TLS failure behind a transport error, if that is what it is (rustls reports through an
+/// `io::Error` of kind `InvalidData`).
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(e);
+    while let Some(s) = cur {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return Some(io.to_string());
+            }
+        }
+        cur = s.source();
+    }
+    None
 }
 
 /// Whether a call failed without reaching a registry node (connection refused or timed out,
@@ -95,27 +189,51 @@ pub fn batch_answer(r: SubmitResult) -> Result<Outcome> {
 }
 
 impl Client {
-    /// A client for these endpoints (`host:port`); connections are made on first use.
+    /// A client for these endpoints (`host:port`, plaintext); connections are made on first use.
     pub fn new(endpoints: &[String]) -> Result<Self> {
-        Self::with_timeout(endpoints, ATTEMPT_TIMEOUT)
+        Self::with_tls(endpoints, &TlsOptions::default())
     }
 
-    /// As [`Client::new`], each attempt on one endpoint limited to `attempt`.
-    pub fn with_timeout(endpoints: &[String], attempt: Duration) -> Result<Self> {
+    /// A client for these endpoints with TLS options (see [`TlsOptions`] for which is TLS).
+    pub fn with_tls(endpoints: &[String], tls: &TlsOptions) -> Result<Self> {
+        Self::with_options(endpoints, tls, ATTEMPT_TIMEOUT)
+    }
+
+    /// As [`Client::with_tls`], each attempt on one endpoint limited to `attempt`.
+    pub fn with_options(endpoints: &[String], tls: &TlsOptions, attempt: Duration) -> Result<Self> {
         if endpoints.is_empty() {
             return Err(ClientError::local("no registry endpoint given"));
         }
         Ok(Client {
             channels: endpoints
                 .iter()
-                .map(|e| endpoint(e, attempt))
+                .map(|e| endpoint(e, tls, attempt))
                 .collect::<Result<_>>()?,
+            secure: endpoints.iter().map(|e| url(e, tls).1).collect(),
             endpoints: endpoints.to_vec(),
             next: 0,
             retry_for: Duration::from_secs(30),
             consistency: ReadConsistency::Linearizable,
             chain_id: None,
         })
+    }
+
+    /// An unavailable endpoint: a TLS failure will not heal by retrying, so it is reported at
+    /// once with what to check; anything else is retried.
+    fn unavailable(&self, i: usize, status: &tonic::Status, m: String) -> ClientError {
+        let ep = &self.endpoints[i];
+        match tls_failure(status) {
+            Some(why) if why.contains("InvalidContentType") => ClientError::local(format!(
+                "{ep}: TLS failed ({why}): the server does not speak TLS; only a `carbon-node dev` node serves plaintext, reach it with http://"
+            )),
+            Some(why) => ClientError::local(format!(
+                "{ep}: TLS failed ({why}): is --ca the registry's CA, and does its certificate name this host?"
+            )),
+            None if !self.secure[i] => ClientError::Unavailable(format!(
+                "{ep}: {m} (plaintext connection: if the registry serves TLS, give --ca)"
+            )),
+            None => ClientError::Unavailable(format!("{ep}: {m}")),
+        }
     }
 
     pub fn endpoints(&self) -> &[String] {
@@ -138,19 +256,23 @@ impl Client {
             match f(self.channels[i].clone()).await {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(status) => {
-                    let unreachable = is_unreachable(&status);
-                    let e = match ClientError::from_status(&status) {
-                        ClientError::Unavailable(m) => {
-                            ClientError::Unavailable(format!("{}: {m}", self.endpoints[i]))
-                        }
-                        other => other,
-                    };
-                    unreachable_in_a_row = if unreachable {
+                    unreachable_in_a_row = if is_unreachable(&status) {
                         unreachable_in_a_row + 1
                     } else {
                         0
                     };
                     let nobody_there = unreachable_in_a_row >= self.channels.len().max(2);
+                    let e = match ClientError::from_status(&status) {
+                        _ if !self.secure[i] && status.message().contains("h2 protocol error") => {
+                            ClientError::local(format!(
+                                "{}: the server does not speak plaintext gRPC ({}): if it serves TLS, give --ca",
+                                self.endpoints[i],
+                                status.message()
+                            ))
+                        }
+                        ClientError::Unavailable(m) => self.unavailable(i, &status, m),
+                        other => other,
+                    };
                     if !e.is_retryable() || Instant::now() >= deadline || nobody_there {
                         return Err(e);
                     }
@@ -264,16 +386,26 @@ impl Client {
             .ok_or_else(|| ClientError::Unavailable("no account in the answer".into()))
     }
 
+    /// Puts a credential for exactly `req` into it, signed as `who` (nothing when `None`).
+    async fn signed<R: PrivateRead>(&mut self, mut req: R, who: Option<&ReadAs>) -> Result<R> {
+        if let Some(who) = who {
+            let chain = self.chain_id().await?;
+            who.sign(&chain, &mut req);
+        }
+        Ok(req)
+    }
+
     pub async fn holdings(
         &mut self,
         account_id: &str,
-        auth: ReadAuth,
+        who: &ReadAs,
     ) -> Result<GetHoldingsResponse> {
         let req = GetHoldingsRequest {
             account_id: account_id.into(),
             consistency: self.consistency as i32,
-            auth: Some(auth),
+            auth: None,
         };
+        let req = self.signed(req, Some(who)).await?;
         self.call(|mut c| {
             let req = req.clone();
             async move { c.get_holdings(req).await }
@@ -285,21 +417,32 @@ impl Client {
         &mut self,
         holder: &str,
         pledgee: &str,
-        auth: ReadAuth,
+        who: &ReadAs,
     ) -> Result<Vec<Encumbrance>> {
-        let req = ListEncumbrancesRequest {
-            holder: holder.into(),
-            pledgee: pledgee.into(),
-            consistency: self.consistency as i32,
-            auth: Some(auth),
-        };
-        let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.list_encumbrances(req).await }
-            })
-            .await?;
-        Ok(r.encumbrances)
+        let mut out = Vec::new();
+        let mut page_token = Vec::new();
+        loop {
+            let req = ListEncumbrancesRequest {
+                holder: holder.into(),
+                pledgee: pledgee.into(),
+                consistency: self.consistency as i32,
+                auth: None,
+                page_size: 0,
+                page_token,
+            };
+            let req = self.signed(req, Some(who)).await?;
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.list_encumbrances(req).await }
+                })
+                .await?;
+            out.extend(r.encumbrances);
+            if r.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = r.next_page_token;
+        }
     }
 
     pub async fn compliance(
@@ -307,28 +450,52 @@ impl Client {
         year: u32,
         enterprise: &str,
     ) -> Result<GetComplianceResponse> {
-        let req = GetComplianceRequest {
-            year,
-            enterprise_id: enterprise.into(),
-            consistency: self.consistency as i32,
-        };
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_compliance(req).await }
-        })
-        .await
+        let mut all = GetComplianceResponse::default();
+        loop {
+            let req = GetComplianceRequest {
+                year,
+                enterprise_id: enterprise.into(),
+                consistency: self.consistency as i32,
+                page_size: 0,
+                page_token: std::mem::take(&mut all.next_page_token),
+            };
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.get_compliance(req).await }
+                })
+                .await?;
+            all.records.extend(r.records);
+            all.year_closed = r.year_closed;
+            if r.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            all.next_page_token = r.next_page_token;
+        }
     }
 
     pub async fn project(&mut self, project_id: &str) -> Result<GetProjectResponse> {
-        let req = GetProjectRequest {
-            project_id: project_id.into(),
-            consistency: self.consistency as i32,
-        };
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_project(req).await }
-        })
-        .await
+        let mut all = GetProjectResponse::default();
+        loop {
+            let req = GetProjectRequest {
+                project_id: project_id.into(),
+                consistency: self.consistency as i32,
+                page_size: 0,
+                page_token: std::mem::take(&mut all.next_page_token),
+            };
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.get_project(req).await }
+                })
+                .await?;
+            all.project = r.project;
+            all.issuances.extend(r.issuances);
+            if r.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            all.next_page_token = r.next_page_token;
+        }
     }
 
     pub async fn history(
@@ -336,15 +503,16 @@ impl Client {
         account_id: &str,
         from_sequence: u64,
         limit: u32,
-        auth: ReadAuth,
+        who: &ReadAs,
     ) -> Result<Vec<CommittedTx>> {
         let req = GetHistoryRequest {
             account_id: account_id.into(),
             from_sequence,
             limit,
             consistency: self.consistency as i32,
-            auth: Some(auth),
+            auth: None,
         };
+        let req = self.signed(req, Some(who)).await?;
         let r = self
             .call(|mut c| {
                 let req = req.clone();
@@ -354,11 +522,15 @@ impl Client {
         Ok(r.transactions)
     }
 
-    pub async fn transaction(&mut self, tx_id: &[u8]) -> Result<CommittedTx> {
+    /// A transaction by id: whole when `who` is a party or the regulator (or it is public),
+    /// else redacted (`tx` unset).
+    pub async fn transaction(&mut self, tx_id: &[u8], who: Option<&ReadAs>) -> Result<CommittedTx> {
         let req = GetTransactionRequest {
             tx_id: tx_id.to_vec(),
             consistency: self.consistency as i32,
+            auth: None,
         };
+        let req = self.signed(req, who).await?;
         let r = self
             .call(|mut c| {
                 let req = req.clone();
@@ -375,28 +547,61 @@ impl Client {
         from_date: u32,
         to_date: u32,
     ) -> Result<Vec<MarketDay>> {
-        let req = GetMarketStatsRequest {
-            unit_class,
-            from_date,
-            to_date,
-            consistency: self.consistency as i32,
-        };
-        let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.get_market_stats(req).await }
-            })
-            .await?;
-        Ok(r.days)
+        let mut out = Vec::new();
+        let mut page_token = Vec::new();
+        loop {
+            let req = GetMarketStatsRequest {
+                unit_class: unit_class.clone(),
+                from_date,
+                to_date,
+                consistency: self.consistency as i32,
+                page_size: 0,
+                page_token,
+            };
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.get_market_stats(req).await }
+                })
+                .await?;
+            out.extend(r.days);
+            if r.next_page_token.is_empty() {
+                // Pages come in unit class order; show days in date order.
+                out.sort_by_key(|d| {
+                    let c = d.unit_class.clone().unwrap_or_default();
+                    (d.date, c.kind, c.vintage, c.project_id)
+                });
+                return Ok(out);
+            }
+            page_token = r.next_page_token;
+        }
     }
 
     pub async fn disclosure(&mut self, year: u32) -> Result<GetDisclosureResponse> {
-        let req = GetDisclosureRequest {
-            year,
-            consistency: self.consistency as i32,
-        };
-        self.call(|mut c| async move { c.get_disclosure(req).await })
-            .await
+        let mut all = GetDisclosureResponse::default();
+        loop {
+            let req = GetDisclosureRequest {
+                year,
+                consistency: self.consistency as i32,
+                page_size: 0,
+                page_token: std::mem::take(&mut all.next_page_token),
+            };
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.get_disclosure(req).await }
+                })
+                .await?;
+            all.compliance.extend(r.compliance);
+            all.cancellations.extend(r.cancellations);
+            all.issuances.extend(r.issuances);
+            all.projects.extend(r.projects);
+            all.financing.extend(r.financing);
+            if r.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            all.next_page_token = r.next_page_token;
+        }
     }
 
     /// Provenance of one serial: its origin and creating transaction, and its retirement if any.
@@ -430,12 +635,13 @@ impl Client {
             .await
     }
 
-    pub async fn repos(&mut self, party: &str, auth: ReadAuth) -> Result<Vec<RepoAgreement>> {
+    pub async fn repos(&mut self, party: &str, who: &ReadAs) -> Result<Vec<RepoAgreement>> {
         let req = ListReposRequest {
             party: party.into(),
             consistency: self.consistency as i32,
-            auth: Some(auth),
+            auth: None,
         };
+        let req = self.signed(req, Some(who)).await?;
         let r = self
             .call(|mut c| {
                 let req = req.clone();
@@ -450,14 +656,15 @@ impl Client {
         &mut self,
         party: &str,
         overdue_only: bool,
-        auth: ReadAuth,
+        who: &ReadAs,
     ) -> Result<Vec<Loan>> {
         let req = ListLoansRequest {
             party: party.into(),
             overdue_only,
             consistency: self.consistency as i32,
-            auth: Some(auth),
+            auth: None,
         };
+        let req = self.signed(req, Some(who)).await?;
         let r = self
             .call(|mut c| {
                 let req = req.clone();
@@ -467,11 +674,12 @@ impl Client {
         Ok(r.loans)
     }
 
-    pub async fn vintages(&mut self, auth: ReadAuth) -> Result<Vec<Vintage>> {
+    pub async fn vintages(&mut self, who: &ReadAs) -> Result<Vec<Vintage>> {
         let req = ListVintagesRequest {
             consistency: self.consistency as i32,
-            auth: Some(auth),
+            auth: None,
         };
+        let req = self.signed(req, Some(who)).await?;
         let r = self
             .call(|mut c| {
                 let req = req.clone();
@@ -485,14 +693,15 @@ impl Client {
         &mut self,
         vintage: u32,
         enterprise_id: &str,
-        auth: ReadAuth,
+        who: &ReadAs,
     ) -> Result<Vec<Allocation>> {
         let req = ListAllocationsRequest {
             vintage,
             enterprise_id: enterprise_id.into(),
             consistency: self.consistency as i32,
-            auth: Some(auth),
+            auth: None,
         };
+        let req = self.signed(req, Some(who)).await?;
         let r = self
             .call(|mut c| {
                 let req = req.clone();
@@ -506,11 +715,14 @@ impl Client {
     pub async fn accounts_page(
         &mut self,
         req: ListAccountsRequest,
+        who: &ReadAs,
     ) -> Result<ListAccountsResponse> {
         let req = ListAccountsRequest {
             consistency: self.consistency as i32,
+            auth: None,
             ..req
         };
+        let req = self.signed(req, Some(who)).await?;
         self.call(|mut c| {
             let req = req.clone();
             async move { c.list_accounts(req).await }
@@ -522,11 +734,14 @@ impl Client {
     pub async fn statement_page(
         &mut self,
         req: GetStatementRequest,
+        who: &ReadAs,
     ) -> Result<GetStatementResponse> {
         let req = GetStatementRequest {
             consistency: self.consistency as i32,
+            auth: None,
             ..req
         };
+        let req = self.signed(req, Some(who)).await?;
         self.call(|mut c| {
             let req = req.clone();
             async move { c.get_statement(req).await }
@@ -570,21 +785,34 @@ impl Client {
         .await
     }
 
-    /// Committed transactions from a chain sequence on, as they commit.
-    pub async fn watch(&mut self, from_sequence: u64) -> Result<tonic::Streaming<CommittedTx>> {
-        self.call(|mut c| async move { c.watch(WatchRequest { from_sequence }).await })
-            .await
+    /// Committed transactions from a chain sequence on, as they commit: the public stream
+    /// (private transactions redacted), or as `who` may see them (the regulator: everything).
+    pub async fn watch(
+        &mut self,
+        from_sequence: u64,
+        who: Option<&ReadAs>,
+    ) -> Result<tonic::Streaming<CommittedTx>> {
+        let req = WatchRequest {
+            from_sequence,
+            auth: None,
+        };
+        let req = self.signed(req, who).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.watch(req).await }
+        })
+        .await
     }
 
-    /// The whole history in chain order (for offline verification), page by page.
-    pub async fn export(&mut self, max: u64) -> Result<Vec<CommittedTx>> {
+    /// The whole history in chain order (for offline verification: the regulator's view).
+    pub async fn export(&mut self, max: u64, who: &ReadAs) -> Result<Vec<CommittedTx>> {
         let head = self.chain_head().await?;
         let want = head.sequence.min(max);
         let mut out = Vec::new();
         if want == 0 {
             return Ok(out);
         }
-        let mut stream = self.watch(1).await?;
+        let mut stream = self.watch(1, Some(who)).await?;
         while (out.len() as u64) < want {
             match stream.message().await {
                 Ok(Some(t)) => out.push(t),

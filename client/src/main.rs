@@ -4,6 +4,7 @@
 
 mod cli;
 
+use carbon_client::client::TlsOptions;
 use carbon_client::keys::Key;
 use carbon_client::ops::parse_class;
 use carbon_client::{Client, ClientError};
@@ -64,6 +65,16 @@ struct Global {
     /// Read from this node's state (possibly stale) instead of through the leader.
     #[arg(long, global = true)]
     local: bool,
+    /// The registry's CA certificate (PEM). With it, `host:port` endpoints use TLS;
+    /// `https://` endpoints always need it, `http://` ones are always plaintext.
+    #[arg(long, global = true, env = "CARBON_CA")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM) for registries that ask for one (with --tls-key).
+    #[arg(long, global = true, env = "CARBON_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, env = "CARBON_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Run the transaction through the ledger on the leader's state and print the outcome;
     /// commit nothing.
     #[arg(long, global = true)]
@@ -256,7 +267,8 @@ enum Command {
     },
     /// Trace a serial to the allocation or issuance that created it (and its retirement).
     Trace { class: String, serial: u64 },
-    /// Follow committed transactions from a chain sequence.
+    /// Follow committed transactions from a chain sequence: the public stream (private ones redacted), or
+    /// with --as the stream that account may see (the regulator's is whole).
     Watch {
         #[arg(long, default_value_t = 1)]
         from: u64,
@@ -531,7 +543,8 @@ enum MarketCmd {
 enum ChainCmd {
     /// The chain's sequence and head.
     Head,
-    /// Export the whole history (JSON lines of CommittedTx) for offline verification.
+    /// Export the whole history (JSON lines of CommittedTx) for offline verification
+    /// (signed read as --as: the regulator's stream is whole).
     Export {
         #[arg(long)]
         out: PathBuf,
@@ -894,6 +907,9 @@ fn main() {
         g.key = file.keys;
     }
     g.actor = g.actor.or(file.account);
+    g.ca = g.ca.or(file.ca);
+    g.tls_cert = g.tls_cert.or(file.tls_cert);
+    g.tls_key = g.tls_key.or(file.tls_key);
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -908,7 +924,18 @@ fn main() {
             }
             show::set_output(g.output);
             let attempt = Duration::from_secs_f64(g.timeout);
-            let mut client = match Client::with_timeout(&g.endpoint, attempt) {
+            let tls = match TlsOptions::from_files(
+                g.ca.as_deref(),
+                g.tls_cert.as_deref(),
+                g.tls_key.as_deref(),
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+            let mut client = match Client::with_options(&g.endpoint, &tls, attempt) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -925,6 +952,7 @@ fn main() {
                 actor: g.actor,
                 json: g.output == show::Output::Json,
                 timeout: attempt,
+                tls,
                 valid_for: Duration::from_secs(g.valid_for),
                 unsigned_out: g.unsigned_out,
                 dry_run: g.dry_run,

@@ -1,10 +1,10 @@
 //! Building transactions: unit classes from text, who must sign each operation, bodies with an
-//! expiry and a fresh nonce, signing with key files, and signed private-read authentications.
+//! expiry and a fresh nonce, signing with key files, and read credentials bound to one request.
 
 use crate::error::ClientError;
 use crate::keys::Key;
-use carbon_proto::v1::{tx_body::Operation, ReadAuth, SignedTx, TxBody, UnitClass, UnitKind};
-use ed25519_dalek::Signer;
+use carbon_proto::read_auth::PrivateRead;
+use carbon_proto::v1::{tx_body::Operation, SignedTx, TxBody, UnitClass, UnitKind};
 use prost::Message;
 use std::time::Duration;
 
@@ -106,15 +106,21 @@ pub fn sign(body: &TxBody, keys: &[&Key]) -> SignedTx {
     }
 }
 
-/// Authenticates a private read as `account` with `key`.
-pub fn read_auth(chain_id: &str, account: &str, key: &Key) -> ReadAuth {
-    let t = now_ms();
-    let h = carbon_proto::signing::read_signing_hash(chain_id, account, t);
-    ReadAuth {
-        account_id: account.into(),
-        issued_at_ms: t,
-        public_key: key.public_bytes().to_vec(),
-        signature: key.signing.sign(&h).to_bytes().to_vec(),
+/// How long a read credential made by this client stays valid (a node accepts at most five
+/// minutes; the margin absorbs clock skew).
+pub const READ_VALID_FOR: Duration = Duration::from_secs(120);
+
+/// The account a private read is signed as, and one of its keys.
+pub struct ReadAs {
+    pub account: String,
+    pub key: Key,
+}
+
+impl ReadAs {
+    /// Puts a credential for exactly this request into `req`.
+    pub fn sign<R: PrivateRead>(&self, chain_id: &str, req: &mut R) {
+        let valid_until = now_ms() + READ_VALID_FOR.as_millis() as u64;
+        carbon_proto::read_auth::sign(req, chain_id, &self.account, &self.key.signing, valid_until);
     }
 }
 

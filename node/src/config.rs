@@ -5,6 +5,7 @@
 //! [`SETTINGS`] and documented in docs/CONFIG.md (a test checks that both agree).
 
 use crate::raft::{NodeAddr, NodeId};
+use crate::tls::TlsConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -71,11 +72,19 @@ pub struct Config {
     /// Which log lines to write (`tracing` filter syntax; `RUST_LOG` overrides it).
     #[serde(default = "default_log_filter")]
     pub log_filter: String,
+    /// Certificates: mutual TLS on the peer port, TLS on the client API (`crate::tls`). `dev`
+    /// makes them in `<data_dir>/certs` on first start.
+    pub tls: TlsConfig,
+    /// Serve the client API without TLS (only `carbon-node dev`, only on a loopback address;
+    /// not a setting: `dev` without `--client-tls`).
+    #[serde(skip)]
+    pub client_plaintext: bool,
 }
 
 /// Every setting: its key (the TOML key; `CARBON_` + upper case is its environment variable,
 /// `--` + dashes its flag) and whether it has a flag. docs/CONFIG.md has one row per setting.
-pub const SETTINGS: [(&str, bool); 15] = [
+/// `tls` is a table whose keys take variables `CARBON_TLS__<KEY>` ([`TLS_KEYS`]).
+pub const SETTINGS: [(&str, bool); 16] = [
     ("id", true),
     ("data_dir", true),
     ("client_addr", true),
@@ -91,11 +100,15 @@ pub const SETTINGS: [(&str, bool); 15] = [
     ("metrics_addr", true),
     ("log_format", true),
     ("log_filter", true),
+    ("tls", false),
 ];
 
-/// The environment variable of a setting.
+/// The keys of the `tls` table (`crate::tls::TlsConfig`).
+pub const TLS_KEYS: [&str; 5] = ["ca", "cert", "key", "client_ca", "client_cert_required"];
+
+/// The environment variable of a setting (`tls.ca` -> `CARBON_TLS__CA`); `members` has none.
 pub fn env_var(key: &str) -> String {
-    format!("CARBON_{}", key.to_uppercase())
+    format!("CARBON_{}", key.to_uppercase().replace('.', "__"))
 }
 
 fn default_snapshot_logs() -> u64 {
@@ -206,6 +219,8 @@ pub fn dev_defaults() -> Config {
         metrics_addr: Some("127.0.0.1:9464".into()),
         log_format: default_log_format(),
         log_filter: default_log_filter(),
+        tls: TlsConfig::in_dir(Path::new("data/certs"), 1),
+        client_plaintext: false,
     }
 }
 
@@ -224,18 +239,27 @@ impl Config {
             }
             fig = fig.merge(Toml::file_exact(path));
         }
+        let tls_keys: Vec<String> = TLS_KEYS.iter().map(|k| format!("tls.{k}")).collect();
         let keys: Vec<&str> = SETTINGS
             .iter()
-            .filter(|(k, _)| *k != "members")
+            .filter(|(k, _)| !matches!(*k, "members" | "tls"))
             .map(|(k, _)| *k)
+            .chain(tls_keys.iter().map(String::as_str))
             .collect();
         fig = fig
-            .merge(Env::prefixed("CARBON_").only(&keys))
+            .merge(Env::prefixed("CARBON_").split("__").only(&keys))
             .merge(Serialized::defaults(flags));
         let mut c: Config = fig
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration: {}", e.to_string().replace('\n', "; ")))?;
         // A relative path written in a file is relative to that file.
+        let tls_file = fig.find_metadata("tls.ca").and_then(|m| match &m.source {
+            Some(figment::Source::File(f)) => f.parent().map(Path::to_path_buf),
+            _ => None,
+        });
+        if let Some(base) = tls_file {
+            c.tls.rebase(&base);
+        }
         for (key, path) in [("data_dir", &mut c.data_dir), ("genesis", &mut c.genesis)] {
             let from_file = fig.find_metadata(key).and_then(|m| match &m.source {
                 Some(figment::Source::File(f)) => f.parent().map(Path::to_path_buf),
@@ -249,6 +273,13 @@ impl Config {
         let members_from_file = fig
             .find_metadata("members")
             .is_some_and(|m| matches!(m.source, Some(figment::Source::File(_))));
+        // `dev` keeps its certificates in its data directory unless told otherwise.
+        let tls_given = fig
+            .find_metadata("tls.ca")
+            .is_some_and(|m| !matches!(m.source, Some(figment::Source::Code(_))));
+        if dev && !tls_given {
+            c.tls = TlsConfig::in_dir(&c.data_dir.join("certs"), c.id);
+        }
         if dev && !members_from_file {
             c.members = vec![Member {
                 id: c.id,

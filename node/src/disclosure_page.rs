@@ -197,6 +197,7 @@ fn render(node: &Arc<Node>, year: u32, today: u32) -> Result<String, ApiError> {
         GetDisclosureRequest {
             year,
             consistency: LOCAL,
+            ..Default::default()
         },
     )?;
     let closed = reads::compliance(
@@ -205,6 +206,7 @@ fn render(node: &Arc<Node>, year: u32, today: u32) -> Result<String, ApiError> {
             year,
             enterprise_id: String::new(),
             consistency: LOCAL,
+            ..Default::default()
         },
     )?
     .year_closed;
@@ -227,6 +229,7 @@ fn render(node: &Arc<Node>, year: u32, today: u32) -> Result<String, ApiError> {
             from_date: first,
             to_date: today,
             consistency: LOCAL,
+            ..Default::default()
         },
     )?;
     let mut names = BTreeMap::new();

@@ -5,6 +5,7 @@
 //!   [`crash`] names the crash points the recovery test visits.
 //! * [`raft`]: openraft's type configuration and the peer network over gRPC.
 //! * [`api`]: the client gRPC service (writes, reads, watch, admin).
+//! * [`tls`]: certificates, node identities and TLS settings of the peer and client ports.
 //! * [`disclosure_page`]: the public disclosure web page (HTTP, read-only).
 //! * [`metrics`]: Prometheus metrics and their HTTP endpoint.
 //! * [`backup`]: checking a backup file and restoring a data directory from one.
@@ -24,3 +25,4 @@ pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod storage;
+pub mod tls;

@@ -3,8 +3,11 @@
 //! * `carbon-node dev`: a single node on the built-in defaults (data in `./data`, genesis
 //!   `seeds/genesis.toml`, client API on 127.0.0.1:50051, metrics on
 //!   http://127.0.0.1:9464/metrics, public disclosure page on http://127.0.0.1:8080/),
-//!   initialised on first start.
+//!   initialised on first start. Its peer port speaks mutual TLS with certificates it makes in
+//!   `<data_dir>/certs` on first start; its client API is plaintext on loopback unless
+//!   `--client-tls`.
 //! * `carbon-node run --config node.toml`: a cluster member (see `deploy/local-cluster/`).
+//! * `carbon-node certs`: a local CA and node/client certificates (see `tls::certs`).
 //! * `carbon-node check PATH`: the offline check of a stopped node's data directory or of a
 //!   backup file (every invariant, the whole chain).
 //! * `carbon-node restore --backup FILE --config node.toml`: a member's data directory from a
@@ -35,6 +38,10 @@ enum Command {
         /// An optional TOML file over the defaults.
         #[arg(long, env = "CARBON_CONFIG")]
         config: Option<PathBuf>,
+        /// Serve the client API with TLS (certificate in <data_dir>/certs; CA: ca.pem there).
+        /// Without it the client API is plaintext and must listen on a loopback address.
+        #[arg(long)]
+        client_tls: bool,
         #[command(flatten)]
         flags: Flags,
     },
@@ -44,6 +51,28 @@ enum Command {
         config: PathBuf,
         #[command(flatten)]
         flags: Flags,
+    },
+    /// Make a local CA (or reuse the one in --dir) and certificates for nodes and clients.
+    /// Existing files are never overwritten.
+    Certs {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Node ids to certify, e.g. 1,2,3.
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<u64>,
+        /// Hosts (IP or DNS) clients and peers reach the nodes by; in every node certificate.
+        #[arg(
+            long = "host",
+            value_delimiter = ',',
+            default_value = "127.0.0.1,localhost"
+        )]
+        hosts: Vec<String>,
+        /// Client certificate names, e.g. ops,auditor.
+        #[arg(long = "client", value_delimiter = ',')]
+        clients: Vec<String>,
+        /// The CA's name (when one is made).
+        #[arg(long, default_value = "carbon-registry")]
+        name: String,
     },
     /// Check a stopped node's data directory, or a backup file, offline: every invariant of the
     /// registry and the whole hash chain. Exits 0 and prints the chain head when it is clean.
@@ -70,6 +99,26 @@ enum Command {
         #[command(flatten)]
         flags: Flags,
     },
+}
+
+fn certs(
+    dir: &std::path::Path,
+    name: &str,
+    nodes: &[u64],
+    hosts: &[String],
+    clients: &[String],
+) -> anyhow::Result<()> {
+    let written = carbon_node::tls::certs::write_dir(dir, name, nodes, hosts, clients)?;
+    for p in &written {
+        println!("wrote {}", p.display());
+    }
+    if written.is_empty() {
+        println!(
+            "nothing to do: every certificate asked for exists in {}",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -125,8 +174,29 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn start(cli: Cli) -> anyhow::Result<()> {
     let config = match cli.command {
-        Command::Dev { config, flags } => Config::layered(true, config.as_deref(), &flags)?,
+        Command::Dev {
+            config,
+            client_tls,
+            flags,
+        } => {
+            let mut c = Config::layered(true, config.as_deref(), &flags)?;
+            c.client_plaintext = !client_tls;
+            // Certificates of the dev node's own CA, made once in its data directory.
+            let dir = c.data_dir.join("certs");
+            if c.tls == carbon_node::tls::TlsConfig::in_dir(&dir, c.id) {
+                let hosts = ["127.0.0.1".to_string(), "localhost".to_string()];
+                carbon_node::tls::certs::write_dir(&dir, "carbon-dev", &[c.id], &hosts, &[])?;
+            }
+            c
+        }
         Command::Run { config, flags } => Config::layered(false, Some(&config), &flags)?,
+        Command::Certs {
+            dir,
+            nodes,
+            hosts,
+            clients,
+            name,
+        } => return certs(&dir, &name, &nodes, &hosts, &clients),
         Command::Check { path, genesis } => {
             init_logs(LogFormat::Text, "warn");
             return check(&path, &genesis);

@@ -130,7 +130,6 @@ impl EncodeMetric for Histogram {
     fn metric_type(&self) -> MetricType {
         MetricType::Histogram
     }
-
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -10,6 +10,7 @@ use crate::raft::peer_service::PeerService;
 use crate::raft::watchdog::{self, Liveness};
 use crate::raft::{NodeId, Raft};
 use crate::storage::{self, StateMachine};
+use crate::tls::NodeTls;
 use carbon_proto::peer::peer_server::PeerServer;
 use carbon_proto::v1::registry_server::RegistryServer;
 use carbon_proto::v1::Genesis;
@@ -83,6 +84,8 @@ pub async fn run(
     genesis: Genesis,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    refuse_public_plaintext(&config).await?;
+    let tls = NodeTls::load(&config.tls, config.id)?;
     // Bind first: a port in use is a start-up failure, not a node that serves nothing.
     let peer_listener = bind("peer", &config.peer_addr).await?;
     let client_listener = bind("client", &config.client_addr).await?;
@@ -112,12 +115,13 @@ pub async fn run(
         self_id: config.id,
         local_ip,
         liveness: liveness.clone(),
+        tls: tls.clone(),
     };
     let raft = Raft::new(config.id, raft_cfg, network, log.clone(), state.clone()).await?;
     tokio::spawn(watchdog::run(
         raft.clone(),
         liveness.clone(),
-        Prober::new(config.id, local_ip),
+        Prober::new(config.id, local_ip, tls.clone()),
     ));
     let node = Arc::new(Node {
         id: config.id,
@@ -125,7 +129,7 @@ pub async fn run(
         state,
         genesis,
         batcher: Batcher::start(raft.clone(), config.max_batch, liveness.clone()),
-        forwarder: Forwarder::default(),
+        forwarder: Forwarder::new((!config.client_plaintext).then(|| tls.forward_client())),
         liveness: liveness.clone(),
     });
 
@@ -134,6 +138,7 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let peer = tonic::transport::Server::builder()
+        .tls_config(tls.peer_server())?
         .add_service(
             PeerServer::new(PeerService {
                 raft: raft.clone(),
@@ -156,7 +161,14 @@ pub async fn run(
     }
     tokio::spawn(crate::api::health::run(node.clone(), health_reporter));
     let (reflection_v1, reflection_v1alpha) = crate::api::reflection::services()?;
-    let client = tonic::transport::Server::builder()
+    let mut client = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(crate::api::limits::REQUESTS_PER_CONNECTION_MAX)
+        .load_shed(true)
+        .max_concurrent_streams(crate::api::limits::STREAMS_PER_CONNECTION_MAX);
+    if !config.client_plaintext {
+        client = client.tls_config(tls.client_api_server())?;
+    }
+    let client = client
         .layer(crate::api::rpc_metrics::RpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -240,6 +252,22 @@ pub async fn run(
         }
         Some(why) => Err(anyhow::anyhow!(why)),
     }
+}
+
+/// A client API without TLS only on loopback (`dev`): anything else would send credentials and
+/// private records in the clear.
+async fn refuse_public_plaintext(config: &Config) -> anyhow::Result<()> {
+    if !config.client_plaintext {
+        return Ok(());
+    }
+    for a in tokio::net::lookup_host(&config.client_addr).await? {
+        if !a.ip().is_loopback() {
+            anyhow::bail!(
+                "the client API may be served without TLS on a loopback address only, not {a}: use --client-tls"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn page_end(r: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {

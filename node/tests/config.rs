@@ -36,6 +36,7 @@ fn shown(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         toml::Value::Array(_) => "this node".into(),
+        toml::Value::Table(_) => "<data_dir>/certs".into(),
         other => other.to_string(),
     }
 }
@@ -83,11 +84,24 @@ fn the_documentation_lists_every_setting_as_the_code_has_it() {
         let row = &docs[key];
         let dev_value = dev.get(key).map(shown).unwrap_or_else(|| "none".into());
         assert_eq!(row.dev, dev_value, "the dev default of {key}");
-        if has_flag {
-            assert_eq!(row.env, env_var(key), "the variable of {key}");
-            assert_eq!(row.flag, format!("--{}", key.replace('_', "-")), "{key}");
-        } else {
-            assert_eq!((row.env.as_str(), row.flag.as_str()), ("—", "—"), "{key}");
+        match (key, has_flag) {
+            ("tls", _) => {
+                assert_eq!(row.env, "CARBON_TLS__<KEY>");
+                assert_eq!(row.flag, "—");
+                for k in carbon_node::config::TLS_KEYS {
+                    assert_eq!(
+                        env_var(&format!("tls.{k}")),
+                        format!("CARBON_TLS__{}", k.to_uppercase())
+                    );
+                }
+            }
+            (_, true) => {
+                assert_eq!(row.env, env_var(key), "the variable of {key}");
+                assert_eq!(row.flag, format!("--{}", key.replace('_', "-")), "{key}");
+            }
+            (_, false) => {
+                assert_eq!((row.env.as_str(), row.flag.as_str()), ("—", "—"), "{key}")
+            }
         }
     }
 }
@@ -97,7 +111,7 @@ fn member_file(dir: &std::path::Path, extra: &str) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "id = 2\ndata_dir = \"d\"\nclient_addr = \"127.0.0.1:1\"\npeer_addr = \"127.0.0.1:2\"\ngenesis = \"g.toml\"\n{extra}"
+            "id = 2\ndata_dir = \"d\"\nclient_addr = \"127.0.0.1:1\"\npeer_addr = \"127.0.0.1:2\"\ngenesis = \"g.toml\"\n{extra}\n[tls]\nca = \"c/ca.pem\"\ncert = \"c/n.pem\"\nkey = \"c/n.key\"\n"
         ),
     )
     .expect("write");

@@ -267,6 +267,34 @@ fn a_tampered_history_does_not_verify() {
     assert!(carbon_node::ledger::audit::verify_chain(&r.genesis, &history).is_err());
 }
 
+#[test]
+fn a_rejection_is_history_only_for_the_accounts_that_really_signed_it() {
+    let mut r = registry();
+    let history_of = |r: &Reg, who: &str| {
+        queries::history(&r.state, who, 0, usize::MAX)
+            .expect("read")
+            .len()
+    };
+    let before = (history_of(&r, ENT), history_of(&r, ENT2));
+    // ENT2 is named as a co-signer but did not sign (only ENT's key is attached): the ledger
+    // rejects it, and the rejection enters ENT's history, never ENT2's.
+    let body = r.body(&[ENT, ENT2], transfer(ENT, ENT2, cea(2025), 1));
+    let signed = carbon_proto::signing::sign_body(&body, &[&key(ENT)]);
+    let o = r.apply(vec![signed]).remove(0);
+    assert_eq!(o.code(), E::InsufficientSignatures);
+    assert_eq!(history_of(&r, ENT), before.0 + 1);
+    assert_eq!(history_of(&r, ENT2), before.1);
+    // A signer name that is no account (with a NUL, as if to write into ENT2's history) is
+    // no one's history.
+    let fake = format!("{ENT2}\0\0\0\0\0\0\0\x07");
+    let body = r.body(&[&fake], transfer(ENT, ENT2, cea(2025), 1));
+    let signed = carbon_proto::signing::sign_body(&body, &[&key(ENT)]);
+    let o = r.apply(vec![signed]).remove(0);
+    assert_eq!(o.code(), E::UnknownAccount);
+    assert_eq!(history_of(&r, ENT2), before.1);
+    assert_eq!(history_of(&r, ENT), before.0 + 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Accounts
 // ---------------------------------------------------------------------------------------------

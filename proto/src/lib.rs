@@ -6,16 +6,18 @@
 //! * [`codec`]: the gRPC codec (undecodable messages are INVALID_ARGUMENT/MALFORMED).
 //! * [`dates`]: yyyymmdd dates in China Standard Time.
 //! * [`genesis`]: the genesis file format.
+//! * [`read_auth`]: read credentials, each bound to one request (method, request hash, validity).
 //! * [`names`]: stable names of operations.
 //! * [`status`]: errors as a standard `google.rpc.Status` (ErrorInfo + our `ErrorDetail`).
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
-//!   domain-separated hash that signatures cover, batch verification, and M-of-N thresholds.
+//!   domain-separated hash that signatures cover, strict verification, and M-of-N thresholds.
 
 pub mod chain;
 pub mod codec;
 pub mod dates;
 pub mod genesis;
 pub mod names;
+pub mod read_auth;
 pub mod signing;
 pub mod status;
 

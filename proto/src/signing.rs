@@ -10,7 +10,10 @@
 //!   keys of its key set are attached ([`threshold_met`]).
 //!
 //! Verification is all-or-nothing per transaction: one invalid signature rejects it, so a stored
-//! transaction never carries a signature that does not verify.
+//! transaction never carries a signature that does not verify. There is ONE rule, ed25519
+//! `verify_strict` (no non-canonical or small-order keys or signatures), used at ingress, in the
+//! offline replay and by `chain::verify_chain`; batch verification is not used, because it
+//! accepts signatures that the strict rule refuses.
 
 use crate::v1::{SignedTx, TxBody};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -18,7 +21,7 @@ use prost::Message;
 
 /// Domain tags of the three kinds of signed message.
 pub const TX_DOMAIN: &[u8] = b"carbon-registry/tx/v1";
-pub const READ_DOMAIN: &[u8] = b"carbon-registry/read/v1";
+pub use crate::read_auth::READ_DOMAIN;
 pub const ADMIN_DOMAIN: &[u8] = b"carbon-registry/admin/v1";
 
 /// Most signatures one transaction may carry (the largest key set is 16 keys).
@@ -82,19 +85,6 @@ fn domain_hash(domain: &[u8], chain_id: &str, payload: &[&[u8]]) -> [u8; 32] {
 /// The 32 bytes a transaction signature covers.
 pub fn signing_hash(chain_id: &str, body: &[u8]) -> [u8; 32] {
     domain_hash(TX_DOMAIN, chain_id, &[body])
-}
-
-/// The 32 bytes a private-read authentication covers.
-pub fn read_signing_hash(chain_id: &str, account_id: &str, issued_at_ms: u64) -> [u8; 32] {
-    domain_hash(
-        READ_DOMAIN,
-        chain_id,
-        &[
-            &(account_id.len() as u64).to_le_bytes(),
-            account_id.as_bytes(),
-            &issued_at_ms.to_le_bytes(),
-        ],
-    )
 }
 
 /// The 32 bytes a cluster-admin signature covers.
@@ -253,44 +243,11 @@ pub fn verify(chain_id: &str, signed: SignedTx) -> Result<VerifiedTx, SigningErr
     Ok(finish(signed, p))
 }
 
-/// Verifies many transactions at once. All signatures of all well-formed transactions go through
-/// one ed25519 batch verification; only when that fails are they checked one by one to find the
-/// culprits. Each input gets its own result, in order.
-pub fn verify_batch(chain_id: &str, txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, SigningError>> {
-    let parsed: Vec<Result<Parsed, SigningError>> =
-        txs.iter().map(|t| parse(chain_id, t)).collect();
-    let mut msgs: Vec<&[u8]> = Vec::new();
-    let mut sigs = Vec::new();
-    let mut keys = Vec::new();
-    for p in parsed.iter().flatten() {
-        for (k, s) in p.keys.iter().zip(&p.sigs) {
-            msgs.push(&p.hash);
-            sigs.push(*s);
-            keys.push(*k);
-        }
-    }
-    // Batch verification accepts exactly what strict single verification accepts for
-    // canonical encodings; any doubt falls back to one-by-one checks below.
-    let all_good = !msgs.is_empty() && ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok();
-    drop(msgs);
-    txs.into_iter()
-        .zip(parsed)
-        .map(|(signed, p)| {
-            let p = p?;
-            if !all_good {
-                verify_each(&p)?;
-            } else {
-                // Batch verification does not reject non-canonical or small-order keys the way
-                // verify_strict does; check those cheaply so both paths accept the same set.
-                for (index, k) in p.keys.iter().enumerate() {
-                    if k.is_weak() {
-                        return Err(SigningError::BadSignature { index });
-                    }
-                }
-            }
-            Ok(finish(signed, p))
-        })
-        .collect()
+/// Verifies many transactions, each by the one rule of [`verify`] (strict ed25519): a verdict
+/// never depends on what else is in the batch, and an offline auditor reaches the same one.
+/// Each input gets its own result, in order.
+pub fn verify_all(chain_id: &str, txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, SigningError>> {
+    txs.into_iter().map(|t| verify(chain_id, t)).collect()
 }
 
 /// True when the distinct verified keys include at least `threshold` keys of `key_set`.
@@ -393,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn batch_verification_finds_the_one_bad_transaction() {
+    fn verifying_many_finds_the_one_bad_transaction() {
         let mut txs: Vec<SignedTx> = (0..20u8)
             .map(|i| {
                 let mut b = body();
@@ -402,7 +359,7 @@ mod tests {
             })
             .collect();
         txs[13].signatures[0].signature[5] ^= 0x40;
-        let results = verify_batch("zj-test", txs);
+        let results = verify_all("zj-test", txs);
         for (i, r) in results.iter().enumerate() {
             assert_eq!(r.is_ok(), i != 13, "tx {i}: {r:?}");
         }

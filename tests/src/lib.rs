@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
 pub mod nemesis;
+pub mod pki;
 pub mod proxy;
+pub use pki::pki;
 
 pub const CHAIN: &str = "zj-carbon-demo";
 pub const REG: &str = "ZJ-REG";
@@ -54,6 +56,7 @@ pub fn ctl(endpoints: &[String], args: &[&str]) -> (i32, String, String) {
         .args(args)
         .env("CARBON_ENDPOINTS", endpoints.join(","))
         .env("CARBON_KEYS_DIR", repo_root().join("seeds/keys"))
+        .env("CARBON_CA", pki::ca_file())
         .env_remove("CARBON_ACCOUNT")
         .env_remove("CARBON_KEY")
         .current_dir(repo_root())
@@ -300,8 +303,9 @@ impl Cluster {
                 .filter(|(j, _)| *j == i)
                 .map(|(_, line)| format!("{line}\n"))
                 .collect();
+            let tls = pki().node_files(&dir.path().join("certs"), *id);
             let text = format!(
-                "{extra}id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\nmetrics_addr = \"{metrics_addr}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{member_toml}",
+                "{extra}id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{listen}\"\nmetrics_addr = \"{metrics_addr}\"\ngenesis = \"{}\"\nbootstrap = {}\nsnapshot_logs = {}\nlogs_to_keep = {}\n\n{tls}{member_toml}",
                 data_dir.display(),
                 genesis.display(),
                 *id == 1,
@@ -455,8 +459,9 @@ impl Cluster {
         let config = self.dir.path().join(format!("n{id}.toml"));
         let genesis = repo_root().join("seeds/genesis.toml");
         let metrics_addr = format!("127.0.0.1:{}", free_port());
+        let tls = pki().node_files(&self.dir.path().join("certs"), id);
         let text = format!(
-            "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\nmetrics_addr = \"{metrics_addr}\"\ngenesis = \"{}\"\n",
+            "id = {id}\ndata_dir = \"{}\"\nclient_addr = \"{client}\"\npeer_addr = \"{peer}\"\nmetrics_addr = \"{metrics_addr}\"\ngenesis = \"{}\"\n\n{tls}",
             data_dir.display(),
             genesis.display()
         );
@@ -491,13 +496,13 @@ impl Cluster {
         service: &str,
     ) -> Result<tonic_health::pb::health_check_response::ServingStatus, tonic::Status> {
         use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
-        let channel = Channel::from_shared(format!("http://{}", self.nodes[i].client_addr))
-            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(2))
-            .connect()
-            .await
-            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let channel = tokio::time::timeout(
+            Duration::from_secs(2),
+            tls_channel(&self.nodes[i].client_addr),
+        )
+        .await
+        .map_err(|_| tonic::Status::deadline_exceeded("connect"))?
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let r = HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: service.into(),
@@ -633,12 +638,18 @@ fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-pub async fn try_connect(addr: &str) -> Result<RegistryClient<Channel>, tonic::transport::Error> {
-    let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+/// A TLS channel to a node's client address (the test CA; any gRPC service on it).
+pub async fn tls_channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
+    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(pki().client_tls())?
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(20))
         .connect()
-        .await?;
+        .await
+}
+
+pub async fn try_connect(addr: &str) -> Result<RegistryClient<Channel>, tonic::transport::Error> {
+    let ch = tls_channel(addr).await?;
     Ok(RegistryClient::new(ch).max_decoding_message_size(64 << 20))
 }
 

@@ -6,8 +6,8 @@
 //! directory, an unsigned request).
 
 use carbon_proto::v1::{
-    tx_body::Operation, Allocate, DeclareVintage, ErrorCode, GetHoldingsRequest, ReadAuth,
-    ReadConsistency, Role, SignedTx, Transfer, UnitClass, UnitKind,
+    tx_body::Operation, Allocate, DeclareVintage, ErrorCode, GetHoldingsRequest, ReadConsistency,
+    Role, SignedTx, Transfer, UnitClass, UnitKind,
 };
 use carbon_tests::*;
 use std::path::Path;
@@ -69,20 +69,13 @@ async fn write_some(cluster: &Cluster, leader: usize) {
 /// ENT2's balance as node `i` holds it (a local read, signed by ENT2; after convergence).
 async fn balance(cluster: &Cluster, i: usize) -> u64 {
     let mut c = cluster.client(i).await;
-    let key = carbon_client::keys::Key {
-        signing: test_key(ENT2),
-        label: ENT2.into(),
+    let mut req = GetHoldingsRequest {
+        account_id: ENT2.into(),
+        consistency: ReadConsistency::Local as i32,
+        ..Default::default()
     };
-    let auth: ReadAuth = carbon_client::ops::read_auth(CHAIN, ENT2, &key);
-    let r = c
-        .get_holdings(GetHoldingsRequest {
-            account_id: ENT2.into(),
-            consistency: ReadConsistency::Local as i32,
-            auth: Some(auth),
-        })
-        .await
-        .expect("holdings")
-        .into_inner();
+    carbon_proto::read_auth::sign(&mut req, CHAIN, ENT2, &test_key(ENT2), now_ms() + 60_000);
+    let r = c.get_holdings(req).await.expect("holdings").into_inner();
     r.balances.iter().map(|b| b.available).sum()
 }
 

@@ -257,9 +257,12 @@ async fn every_command_family_succeeds_and_rejects_with_its_code() {
         .as_str()
         .map(str::to_string)
         .expect("tx id");
-    // carbonctl's JSON writes ids in hex, and `tx show` takes the full id.
+    // carbonctl's JSON writes ids in hex, and `tx show` takes the full id. A party sees the
+    // trade; the public sees only its place in the chain.
     assert_eq!(tx_id.len(), 64);
-    assert!(ok(&ep, &["tx", "show", &tx_id]).contains("trade"));
+    assert!(ok(&ep, &["--as", "ZJ-ENT-01", "tx", "show", &tx_id]).contains("trade"));
+    let public = ok(&ep, &["tx", "show", &tx_id]);
+    assert!(public.contains("private transaction") && !public.contains("ZJ-ENT-02"));
     let stats = json(&ok(
         &ep,
         &["--json", "market", "stats", "--class", "CEA:2025"],
@@ -509,7 +512,14 @@ async fn every_command_family_succeeds_and_rejects_with_its_code() {
     let export = dir.path().join("history.jsonl");
     ok(
         &ep,
-        &["chain", "export", "--out", &export.to_string_lossy()],
+        &[
+            "--as",
+            "ZJ-REG",
+            "chain",
+            "export",
+            "--out",
+            &export.to_string_lossy(),
+        ],
     );
     assert!(ok(&ep, &["chain", "verify", &export.to_string_lossy()]).contains("verify"));
     assert!(ok(&ep, &["cluster", "status"]).contains("voter"));
@@ -677,7 +687,14 @@ async fn the_zhejiang_demo_runs_on_a_three_node_cluster() {
     let export = dir.path().join("history.jsonl");
     ok(
         &ep,
-        &["chain", "export", "--out", &export.to_string_lossy()],
+        &[
+            "--as",
+            "ZJ-REG",
+            "chain",
+            "export",
+            "--out",
+            &export.to_string_lossy(),
+        ],
     );
     ok(&ep, &["chain", "verify", &export.to_string_lossy()]);
     let head = json(&ok(&ep, &["--json", "chain", "head"]));
@@ -700,9 +717,10 @@ async fn endpoints_keys_and_account_come_from_the_config_file() {
     std::fs::write(
         &config,
         format!(
-            "endpoints = [\"{}\"]\nkeys_dir = \"{}\"\naccount = \"ZJ-REG\"\n",
+            "endpoints = [\"{}\"]\nkeys_dir = \"{}\"\naccount = \"ZJ-REG\"\nca = \"{}\"\n",
             cluster.nodes[0].client_addr,
-            repo_root().join("seeds/keys").display()
+            repo_root().join("seeds/keys").display(),
+            pki::ca_file().display()
         ),
     )
     .expect("config");

@@ -235,11 +235,14 @@ async fn killing_the_leader_under_load_loses_and_duplicates_nothing() {
         "exactly the acknowledged transactions are in the chain"
     );
     for (_, o, _) in all.iter().step_by(11) {
+        let mut req = GetTransactionRequest {
+            tx_id: o.tx_id.clone(),
+            consistency: ReadConsistency::Linearizable as i32,
+            auth: None,
+        };
+        carbon_proto::read_auth::sign(&mut req, CHAIN, REG, &demo_key(REG), now_ms() + 60_000);
         let t = c
-            .get_transaction(GetTransactionRequest {
-                tx_id: o.tx_id.clone(),
-                consistency: ReadConsistency::Linearizable as i32,
-            })
+            .get_transaction(req)
             .await
             .expect("acknowledged tx is committed")
             .into_inner();

@@ -141,11 +141,15 @@ fn tail(s: &str) -> String {
 /// Checks that every acknowledged outcome is on the node, as acknowledged.
 async fn all_acked_present(c: &mut RegistryClient<Channel>, acked: &[Outcome], point: &str) {
     for o in acked {
+        // As the regulator: a private transaction is whole only for its parties and the regulator.
+        let mut req = GetTransactionRequest {
+            tx_id: o.tx_id.clone(),
+            consistency: ReadConsistency::Local as i32,
+            auth: None,
+        };
+        carbon_proto::read_auth::sign(&mut req, CHAIN, REG, &demo_key(REG), now_ms() + 60_000);
         let t = c
-            .get_transaction(GetTransactionRequest {
-                tx_id: o.tx_id.clone(),
-                consistency: ReadConsistency::Local as i32,
-            })
+            .get_transaction(req)
             .await
             .unwrap_or_else(|e| panic!("{point}: acknowledged tx lost: {e}"))
             .into_inner();

@@ -70,9 +70,10 @@ async fn run_sh_serves_and_fails_loudly_when_a_member_dies() {
         .spawn()
         .expect("run.sh starts");
     let endpoints: Vec<String> = (1..=3).map(|i| format!("127.0.0.1:5005{i}")).collect();
+    let ca = data.path().join("certs/ca.pem").display().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (code, out, _) = ctl(&endpoints, &["cluster", "health", "--cluster"]);
+        let (code, out, _) = ctl(&endpoints, &["--ca", &ca, "cluster", "health", "--cluster"]);
         if code == 0 && out.matches("is healthy").count() == 3 {
             break;
         }
@@ -82,8 +83,9 @@ async fn run_sh_serves_and_fails_loudly_when_a_member_dies() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    // The data went where the environment said (it overrides the files' data_dir).
+    // The data and certificates went where the environment said (it overrides the files').
     assert!(data.path().join("n2/FORMAT").is_file());
+    assert!(data.path().join("certs/node-2.pem").is_file());
 
     // Kill member 2: the script stops the others and exits non-zero.
     let pid = Command::new("pgrep")

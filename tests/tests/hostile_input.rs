@@ -76,7 +76,7 @@ async fn garbage_is_answered_with_errors_and_the_node_keeps_serving() {
     assert!(c
         .get_transaction(GetTransactionRequest {
             tx_id: vec![1, 2, 3],
-            consistency: 0
+            ..Default::default()
         })
         .await
         .is_err());
@@ -98,9 +98,12 @@ async fn garbage_is_answered_with_errors_and_the_node_keeps_serving() {
         })
         .await
         .is_err());
-    // Forged Raft traffic on the peer port.
+    // Forged Raft traffic on the peer port, over mutual TLS with the node's own certificate (the
+    // port speaks nothing else; see peer_tls.rs).
+    let tls = pki().client_tls_as(&pki().node(1), &carbon_node::tls::node_name(1));
     let peer =
-        tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].peer_addr))
+        tonic::transport::Endpoint::from_shared(format!("https://{}", cluster.nodes[0].peer_addr))
+            .and_then(|e| e.tls_config(tls))
             .expect("endpoint")
             .connect()
             .await
@@ -135,4 +138,71 @@ async fn garbage_is_answered_with_errors_and_the_node_keeps_serving() {
     assert_eq!(o.sequence, h.sequence + 1);
     cluster.stop_all();
     audit_data_dir(&cluster.nodes[0].data_dir);
+}
+
+/// Ingress hygiene over real gRPC: each of these is refused before it reaches the log, so the
+/// chain head does not move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_signers_nul_text_and_empty_operations_never_reach_the_log() {
+    use carbon_proto::v1::{ErrorCode, Role};
+    let cluster = Cluster::start(1, 10_000);
+    cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
+    let mut c = cluster.client(0).await;
+    let reg = demo_key(REG);
+    let ok = sign(
+        &body(&[REG], open_account_op("HYGIENE-1", Role::Individual)),
+        &[&reg],
+    );
+    assert_eq!(submit(&mut c, ok).await.code(), ErrorCode::Ok);
+    let head = |h: carbon_proto::v1::GetChainHeadResponse| (h.sequence, h.chain_head);
+    let before = head(
+        c.get_chain_head(GetChainHeadRequest::default())
+            .await
+            .expect("head")
+            .into_inner(),
+    );
+
+    let op = || open_account_op("HYGIENE-2", Role::Individual);
+    let mut cases: Vec<(&str, carbon_proto::v1::TxBody, ErrorCode)> = Vec::new();
+    // 2,000 signers, of accounts that do not exist.
+    let many: Vec<String> = (0..2_000).map(|i| format!("NOBODY-{i}")).collect();
+    let mut b = body(&[REG], op());
+    b.signers = many;
+    cases.push(("2,000 signers", b, ErrorCode::Malformed));
+    // A NUL in a signer id (it would write into ZJ-ENT-01's history) and in free text.
+    let mut b = body(&[REG], op());
+    b.signers.push("ZJ-ENT-01\0\0\0\0\0\0\0\x07".into());
+    cases.push(("a NUL in a signer", b, ErrorCode::Malformed));
+    let mut b = body(&[REG], op());
+    b.memo = "note\0hidden".into();
+    cases.push(("a NUL in the memo", b, ErrorCode::Malformed));
+    let mut b = body(&[REG], op());
+    if let Some(Operation::OpenAccount(o)) = b.operation.as_mut() {
+        o.name = "示例\0企业".into();
+    }
+    cases.push(("a NUL in an operation's text", b, ErrorCode::Malformed));
+    // The same signer twice, no operation, a signer that is no account.
+    let mut b = body(&[REG], op());
+    b.signers.push(REG.into());
+    cases.push(("a signer named twice", b, ErrorCode::Malformed));
+    let mut b = body(&[REG], op());
+    b.operation = None;
+    cases.push(("no operation", b, ErrorCode::Malformed));
+    let mut b = body(&[REG], op());
+    b.signers.push("NO-SUCH-ACCOUNT".into());
+    cases.push(("an unknown signer", b, ErrorCode::UnknownAccount));
+    for (what, b, code) in cases {
+        let r = submit(&mut c, sign(&b, &[&reg])).await;
+        assert!(
+            matches!(r, Submitted::Error(got, _) if got == code),
+            "{what}: {r:?}"
+        );
+    }
+    let after = head(
+        c.get_chain_head(GetChainHeadRequest::default())
+            .await
+            .expect("head")
+            .into_inner(),
+    );
+    assert_eq!(after, before, "the chain head moved");
 }

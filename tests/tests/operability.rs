@@ -5,7 +5,6 @@
 use carbon_proto::v1::{tx_body::Operation, ErrorCode, Role, SubmitRequest, Transfer, UnitClass};
 use carbon_tests::*;
 use std::time::Duration;
-use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_types::StatusExt;
 
@@ -73,9 +72,7 @@ async fn reflection_lists_the_registry_in_both_protocol_versions() {
     use tokio_stream::StreamExt;
     let cluster = Cluster::start(1, 10_000);
     cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
-    let channel = Channel::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
-        .expect("uri")
-        .connect()
+    let channel = tls_channel(&cluster.nodes[0].client_addr)
         .await
         .expect("connect");
 
@@ -205,9 +202,7 @@ impl tonic::codec::Decoder for RawCodec {
 async fn errors_are_standard_statuses_and_garbage_is_invalid_argument() {
     let cluster = Cluster::start(1, 10_000);
     cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
-    let channel = Channel::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
-        .expect("uri")
-        .connect()
+    let channel = tls_channel(&cluster.nodes[0].client_addr)
         .await
         .expect("connect");
 

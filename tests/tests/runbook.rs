@@ -274,6 +274,49 @@ async fn rotate_the_cluster_admin_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renew_a_members_certificate() {
+    let mut cluster = Cluster::start(3, 10_000);
+    cluster
+        .wait_for_leader(&[0, 1, 2], Duration::from_secs(20))
+        .await;
+    // The operator's CA directory (here: the test CA), where `carbon-node certs` issues.
+    let ca_dir = tempfile::tempdir().expect("dir");
+    for f in ["ca.pem", "ca.key"] {
+        std::fs::copy(repo_root().join("tests/pki").join(f), ca_dir.path().join(f)).expect("copy");
+    }
+    let d = ca_dir.path().display().to_string();
+    let (code, out, err) = node_tool(&[
+        "certs",
+        "--dir",
+        &d,
+        "--nodes",
+        "2",
+        "--host",
+        "127.0.0.1,localhost",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Member 2 takes the new certificate and key at a restart; the others keep theirs.
+    let certs = cluster.dir.path().join("certs");
+    let old = std::fs::read(certs.join("node-2.pem")).expect("old cert");
+    cluster.stop(1);
+    for f in ["node-2.pem", "node-2.key"] {
+        std::fs::copy(ca_dir.path().join(f), certs.join(f)).expect("install");
+    }
+    assert_ne!(
+        std::fs::read(certs.join("node-2.pem")).expect("new cert"),
+        old
+    );
+    cluster.spawn(1);
+    cluster
+        .wait_health(1, ServingStatus::Serving, Duration::from_secs(30))
+        .await;
+    open_account(&cluster, "ZJ-CERT-1").await;
+    cluster
+        .wait_converged(&[0, 1, 2], 1, Duration::from_secs(20))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_restart_one_member_at_a_time() {
     let mut cluster = Cluster::start(3, 10_000);
     let leader = cluster

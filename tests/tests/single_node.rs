@@ -3,7 +3,7 @@
 
 use carbon_proto::v1::{
     submit_result, tx_body::Operation, Allocate, DeclareVintage, ErrorCode, Fate,
-    GetAccountRequest, GetHoldingsRequest, Pledge, ReadAuth, ReadConsistency, Role, SignedTx,
+    GetAccountRequest, GetHoldingsRequest, Pledge, ReadConsistency, Role, SignedTx,
     SubmitBatchRequest, SubmitRequest, Trade, Transfer, UnitClass, UnitKind,
 };
 use carbon_tests::*;
@@ -108,10 +108,14 @@ async fn submit_read_restart_and_state_survives() {
     cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
     let mut c = cluster.client(0).await;
     let t = c
-        .get_transaction(carbon_proto::v1::GetTransactionRequest {
-            tx_id: acked.tx_id.clone(),
-            consistency: ReadConsistency::Linearizable as i32,
-        })
+        .get_transaction(signed_as(
+            ENT,
+            carbon_proto::v1::GetTransactionRequest {
+                tx_id: acked.tx_id.clone(),
+                consistency: ReadConsistency::Linearizable as i32,
+                auth: None,
+            },
+        ))
         .await
         .expect("the acknowledged tx is there after kill -9")
         .into_inner();
@@ -244,34 +248,27 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
     assert_eq!(encumbered.code(), ErrorCode::UnitsEncumbered);
 
     // Balances as expected after all that: ENT 4,985 pledged, ENT2 15.
-    let auth = |who: &str| {
-        let t = now_ms();
-        let key = test_key(who);
-        let h = carbon_proto::signing::read_signing_hash(CHAIN, who, t);
-        ReadAuth {
-            account_id: who.into(),
-            issued_at_ms: t,
-            public_key: key.verifying_key().to_bytes().to_vec(),
-            signature: ed25519_dalek::Signer::sign(&key, &h).to_bytes().to_vec(),
-        }
-    };
     let h = c
-        .get_holdings(GetHoldingsRequest {
-            account_id: ENT.into(),
-            consistency: 0,
-            auth: Some(auth(ENT)),
-        })
+        .get_holdings(signed_as(
+            ENT,
+            GetHoldingsRequest {
+                account_id: ENT.into(),
+                ..Default::default()
+            },
+        ))
         .await
         .expect("holdings")
         .into_inner();
     assert_eq!((h.balances[0].available, h.balances[0].pledged), (0, 4_985));
     // The pledgee sees only the units pledged to it, not the balances.
     let seen = c
-        .get_holdings(GetHoldingsRequest {
-            account_id: ENT.into(),
-            consistency: 0,
-            auth: Some(auth(BANK)),
-        })
+        .get_holdings(signed_as(
+            BANK,
+            GetHoldingsRequest {
+                account_id: ENT.into(),
+                ..Default::default()
+            },
+        ))
         .await
         .expect("the pledgee may read pledged units")
         .into_inner();
@@ -284,11 +281,13 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
     assert_eq!(pledged, 4_985);
     // Another enterprise may not read them.
     let denied = c
-        .get_holdings(GetHoldingsRequest {
-            account_id: ENT.into(),
-            consistency: 0,
-            auth: Some(auth(ENT2)),
-        })
+        .get_holdings(signed_as(
+            ENT2,
+            GetHoldingsRequest {
+                account_id: ENT.into(),
+                ..Default::default()
+            },
+        ))
         .await
         .expect_err("denied");
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
@@ -318,4 +317,10 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
     let mut cluster = cluster;
     cluster.stop(0);
     audit_data_dir(&cluster.nodes[0].data_dir);
+}
+
+/// `req` with a read credential of `who` (a test account) for exactly that request.
+fn signed_as<R: carbon_proto::read_auth::PrivateRead>(who: &str, mut req: R) -> R {
+    carbon_proto::read_auth::sign(&mut req, CHAIN, who, &test_key(who), now_ms() + 60_000);
+    req
 }

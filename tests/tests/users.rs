@@ -48,17 +48,10 @@ fn num(v: &serde_json::Value) -> u64 {
     }
 }
 
-/// A signed read authentication with the demo key of `who`.
-fn auth(who: &str) -> Option<ReadAuth> {
-    let t = now_ms();
-    let key = demo_key(who);
-    let h = carbon_proto::signing::read_signing_hash(CHAIN, who, t);
-    Some(ReadAuth {
-        account_id: who.into(),
-        issued_at_ms: t,
-        public_key: key.verifying_key().to_bytes().to_vec(),
-        signature: ed25519_dalek::Signer::sign(&key, &h).to_bytes().to_vec(),
-    })
+/// `req` with a read credential of `who` (demo key) for exactly that request.
+fn signed_as<R: carbon_proto::read_auth::PrivateRead>(who: &str, mut req: R) -> R {
+    carbon_proto::read_auth::sign(&mut req, CHAIN, who, &demo_key(who), now_ms() + 60_000);
+    req
 }
 
 fn code_of(s: &tonic::Status) -> ErrorCode {
@@ -360,23 +353,29 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
 
     // Raw gRPC: the same reads, and who may make them.
     let repos = c
-        .list_repos(ListReposRequest {
-            party: "ZJ-BANK-01".into(),
-            consistency: 0,
-            auth: auth("ZJ-BANK-01"),
-        })
+        .list_repos(signed_as(
+            "ZJ-BANK-01",
+            ListReposRequest {
+                party: "ZJ-BANK-01".into(),
+                consistency: 0,
+                auth: None,
+            },
+        ))
         .await
         .expect("repos")
         .into_inner()
         .repos;
     assert_eq!(repos[0].status(), RepoStatus::Repurchased);
     let e = c
-        .list_loans(ListLoansRequest {
-            party: String::new(),
-            overdue_only: false,
-            consistency: 0,
-            auth: auth("ZJ-BANK-01"),
-        })
+        .list_loans(signed_as(
+            "ZJ-BANK-01",
+            ListLoansRequest {
+                party: String::new(),
+                overdue_only: false,
+                consistency: 0,
+                auth: None,
+            },
+        ))
         .await
         .expect_err("only the regulator lists every loan");
     assert_eq!(code_of(&e), ErrorCode::PermissionDenied);
@@ -461,13 +460,16 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
     let mut lines = Vec::new();
     loop {
         let page = c
-            .get_statement(GetStatementRequest {
-                account_id: "ZJ-ENT-01".into(),
-                page_token: token,
-                limit: 3,
-                auth: auth("ZJ-REG"),
-                ..Default::default()
-            })
+            .get_statement(signed_as(
+                "ZJ-REG",
+                GetStatementRequest {
+                    account_id: "ZJ-ENT-01".into(),
+                    page_token: token,
+                    limit: 3,
+                    auth: None,
+                    ..Default::default()
+                },
+            ))
             .await
             .expect("statement")
             .into_inner();
@@ -489,23 +491,27 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
         .expect_err("unauthenticated");
     assert_eq!(code_of(&e), ErrorCode::PermissionDenied);
     let e = c
-        .get_statement(GetStatementRequest {
-            account_id: "ZJ-ENT-01".into(),
-            from_date: 20261340,
-            auth: auth("ZJ-ENT-01"),
-            ..Default::default()
-        })
+        .get_statement(signed_as(
+            "ZJ-ENT-01",
+            GetStatementRequest {
+                account_id: "ZJ-ENT-01".into(),
+                from_date: 20261340,
+                ..Default::default()
+            },
+        ))
         .await
         .expect_err("invalid date");
     assert_eq!(code_of(&e), ErrorCode::InvalidArgument);
     let page = c
-        .get_statement(GetStatementRequest {
-            account_id: "ZJ-ENT-01".into(),
-            page_token: vec![0xff; 600],
-            limit: u32::MAX,
-            auth: auth("ZJ-ENT-01"),
-            ..Default::default()
-        })
+        .get_statement(signed_as(
+            "ZJ-ENT-01",
+            GetStatementRequest {
+                account_id: "ZJ-ENT-01".into(),
+                page_token: vec![0xff; 600],
+                limit: u32::MAX,
+                ..Default::default()
+            },
+        ))
         .await
         .expect("a token past the end is an empty page")
         .into_inner();
@@ -605,13 +611,16 @@ async fn the_regulators_list_reads_and_full_transaction_ids() {
     let mut ids = Vec::new();
     loop {
         let page = c
-            .list_accounts(ListAccountsRequest {
-                region: "杭州市".into(),
-                after_account_id: after,
-                limit: 2,
-                auth: auth(REG),
-                ..Default::default()
-            })
+            .list_accounts(signed_as(
+                REG,
+                ListAccountsRequest {
+                    region: "杭州市".into(),
+                    after_account_id: after,
+                    limit: 2,
+                    auth: None,
+                    ..Default::default()
+                },
+            ))
             .await
             .expect("accounts")
             .into_inner();
@@ -639,7 +648,8 @@ async fn the_regulators_list_reads_and_full_transaction_ids() {
         .filter(|w| w.len() == 64)
         .collect();
     assert_eq!(full.len(), 4, "{h}");
-    assert!(ok(&ep, &["tx", "show", full[2]]).contains("true_up"));
+    // A party sees its transaction whole (the public only its place in the chain).
+    assert!(ok(&ep, &["--as", "ZJ-ENT-02", "tx", "show", full[2]]).contains("true_up"));
     let from = ok(
         &ep,
         &[

@@ -33,7 +33,10 @@ async fn watch_streams_commits_in_order_live_and_from_any_sequence() {
         assert_eq!(submit(&mut c, t).await.code(), ErrorCode::Ok);
     }
     let mut stream = c
-        .watch(WatchRequest { from_sequence: 1 })
+        .watch(WatchRequest {
+            from_sequence: 1,
+            auth: None,
+        })
         .await
         .expect("watch")
         .into_inner();
@@ -53,7 +56,10 @@ async fn watch_streams_commits_in_order_live_and_from_any_sequence() {
     }
     // Resumed from the middle.
     let mut resumed = c
-        .watch(WatchRequest { from_sequence: 4 })
+        .watch(WatchRequest {
+            from_sequence: 4,
+            auth: None,
+        })
         .await
         .expect("watch")
         .into_inner();

@@ -5,7 +5,7 @@
 use super::ctx::{Ctx, Res};
 use super::show::{self, Output};
 use base64::Engine;
-use carbon_client::client::endpoint_url;
+use carbon_client::client::{channel, TlsOptions};
 use carbon_client::ClientError;
 use carbon_proto::v1 as pb;
 use serde::Serialize;
@@ -25,17 +25,10 @@ pub struct Health {
     pub error: String,
 }
 
-pub async fn probe(endpoint: &str, timeout: Duration) -> Health {
+pub async fn probe(endpoint: &str, tls: &TlsOptions, timeout: Duration) -> Health {
     let started = Instant::now();
     let answer = async {
-        let url = endpoint_url(endpoint).map_err(|e| e.to_string())?;
-        let channel = tonic::transport::Endpoint::from_shared(url)
-            .map_err(|e| e.to_string())?
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .connect()
-            .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
+        let channel = channel(endpoint, tls, timeout).map_err(|e| e.to_string())?;
         let r = HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: String::new(),
@@ -75,7 +68,7 @@ pub async fn health(ctx: &mut Ctx, whole_cluster: bool) -> Res<()> {
     };
     let mut answers = Vec::new();
     for e in &endpoints {
-        answers.push(probe(e, ctx.timeout).await);
+        answers.push(probe(e, &ctx.tls, ctx.timeout).await);
     }
     match show::output() {
         Output::Json => show::json(&answers),
@@ -151,7 +144,7 @@ pub async fn status(ctx: &mut Ctx) -> Res<()> {
     let s: pb::ClusterStatusResponse = ctx.client.cluster_status(false).await?;
     let mut members = Vec::new();
     for m in &s.members {
-        let h = probe(&m.client_address, ctx.timeout).await;
+        let h = probe(&m.client_address, &ctx.tls, ctx.timeout).await;
         members.push(MemberView {
             node_id: m.node_id,
             voter: m.voter,

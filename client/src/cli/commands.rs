@@ -277,8 +277,8 @@ pub async fn pledge(ctx: &mut Ctx, cmd: PledgeCmd) -> Res<()> {
             write(ctx, Op::EnforcePledge(pb::EnforcePledge { pledge_id: id })).await
         }
         PledgeCmd::List { holder, pledgee } => {
-            let auth = ctx.read_auth().await?;
-            let list = ctx.client.encumbrances(&holder, &pledgee, auth).await?;
+            let who = ctx.read_as()?;
+            let list = ctx.client.encumbrances(&holder, &pledgee, &who).await?;
             if ctx.json {
                 show::json(&list);
                 return Ok(());
@@ -369,8 +369,8 @@ pub async fn compliance(ctx: &mut Ctx, cmd: ComplianceCmd) -> Res<()> {
 }
 
 pub async fn holdings(ctx: &mut Ctx, account: &str, csv: Option<PathBuf>) -> Res<()> {
-    let auth = ctx.read_auth().await?;
-    let h = ctx.client.holdings(account, auth).await?;
+    let who = ctx.read_as()?;
+    let h = ctx.client.holdings(account, &who).await?;
     if ctx.json {
         show::json(&h);
         return Ok(());
@@ -440,12 +440,12 @@ pub async fn history(ctx: &mut Ctx, account: &str, from: &str, limit: u32) -> Re
         Ok(seq) => seq,
         Err(_) => {
             let id = tx_id_arg(from)?;
-            let t = ctx.client.transaction(&id).await?;
+            let t = ctx.client.transaction(&id, None).await?;
             t.outcome.map_or(0, |o| o.sequence)
         }
     };
-    let auth = ctx.read_auth().await?;
-    let txs = ctx.client.history(account, from, limit, auth).await?;
+    let who = ctx.read_as()?;
+    let txs = ctx.client.history(account, from, limit, &who).await?;
     if ctx.json {
         show::json(&txs);
         return Ok(());
@@ -554,15 +554,19 @@ pub async fn tx(ctx: &mut Ctx, cmd: TxCmd) -> Res<()> {
         }
         TxCmd::Show { tx } => {
             let id = tx_id_arg(&tx)?;
-            let t = ctx.client.transaction(&id).await?;
+            let who = ctx.read_as_if_given()?;
+            let t = ctx.client.transaction(&id, who.as_ref()).await?;
             let body =
                 t.tx.as_ref()
                     .and_then(|tx| pb::TxBody::decode(tx.body.as_slice()).ok());
             if ctx.json {
                 show::json(&serde_json::json!({ "body": body, "committed": t }));
             } else {
-                if let Some(b) = &body {
-                    print_body(b);
+                match &body {
+                    Some(b) => print_body(b),
+                    None => println!(
+                        "private transaction: only its place in the chain is shown (read --as a party or the regulator)"
+                    ),
                 }
                 let o = t.outcome.unwrap_or_default();
                 println!("result {}: {}", o.code().as_str_name(), o.message);
@@ -662,7 +666,8 @@ pub async fn disclosure(ctx: &mut Ctx, year: u32, csv: Option<PathBuf>) -> Res<(
 }
 
 pub async fn watch(ctx: &mut Ctx, from: u64, count: Option<u64>) -> Res<()> {
-    let mut stream = ctx.client.watch(from).await?;
+    let who = ctx.read_as_if_given()?;
+    let mut stream = ctx.client.watch(from, who.as_ref()).await?;
     let mut n = 0;
     while count.is_none_or(|c| n < c) {
         match stream.message().await {
@@ -679,7 +684,7 @@ pub async fn watch(ctx: &mut Ctx, from: u64, count: Option<u64>) -> Res<()> {
                         t.tx.as_ref()
                             .and_then(|tx| pb::TxBody::decode(tx.body.as_slice()).ok())
                             .and_then(|b| b.operation)
-                            .map_or("?".into(), |o| op_name(&o));
+                            .map_or("(private)".into(), |o| op_name(&o));
                     println!(
                         "{:>8} {:<22} {:<24} {}",
                         o.sequence,
@@ -714,7 +719,8 @@ pub async fn chain(ctx: &mut Ctx, cmd: ChainCmd) -> Res<()> {
             Ok(())
         }
         ChainCmd::Export { out } => {
-            let txs = ctx.client.export(u64::MAX).await?;
+            let who = ctx.read_as()?;
+            let txs = ctx.client.export(u64::MAX, &who).await?;
             let mut f = std::fs::File::create(&out)
                 .map_err(|e| ClientError::local(format!("{}: {e}", out.display())))?;
             for t in &txs {

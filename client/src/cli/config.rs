@@ -7,6 +7,9 @@
 //! keys_dir = "/home/me/.carbon/keys"
 //! keys = ["/home/me/.carbon/me.json"]
 //! account = "ZJ-ENT-01"
+//! ca = "/home/me/.carbon/ca.pem"            # the registry's CA: endpoints use TLS
+//! tls_cert = "/home/me/.carbon/client.pem"  # optional client certificate
+//! tls_key = "/home/me/.carbon/client.key"
 //! ```
 
 use carbon_client::ClientError;
@@ -22,6 +25,9 @@ pub struct FileConfig {
     #[serde(default)]
     pub keys: Vec<PathBuf>,
     pub account: Option<String>,
+    pub ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 fn path() -> Option<PathBuf> {

@@ -3,9 +3,10 @@
 
 use carbon_client::keys::Key;
 use carbon_client::ops;
+use carbon_client::ops::ReadAs;
 use carbon_client::txfile::TxFile;
 use carbon_client::{Client, ClientError};
-use carbon_proto::v1::{tx_body::Operation, ErrorCode, Outcome, ReadAuth, SignedTx};
+use carbon_proto::v1::{tx_body::Operation, ErrorCode, Outcome, SignedTx};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub struct Ctx {
     pub json: bool,
     /// How long one attempt on one endpoint may take (`--timeout`).
     pub timeout: Duration,
+    /// How to reach endpoints over TLS (`--ca`, `--tls-cert`, `--tls-key`).
+    pub tls: carbon_client::client::TlsOptions,
     pub valid_for: Duration,
     pub unsigned_out: Option<PathBuf>,
     /// Simulate writes instead of submitting them.
@@ -49,14 +52,24 @@ impl Ctx {
             .ok_or_else(|| ClientError::local("give --as ACCOUNT (or CARBON_ACCOUNT)"))
     }
 
-    /// A read authentication as the acting account.
-    pub async fn read_auth(&mut self) -> Res<ReadAuth> {
+    /// Private reads signed as the acting account (each request gets its own credential).
+    pub fn read_as(&self) -> Res<ReadAs> {
         let actor = self.actor()?;
-        let chain = self.client.chain_id().await?;
         let key = self.keys_for(&actor)?.into_iter().next().ok_or_else(|| {
             ClientError::local(format!("no key for {actor}: give --key or --keys-dir"))
         })?;
-        Ok(ops::read_auth(&chain, &actor, &key))
+        Ok(ReadAs {
+            account: actor,
+            key,
+        })
+    }
+
+    /// As [`Ctx::read_as`] when an acting account is given, else `None` (the public view).
+    pub fn read_as_if_given(&self) -> Res<Option<ReadAs>> {
+        match &self.actor {
+            Some(_) => self.read_as().map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Builds the transaction for `op`; signs it with every key available for its signers and

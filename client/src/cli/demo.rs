@@ -62,9 +62,9 @@ fn cls(s: &str) -> Res<pb::UnitClass> {
 
 async fn available(ctx: &mut Ctx, account: &str, class: &str) -> Res<u64> {
     ctx.actor = Some(account.to_string());
-    let auth = ctx.read_auth().await?;
+    let who = ctx.read_as()?;
     let want = cls(class)?;
-    let h = ctx.client.holdings(account, auth).await?;
+    let h = ctx.client.holdings(account, &who).await?;
     Ok(h.balances
         .iter()
         .find(|b| b.unit_class.as_ref() == Some(&want))

@@ -38,8 +38,8 @@ pub async fn repo(ctx: &mut Ctx, cmd: RepoCmd) -> Res<()> {
             write(ctx, Op::RepoDefault(pb::RepoDefault { repo_id: id })).await
         }
         RepoCmd::List { party } => {
-            let auth = ctx.read_auth().await?;
-            let repos = ctx.client.repos(&party, auth).await?;
+            let who = ctx.read_as()?;
+            let repos = ctx.client.repos(&party, &who).await?;
             if ctx.json {
                 show::json(&repos);
                 return Ok(());
@@ -120,10 +120,10 @@ pub async fn loan(ctx: &mut Ctx, cmd: LoanCmd) -> Res<()> {
             .await
         }
         LoanCmd::List { party, overdue } => {
-            let auth = ctx.read_auth().await?;
+            let who = ctx.read_as()?;
             let loans = ctx
                 .client
-                .loans(party.as_deref().unwrap_or(""), overdue, auth)
+                .loans(party.as_deref().unwrap_or(""), overdue, &who)
                 .await?;
             if ctx.json {
                 show::json(&loans);

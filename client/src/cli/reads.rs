@@ -9,8 +9,8 @@ use carbon_proto::v1 as pb;
 use std::path::PathBuf;
 
 pub async fn vintages(ctx: &mut Ctx) -> Res<()> {
-    let auth = ctx.read_auth().await?;
-    let v = ctx.client.vintages(auth).await?;
+    let who = ctx.read_as()?;
+    let v = ctx.client.vintages(&who).await?;
     if ctx.json {
         show::json(&v);
         return Ok(());
@@ -34,8 +34,8 @@ pub async fn vintages(ctx: &mut Ctx) -> Res<()> {
 }
 
 pub async fn allocations(ctx: &mut Ctx, vintage: u32, enterprise: &str) -> Res<()> {
-    let auth = ctx.read_auth().await?;
-    let a = ctx.client.allocations(vintage, enterprise, auth).await?;
+    let who = ctx.read_as()?;
+    let a = ctx.client.allocations(vintage, enterprise, &who).await?;
     if ctx.json {
         show::json(&a);
         return Ok(());
@@ -90,14 +90,16 @@ pub async fn accounts(
     let mut all = Vec::new();
     let mut after = String::new();
     loop {
-        let auth = ctx.read_auth().await?;
+        let who = ctx.read_as()?;
         let page = ctx
             .client
-            .accounts_page(pb::ListAccountsRequest {
-                after_account_id: after.clone(),
-                auth: Some(auth),
-                ..filter.clone()
-            })
+            .accounts_page(
+                pb::ListAccountsRequest {
+                    after_account_id: after.clone(),
+                    ..filter.clone()
+                },
+                &who,
+            )
             .await?;
         all.extend(page.accounts);
         if page.next_after_account_id.is_empty() {
@@ -184,18 +186,20 @@ pub async fn statement(
     let mut lines = Vec::new();
     let mut token = Vec::new();
     loop {
-        let auth = ctx.read_auth().await?;
+        let who = ctx.read_as()?;
         let page = ctx
             .client
-            .statement_page(pb::GetStatementRequest {
-                account_id: account.into(),
-                from_date: from.unwrap_or(0),
-                to_date: to.unwrap_or(0),
-                page_token: token,
-                limit: 0,
-                auth: Some(auth),
-                ..Default::default()
-            })
+            .statement_page(
+                pb::GetStatementRequest {
+                    account_id: account.into(),
+                    from_date: from.unwrap_or(0),
+                    to_date: to.unwrap_or(0),
+                    page_token: token,
+                    limit: 0,
+                    ..Default::default()
+                },
+                &who,
+            )
             .await?;
         lines.extend(page.lines);
         if page.next_page_token.is_empty() {

@@ -1,31 +1,138 @@
-//! Who may read what. Private reads (holdings, encumbrances, history, statements, repos, loans,
-//! and the regulator's lists) carry a `ReadAuth`: a signature by one key of the reading account
-//! over `read_signing_hash(chain, account, time)`, fresh within five minutes of this node's
-//! clock. The holder, the regulator and, for pledged units only, the pledgee may read an
-//! account's holdings. Each read states who may read it with one call: [`regulator_only`] or
-//! [`party_or_regulator`].
+//! Who may read what. Every read of private data states its policy in one call:
+//!
+//! ```ignore
+//! let reader = auth::authorise(&view, chain_id, &request)?;     // who asks (or the public)
+//! reader.require(Policy::PartyOrRegulator(&[&request.account_id]))?;
+//! ```
+//!
+//! A request proves who asks with a `ReadAuth` bound to that one request (method, request hash,
+//! short validity: `carbon_proto::read_auth`). No credential means the public, who see only what
+//! the public disclosure shows. A credential that is present but wrong is an error, never a
+//! silent downgrade to the public view.
 
 use super::errors::ApiError;
 use super::ingress::now_ms;
-use crate::ledger::{queries, StateView};
-use carbon_proto::v1::{Account, AccountStatus, ReadAuth, Role};
+use crate::ledger::{keys, queries, StateView};
+use carbon_proto::read_auth::{signing_hash_of, PrivateRead};
+use carbon_proto::v1::{Account, AccountStatus, Role};
 use ed25519_dalek::{Signature, VerifyingKey};
 
-/// How far a read authentication's time may be from this node's clock.
-pub const READ_AUTH_SKEW_MS: u64 = 5 * 60 * 1000;
+/// Longest validity a read credential may claim, from this node's clock: a credential is a
+/// one-request ticket, not a session.
+pub const READ_AUTH_VALID_MS_MAX: u64 = 5 * 60 * 1000;
 
-/// Checks the authentication and returns the reading account.
-pub fn reader(
+/// Who asks: an authenticated account, or the public.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    account: Option<Account>,
+}
+
+/// What a read requires of its reader.
+#[derive(Debug, Clone, Copy)]
+pub enum Policy<'a> {
+    /// Anyone, the public included.
+    Public,
+    /// Any authenticated account.
+    Authenticated,
+    /// The regulator only.
+    Regulator,
+    /// One of these accounts, or the regulator.
+    PartyOrRegulator(&'a [&'a str]),
+}
+
+impl Reader {
+    pub fn public() -> Self {
+        Reader { account: None }
+    }
+
+    pub fn account(&self) -> Option<&Account> {
+        self.account.as_ref()
+    }
+
+    pub fn account_id(&self) -> Option<&str> {
+        self.account.as_ref().map(|a| a.account_id.as_str())
+    }
+
+    pub fn is_regulator(&self) -> bool {
+        self.account
+            .as_ref()
+            .is_some_and(|a| a.role() == Role::Regulator)
+    }
+
+    /// Whether this reader satisfies `policy`.
+    pub fn may(&self, policy: Policy) -> bool {
+        match policy {
+            Policy::Public => true,
+            Policy::Authenticated => self.account.is_some(),
+            Policy::Regulator => self.is_regulator(),
+            Policy::PartyOrRegulator(parties) => {
+                self.is_regulator() || self.account_id().is_some_and(|me| parties.contains(&me))
+            }
+        }
+    }
+
+    /// Refuses, with PERMISSION_DENIED and a message saying why, a reader who does not
+    /// satisfy `policy`.
+    pub fn require(&self, policy: Policy) -> Result<(), ApiError> {
+        if self.may(policy) {
+            return Ok(());
+        }
+        Err(match (self.account_id(), policy) {
+            (None, _) => ApiError::denied("this read needs a signed ReadAuth"),
+            (Some(me), Policy::Regulator) => {
+                ApiError::denied(format!("only the regulator may read this, not {me:?}"))
+            }
+            (Some(me), Policy::PartyOrRegulator(parties)) => ApiError::denied(format!(
+                "{me:?} may not read the private records of {}",
+                parties.join(", ")
+            )),
+            (Some(me), _) => ApiError::denied(format!("{me:?} may not read this")),
+        })
+    }
+
+    /// Whether the transaction at chain `sequence` concerns this reader (its history holds it),
+    /// or the reader is the regulator.
+    pub fn sees_tx(&self, view: &dyn StateView, sequence: u64) -> Result<bool, ApiError> {
+        if self.is_regulator() {
+            return Ok(true);
+        }
+        match self.account_id() {
+            None => Ok(false),
+            Some(me) => Ok(view.get(&keys::history(me, sequence))?.is_some()),
+        }
+    }
+}
+
+/// Who asks `req`: the public when it carries no credential, else the account whose credential
+/// verifies for exactly this request, now.
+pub fn authorise<R: PrivateRead>(
     view: &dyn StateView,
     chain_id: &str,
-    auth: Option<&ReadAuth>,
-) -> Result<Account, ApiError> {
-    let auth = auth.ok_or_else(|| ApiError::denied("this read needs a signed ReadAuth"))?;
-    let now = now_ms();
-    if auth.issued_at_ms.abs_diff(now) > READ_AUTH_SKEW_MS {
-        return Err(ApiError::denied(
-            "the read authentication is older or newer than five minutes",
-        ));
+    req: &R,
+) -> Result<Reader, ApiError> {
+    authorise_at(view, chain_id, req, now_ms())
+}
+
+/// [`authorise`] at a given time (tests).
+pub fn authorise_at<R: PrivateRead>(
+    view: &dyn StateView,
+    chain_id: &str,
+    req: &R,
+    now_ms: u64,
+) -> Result<Reader, ApiError> {
+    let Some(auth) = req.auth() else {
+        return Ok(Reader::public());
+    };
+    if now_ms > auth.valid_until_ms {
+        return Err(ApiError::denied(format!(
+            "the read credential expired at {} ms; it is now {now_ms} ms",
+            auth.valid_until_ms
+        )));
+    }
+    if auth.valid_until_ms - now_ms > READ_AUTH_VALID_MS_MAX {
+        return Err(ApiError::denied(format!(
+            "a read credential may be valid for at most {READ_AUTH_VALID_MS_MAX} ms"
+        )));
     }
     let account = queries::account(view, &auth.account_id)?
         .ok_or_else(|| ApiError::denied(format!("unknown account {:?}", auth.account_id)))?;
@@ -42,53 +149,39 @@ pub fn reader(
     let sig = <[u8; 64]>::try_from(auth.signature.as_slice())
         .map(|s| Signature::from_bytes(&s))
         .map_err(|_| ApiError::denied("malformed signature"))?;
-    let hash =
-        carbon_proto::signing::read_signing_hash(chain_id, &auth.account_id, auth.issued_at_ms);
-    key.verify_strict(&hash, &sig)
-        .map_err(|_| ApiError::denied("the read authentication does not verify"))?;
-    Ok(account)
+    key.verify_strict(&signing_hash_of(chain_id, req, auth), &sig)
+        .map_err(|_| {
+            ApiError::denied(format!(
+                "the read credential does not verify for this request ({})",
+                R::METHOD
+            ))
+        })?;
+    Ok(Reader {
+        account: Some(account),
+    })
 }
 
-pub fn is_regulator(a: &Account) -> bool {
-    a.role() == Role::Regulator
-}
-
-/// Authenticates the reader and admits the regulator only.
-pub fn regulator_only(
+/// Authenticates `req`'s reader and admits the regulator only (one call per read).
+pub fn regulator_only<R: PrivateRead>(
     view: &dyn StateView,
     chain_id: &str,
-    auth: Option<&ReadAuth>,
+    req: &R,
 ) -> Result<Account, ApiError> {
-    let who = reader(view, chain_id, auth)?;
-    if !is_regulator(&who) {
-        return Err(ApiError::denied(format!(
-            "only the regulator may read this; {:?} may not",
-            who.account_id
-        )));
-    }
-    Ok(who)
+    let who = authorise(view, chain_id, req)?;
+    who.require(Policy::Regulator)?;
+    who.account
+        .ok_or_else(|| ApiError::denied("this read needs a signed ReadAuth"))
 }
 
-/// Authenticates the reader and admits the account the record belongs to, or the regulator.
-pub fn party_or_regulator(
+/// Authenticates `req`'s reader and admits the account the record belongs to, or the regulator.
+pub fn party_or_regulator<R: PrivateRead>(
     view: &dyn StateView,
     chain_id: &str,
-    auth: Option<&ReadAuth>,
+    req: &R,
     party: &str,
 ) -> Result<Account, ApiError> {
-    let who = reader(view, chain_id, auth)?;
-    require_self_or_regulator(&who, party)?;
-    Ok(who)
-}
-
-/// The holder itself or the regulator.
-pub fn require_self_or_regulator(reader: &Account, account_id: &str) -> Result<(), ApiError> {
-    if reader.account_id == account_id || is_regulator(reader) {
-        Ok(())
-    } else {
-        Err(ApiError::denied(format!(
-            "{:?} may not read {account_id:?}'s private records",
-            reader.account_id
-        )))
-    }
+    let who = authorise(view, chain_id, req)?;
+    who.require(Policy::PartyOrRegulator(&[party]))?;
+    who.account
+        .ok_or_else(|| ApiError::denied("this read needs a signed ReadAuth"))
 }

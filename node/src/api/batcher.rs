@@ -7,6 +7,7 @@
 
 use super::errors::ApiError;
 use super::ingress::now_ms;
+use super::limits::{exhausted, PROPOSAL_QUEUE_BYTES_MAX};
 use crate::raft::watchdog::Liveness;
 use crate::raft::{Batch, Raft};
 use carbon_proto::v1::Outcome;
@@ -14,7 +15,7 @@ use carbon_proto::VerifiedTx;
 use openraft::error::{ClientWriteError, RaftError};
 use prost::Message;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// Bytes of transactions in one entry at most. One append carries up to `max_payload_entries`
 /// (16) entries, which must fit in a peer message with room to spare.
@@ -30,6 +31,8 @@ type Reply = oneshot::Sender<Result<Outcome, ApiError>>;
 struct Pending {
     bytes: Vec<u8>,
     reply: Reply,
+    /// This transaction's share of `PROPOSAL_QUEUE_BYTES_MAX`, returned when it is answered.
+    _queued: OwnedSemaphorePermit,
 }
 
 #[derive(Clone)]
@@ -37,6 +40,8 @@ pub struct Batcher {
     queue: mpsc::Sender<Pending>,
     raft: Raft,
     gate: Arc<Liveness>,
+    /// Bytes that may still be queued (`limits::PROPOSAL_QUEUE_BYTES_MAX` in all).
+    queue_bytes: Arc<Semaphore>,
 }
 
 impl Batcher {
@@ -44,15 +49,31 @@ impl Batcher {
     pub fn start(raft: Raft, max_batch: usize, gate: Arc<Liveness>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         tokio::spawn(run(raft.clone(), rx, max_batch, gate.clone()));
-        Batcher { queue, raft, gate }
+        Batcher {
+            queue,
+            raft,
+            gate,
+            queue_bytes: Arc::new(Semaphore::new(PROPOSAL_QUEUE_BYTES_MAX)),
+        }
     }
 
-    /// Queues a verified transaction; resolves when its entry is applied.
+    /// Queues a verified transaction; resolves when its entry is applied. Refuses it with
+    /// RESOURCE_EXHAUSTED while `PROPOSAL_QUEUE_BYTES_MAX` bytes wait for proposal.
     pub async fn submit(&self, tx: &VerifiedTx) -> Result<Outcome, ApiError> {
+        let bytes = tx.signed.encode_to_vec();
+        let queued = u32::try_from(bytes.len())
+            .ok()
+            .and_then(|n| self.queue_bytes.clone().try_acquire_many_owned(n).ok())
+            .ok_or_else(|| {
+                exhausted(format!(
+                    "the leader has {PROPOSAL_QUEUE_BYTES_MAX} bytes of transactions waiting for proposal (PROPOSAL_QUEUE_BYTES_MAX); retry later"
+                ))
+            })?;
         let (reply, rx) = oneshot::channel();
         let p = Pending {
-            bytes: tx.signed.encode_to_vec(),
+            bytes,
             reply,
+            _queued: queued,
         };
         self.queue
             .send(p)
@@ -116,8 +137,15 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize, gate
 }
 
 async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
-    let (txs, replies): (Vec<Vec<u8>>, Vec<Reply>) =
-        batch.into_iter().map(|p| (p.bytes, p.reply)).unzip();
+    // The permits of the batch are held until every caller is answered.
+    let mut permits = Vec::with_capacity(batch.len());
+    let (txs, replies): (Vec<Vec<u8>>, Vec<Reply>) = batch
+        .into_iter()
+        .map(|p| {
+            permits.push(p._queued);
+            (p.bytes, p.reply)
+        })
+        .unzip();
     if let Err(refusal) = gate.admit() {
         let err = ApiError::unavailable(refusal.to_string());
         for reply in replies {
@@ -132,7 +160,20 @@ async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
         ledger_version: crate::ledger::VERSION,
         txs,
     };
-    let result = raft.client_write(entry).await;
+    // A leader that goes quiet while the entry is in flight cannot commit it until a majority
+    // follows again: its callers learn that now (fate unknown) instead of waiting for the heal.
+    let result = tokio::select! {
+        r = raft.client_write(entry) => r,
+        () = gate.until_quiet() => {
+            let err = ApiError::unavailable(
+                "this leader lost its majority while the entry was in flight; it may still commit",
+            );
+            for reply in replies {
+                let _ = reply.send(Err(err.clone()));
+            }
+            return;
+        }
+    };
     match result {
         Ok(resp) => {
             let outcomes = resp.data.outcomes;

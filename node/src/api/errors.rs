@@ -109,7 +109,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::AmountOverflow
         | E::InvalidUnitClass
         | E::SameAccount => Code::InvalidArgument,
-        E::MessageTooLarge => Code::ResourceExhausted,
+        E::MessageTooLarge | E::ResourceExhausted => Code::ResourceExhausted,
         E::BadSignature => Code::Unauthenticated,
         E::InsufficientSignatures | E::RoleNotPermitted | E::PermissionDenied => {
             Code::PermissionDenied

@@ -9,18 +9,26 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use tonic::metadata::MetadataMap;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 pub const FORWARDED: &str = "x-carbon-forwarded";
 /// Largest client message (a SubmitBatch of many transactions).
 pub const MAX_CLIENT_MESSAGE: usize = 32 << 20;
 
-#[derive(Default)]
 pub struct Forwarder {
     pool: Mutex<HashMap<String, RegistryClient<Channel>>>,
+    /// TLS to the leader's client API (None only when client APIs serve plaintext: `dev`).
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Forwarder {
+    pub fn new(tls: Option<ClientTlsConfig>) -> Self {
+        Forwarder {
+            pool: Mutex::default(),
+            tls,
+        }
+    }
+
     pub fn client(&self, addr: &str) -> Result<RegistryClient<Channel>, ApiError> {
         let mut pool = match self.pool.lock() {
             Ok(p) => p,
@@ -29,8 +37,16 @@ impl Forwarder {
         if let Some(c) = pool.get(addr) {
             return Ok(c.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| ApiError::unavailable(format!("leader address {addr:?}: {e}")))?
+        let bad = |e: tonic::transport::Error| {
+            ApiError::unavailable(format!("leader address {addr:?}: {e}"))
+        };
+        let endpoint = match &self.tls {
+            Some(tls) => Endpoint::from_shared(format!("https://{addr}"))
+                .and_then(|e| e.tls_config(tls.clone()))
+                .map_err(bad)?,
+            None => Endpoint::from_shared(format!("http://{addr}")).map_err(bad)?,
+        };
+        let channel = endpoint
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))
             .connect_lazy();

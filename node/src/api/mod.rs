@@ -3,9 +3,10 @@
 //! * Writes ([`submit`]): ingress checks on any node, idempotency by tx id, the leader's batcher,
 //!   forwarding by followers.
 //! * Reads ([`reads`]): linearizable through the leader by default (read index), or local on
-//!   request; private reads need a `ReadAuth` ([`auth`]).
+//!   request; private reads need a `ReadAuth` bound to the request ([`auth`]).
 //! * [`simulate`]: dry runs of a transaction on the leader's state, committing nothing.
-//! * [`watch`]: committed transactions in chain order, resumable from any sequence.
+//! * [`watch`]: committed transactions in chain order, resumable from any sequence; private
+//!   ones redacted for watchers who may not see them.
 //! * [`admin`]: cluster status and membership changes signed by the cluster admin key;
 //!   [`backup`]: a consistent backup of this node's state, streamed.
 //! * [`errors`]: the one mapping from error codes to gRPC statuses.
@@ -22,6 +23,7 @@ pub mod errors;
 pub mod forward;
 pub mod health;
 pub mod ingress;
+pub mod limits;
 pub mod reads;
 pub mod reflection;
 pub mod rpc_metrics;
@@ -202,10 +204,10 @@ impl Registry for RegistryService {
     type WatchStream = watch::WatchStream;
 
     async fn watch(&self, req: Request<WatchRequest>) -> Resp<Self::WatchStream> {
-        Ok(Response::new(watch::start(
+        Ok(Response::new(watch::open(
             self.node.clone(),
-            req.into_inner().from_sequence,
-        )))
+            req.into_inner(),
+        )?))
     }
 
     async fn cluster_status(

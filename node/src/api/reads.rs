@@ -1,21 +1,22 @@
 //! Reads: every query of the registry's rules, answered from this node's applied state after
 //! the consistency gate ([`gate`]) has done its part.
 
-use super::auth::{
-    is_regulator, party_or_regulator, reader, regulator_only, require_self_or_regulator,
-};
+use super::auth::{authorise, party_or_regulator, regulator_only, Policy, Reader};
 use super::errors::ApiError;
 use super::forward::leader;
 use super::ingress::now_ms;
+use super::limits::{check_token, Pager};
+use crate::ledger::keys;
 use crate::ledger::queries;
 use crate::node::Node;
 use carbon_proto::v1::registry_client::RegistryClient;
 use carbon_proto::v1::*;
+use prost::Message;
 use std::sync::Arc;
 use tonic::transport::Channel;
 
-/// Most records one history or watch page returns.
-pub const MAX_PAGE: usize = 1_000;
+/// Most records one watch backlog read returns.
+pub const MAX_PAGE: usize = super::limits::PAGE_RECORDS_MAX;
 
 /// Linearizable reads: on the leader, confirm leadership and wait until the read index is
 /// applied (openraft's `ensure_linearizable`); on a follower, return a client to the leader.
@@ -51,21 +52,23 @@ pub fn account(node: &Arc<Node>, r: GetAccountRequest) -> Result<GetAccountRespo
 
 pub fn holdings(node: &Arc<Node>, r: GetHoldingsRequest) -> Result<GetHoldingsResponse, ApiError> {
     let view = node.state.view();
-    let who = reader(&view, &node.genesis.chain_id, r.auth.as_ref())?;
+    let who = authorise(&view, &node.genesis.chain_id, &r)?;
     let (balances, blocks) = queries::holdings(&view, &r.account_id)?;
-    if who.account_id == r.account_id || is_regulator(&who) {
+    if who.may(Policy::PartyOrRegulator(&[&r.account_id])) {
         return Ok(GetHoldingsResponse { balances, blocks });
     }
+    who.require(Policy::Authenticated)?;
     // A pledgee sees only the units pledged to it.
-    let mine: Vec<u64> = queries::encumbrances_of_pledgee(&view, &who.account_id)?
+    let me = who.account_id().unwrap_or_default();
+    let mine: Vec<u64> = queries::encumbrances_of_pledgee(&view, me)?
         .into_iter()
         .filter(|e| e.holder == r.account_id)
         .map(|e| e.id)
         .collect();
     if mine.is_empty() {
         return Err(ApiError::denied(format!(
-            "{:?} may not read {:?}'s holdings",
-            who.account_id, r.account_id
+            "{me:?} may not read {:?}'s holdings",
+            r.account_id
         )));
     }
     let blocks: Vec<SerialBlock> = blocks
@@ -83,15 +86,15 @@ pub fn encumbrances(
     r: ListEncumbrancesRequest,
 ) -> Result<ListEncumbrancesResponse, ApiError> {
     let view = node.state.view();
-    let who = reader(&view, &node.genesis.chain_id, r.auth.as_ref())?;
-    let encumbrances = match (r.holder.is_empty(), r.pledgee.is_empty()) {
+    let who = authorise(&view, &node.genesis.chain_id, &r)?;
+    let index = match (r.holder.is_empty(), r.pledgee.is_empty()) {
         (false, true) => {
-            require_self_or_regulator(&who, &r.holder)?;
-            queries::encumbrances_of_holder(&view, &r.holder)?
+            who.require(Policy::PartyOrRegulator(&[&r.holder]))?;
+            keys::encumbrances_by_holder(&r.holder)
         }
         (true, false) => {
-            require_self_or_regulator(&who, &r.pledgee)?;
-            queries::encumbrances_of_pledgee(&view, &r.pledgee)?
+            who.require(Policy::PartyOrRegulator(&[&r.pledgee]))?;
+            keys::encumbrances_by_pledgee(&r.pledgee)
         }
         _ => {
             return Err(ApiError::new(
@@ -100,56 +103,103 @@ pub fn encumbrances(
             ))
         }
     };
-    Ok(ListEncumbrancesResponse { encumbrances })
+    check_token(&r.page_token, &index)?;
+    let pager = Pager::new(r.page_size);
+    let rows = queries::encumbrances_page(&view, &index, &r.page_token, pager.read_limit())?;
+    let (encumbrances, next_page_token) = pager.take(rows, |e| e.encoded_len());
+    Ok(ListEncumbrancesResponse {
+        encumbrances,
+        next_page_token,
+    })
 }
 
 pub fn compliance(
     node: &Arc<Node>,
     r: GetComplianceRequest,
 ) -> Result<GetComplianceResponse, ApiError> {
-    let e = (!r.enterprise_id.is_empty()).then_some(r.enterprise_id.as_str());
-    let (records, year_closed) = queries::compliance(&node.state.view(), r.year, e)?;
+    let view = node.state.view();
+    if !r.enterprise_id.is_empty() {
+        let (records, year_closed) = queries::compliance(&view, r.year, Some(&r.enterprise_id))?;
+        return Ok(GetComplianceResponse {
+            records,
+            year_closed,
+            next_page_token: Vec::new(),
+        });
+    }
+    check_token(&r.page_token, &keys::compliance_of(r.year))?;
+    let pager = Pager::new(r.page_size);
+    let rows = queries::compliance_page(&view, r.year, &r.page_token, pager.read_limit())?;
+    let (records, next_page_token) = pager.take(rows, |c| c.encoded_len());
+    let year_closed = queries::year_closed(&view, r.year)?;
     Ok(GetComplianceResponse {
         records,
         year_closed,
+        next_page_token,
     })
 }
 
 pub fn project(node: &Arc<Node>, r: GetProjectRequest) -> Result<GetProjectResponse, ApiError> {
-    let (p, issuances) = queries::project(&node.state.view(), &r.project_id)?
+    let view = node.state.view();
+    let p = queries::project_record(&view, &r.project_id)?
         .ok_or_else(|| ApiError::not_found(format!("no project {:?}", r.project_id)))?;
+    check_token(&r.page_token, &keys::issuances_of(&r.project_id))?;
+    let pager = Pager::new(r.page_size);
+    let rows = queries::issuances_page(&view, &r.project_id, &r.page_token, pager.read_limit())?;
+    let (issuances, next_page_token) = pager.take(rows, |i| i.encoded_len());
     Ok(GetProjectResponse {
         project: Some(p),
         issuances,
+        next_page_token,
     })
 }
 
 pub fn history(node: &Arc<Node>, r: GetHistoryRequest) -> Result<GetHistoryResponse, ApiError> {
     let view = node.state.view();
-    let who = reader(&view, &node.genesis.chain_id, r.auth.as_ref())?;
-    require_self_or_regulator(&who, &r.account_id)?;
-    let limit = match r.limit as usize {
-        0 => MAX_PAGE,
-        n => n.min(MAX_PAGE),
+    authorise(&view, &node.genesis.chain_id, &r)?
+        .require(Policy::PartyOrRegulator(&[&r.account_id]))?;
+    let pager = Pager::new(r.limit);
+    let rows = queries::history_page(&view, &r.account_id, r.from_sequence, pager.read_limit())?;
+    let (transactions, last) = pager.take(rows, |t| t.encoded_len());
+    let next_sequence = match keys::trailing_u64(&last) {
+        Some(seq) if !last.is_empty() => seq.saturating_add(1),
+        _ => 0,
     };
     Ok(GetHistoryResponse {
-        transactions: queries::history(&view, &r.account_id, r.from_sequence, limit)?,
+        transactions,
+        next_sequence,
     })
+}
+
+/// A committed transaction as `who` may see it: whole when it is public or concerns them,
+/// else redacted to its place in the chain.
+pub fn as_seen_by(
+    view: &dyn crate::ledger::StateView,
+    who: &Reader,
+    t: CommittedTx,
+) -> Result<CommittedTx, ApiError> {
+    let sequence = t.outcome.as_ref().map_or(0, |o| o.sequence);
+    if queries::is_public(&t) || who.sees_tx(view, sequence)? {
+        Ok(t)
+    } else {
+        Ok(queries::redacted(&t))
+    }
 }
 
 pub fn transaction(
     node: &Arc<Node>,
     r: GetTransactionRequest,
 ) -> Result<GetTransactionResponse, ApiError> {
+    let view = node.state.view();
+    let who = authorise(&view, &node.genesis.chain_id, &r)?;
     let id: [u8; 32] = r
         .tx_id
         .as_slice()
         .try_into()
         .map_err(|_| ApiError::new(ErrorCode::InvalidArgument, "a tx id is 32 bytes"))?;
-    let t = queries::transaction(&node.state.view(), &id)?
+    let t = queries::transaction(&view, &id)?
         .ok_or_else(|| ApiError::not_found(format!("no transaction {}", hex::encode(id))))?;
     Ok(GetTransactionResponse {
-        transaction: Some(t),
+        transaction: Some(as_seen_by(&view, &who, t)?),
     })
 }
 
@@ -176,13 +226,20 @@ pub fn market_stats(
     node: &Arc<Node>,
     r: GetMarketStatsRequest,
 ) -> Result<GetMarketStatsResponse, ApiError> {
+    check_token(&r.page_token, keys::MARKET_DAYS)?;
+    let pager = Pager::new(r.page_size);
+    let rows = queries::market_page(
+        &node.state.view(),
+        r.unit_class.as_ref(),
+        r.from_date,
+        r.to_date,
+        &r.page_token,
+        pager.read_limit(),
+    )?;
+    let (days, next_page_token) = pager.take(rows, |d| d.encoded_len());
     Ok(GetMarketStatsResponse {
-        days: queries::market_days(
-            &node.state.view(),
-            r.unit_class.as_ref(),
-            r.from_date,
-            r.to_date,
-        )?,
+        days,
+        next_page_token,
     })
 }
 
@@ -190,26 +247,60 @@ pub fn trace(node: &Arc<Node>, r: TraceSerialRequest) -> Result<TraceSerialRespo
     let class = r
         .unit_class
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidUnitClass, "give a unit class"))?;
-    queries::trace(&node.state.view(), &class, r.serial)?.ok_or_else(|| {
+    let view = node.state.view();
+    let mut t = queries::trace(&view, &class, r.serial)?.ok_or_else(|| {
         ApiError::not_found(format!(
             "serial {} of that class was never created",
             r.serial
         ))
-    })
+    })?;
+    // Anyone may trace a serial; the creating transaction shows what the public may see of it
+    // (an issuance whole, an allocation redacted).
+    t.created_by = t
+        .created_by
+        .map(|c| as_seen_by(&view, &Reader::public(), c))
+        .transpose()?;
+    Ok(t)
 }
 
 pub fn disclosure(
     node: &Arc<Node>,
     r: GetDisclosureRequest,
 ) -> Result<GetDisclosureResponse, ApiError> {
-    let d = queries::disclosure(&node.state.view(), r.year)?;
-    Ok(GetDisclosureResponse {
-        compliance: d.compliance,
-        cancellations: d.cancellations,
-        issuances: d.issuances,
-        projects: d.projects,
-        financing: d.financing,
-    })
+    if let Some((list, key)) = r.page_token.split_first() {
+        let lists = queries::disclosure_lists(r.year);
+        let prefix = lists
+            .get(usize::from(*list))
+            .map_or(&[0xff][..], |p| p.as_slice());
+        check_token(key, prefix)?;
+        if key.is_empty() {
+            check_token(&r.page_token, &[0xff])?;
+        }
+    }
+    let pager = Pager::new(r.page_size);
+    let rows = queries::disclosure_page(
+        &node.state.view(),
+        r.year,
+        &r.page_token,
+        pager.read_limit(),
+    )?;
+    let (records, next_page_token) = pager.take(rows, |d| d.encoded_len());
+    let mut out = GetDisclosureResponse {
+        next_page_token,
+        ..Default::default()
+    };
+    if r.page_token.is_empty() {
+        out.financing = queries::open_financing(&node.state.view())?;
+    }
+    for d in records {
+        match d {
+            queries::Disclosed::Compliance(c) => out.compliance.push(c),
+            queries::Disclosed::Cancellation(c) => out.cancellations.push(c),
+            queries::Disclosed::Issuance(i) => out.issuances.push(i),
+            queries::Disclosed::Project(p) => out.projects.push(p),
+        }
+    }
+    Ok(out)
 }
 
 fn date_arg(date: u32, what: &str, optional: bool) -> Result<u32, ApiError> {
@@ -250,7 +341,7 @@ pub fn reference_price(
 
 pub fn repos(node: &Arc<Node>, r: ListReposRequest) -> Result<ListReposResponse, ApiError> {
     let view = node.state.view();
-    party_or_regulator(&view, &node.genesis.chain_id, r.auth.as_ref(), &r.party)?;
+    party_or_regulator(&view, &node.genesis.chain_id, &r, &r.party)?;
     Ok(ListReposResponse {
         repos: queries::repos_of(&view, &r.party)?,
     })
@@ -260,10 +351,10 @@ pub fn loans(node: &Arc<Node>, r: ListLoansRequest) -> Result<ListLoansResponse,
     let view = node.state.view();
     let chain = &node.genesis.chain_id;
     let party = if r.party.is_empty() {
-        regulator_only(&view, chain, r.auth.as_ref())?;
+        regulator_only(&view, chain, &r)?;
         None
     } else {
-        party_or_regulator(&view, chain, r.auth.as_ref(), &r.party)?;
+        party_or_regulator(&view, chain, &r, &r.party)?;
         Some(r.party.as_str())
     };
     let today = crate::ledger::dates::date_of(now_ms());
@@ -279,7 +370,7 @@ pub fn vintages(
     r: ListVintagesRequest,
 ) -> Result<ListVintagesResponse, ApiError> {
     let view = node.state.view();
-    regulator_only(&view, &node.genesis.chain_id, r.auth.as_ref())?;
+    regulator_only(&view, &node.genesis.chain_id, &r)?;
     Ok(ListVintagesResponse {
         vintages: queries::vintages(&view)?,
     })
@@ -292,10 +383,10 @@ pub fn allocations(
     let view = node.state.view();
     let chain = &node.genesis.chain_id;
     let enterprise = if r.enterprise_id.is_empty() {
-        regulator_only(&view, chain, r.auth.as_ref())?;
+        regulator_only(&view, chain, &r)?;
         None
     } else {
-        party_or_regulator(&view, chain, r.auth.as_ref(), &r.enterprise_id)?;
+        party_or_regulator(&view, chain, &r, &r.enterprise_id)?;
         Some(r.enterprise_id.as_str())
     };
     Ok(ListAllocationsResponse {
@@ -308,7 +399,7 @@ pub fn accounts(
     r: ListAccountsRequest,
 ) -> Result<ListAccountsResponse, ApiError> {
     let view = node.state.view();
-    regulator_only(&view, &node.genesis.chain_id, r.auth.as_ref())?;
+    regulator_only(&view, &node.genesis.chain_id, &r)?;
     let filter = queries::AccountFilter {
         role: (r.role() != Role::Unspecified).then(|| r.role()),
         region: (!r.region.is_empty()).then(|| r.region.clone()),
@@ -330,12 +421,7 @@ pub fn statement(
     r: GetStatementRequest,
 ) -> Result<GetStatementResponse, ApiError> {
     let view = node.state.view();
-    party_or_regulator(
-        &view,
-        &node.genesis.chain_id,
-        r.auth.as_ref(),
-        &r.account_id,
-    )?;
+    party_or_regulator(&view, &node.genesis.chain_id, &r, &r.account_id)?;
     let from = date_arg(r.from_date, "from date", true)?;
     let to = date_arg(r.to_date, "to date", true)?;
     let (lines, next_page_token) =

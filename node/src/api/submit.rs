@@ -42,29 +42,10 @@ fn committed(node: &Node, tx_id: &TxId) -> Result<Option<Outcome>, ApiError> {
         .and_then(|c| c.outcome))
 }
 
-/// Refuses, before it reaches the log, a transaction whose signing accounts do not (yet) reach
-/// their thresholds in this node's state: a co-signer missing from an offline-signed file must
-/// not burn the tx id with a committed rejection. The ledger checks again when applying. The
-/// fate is UNKNOWN: the same body with more signatures (same tx id) may still be committed.
+/// Refuses, before it reaches the log, a transaction whose signing accounts do not (yet) exist
+/// or reach their thresholds in this node's state (`ingress::check_signers`).
 fn thresholds_met(node: &Node, v: &VerifiedTx) -> Result<(), ApiError> {
-    let view = node.state.view();
-    for s in &v.body.signers {
-        let account = ledger::queries::account(&view, s)
-            .map_err(|e| ApiError::fate_unknown(ErrorCode::Unavailable, e.0))?;
-        let Some(a) = account else {
-            continue; // the ledger answers UNKNOWN_ACCOUNT with a committed outcome
-        };
-        if !carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &v.signer_keys) {
-            return Err(ApiError::fate_unknown(
-                ErrorCode::InsufficientSignatures,
-                format!(
-                    "account {s:?} needs signatures of {} distinct keys of its key set; nothing was recorded",
-                    a.threshold
-                ),
-            ));
-        }
-    }
-    Ok(())
+    super::ingress::check_signers(&node.state.view(), v)
 }
 
 /// Confirms leadership and waits until everything committed before now is applied here.

@@ -1,14 +1,21 @@
 //! Watch: a stream of committed transactions and outcomes in chain order, from any sequence.
 //! It first reads the backlog from state, then follows new commits; a subscriber that falls
 //! behind the broadcast buffer re-reads from state, so nothing is skipped or repeated.
+//!
+//! Each item is shown as the watcher may see it (`reads::as_seen_by`): the public stream
+//! redacts private transactions, the regulator's shows everything, an account's shows whole
+//! what concerns it. The credential is checked once, when the stream opens.
 
-use super::reads::MAX_PAGE;
+use super::auth::{authorise, Reader};
+use super::errors::ApiError;
+use super::limits::{exhausted, WATCH_STREAMS_MAX};
+use super::reads::{as_seen_by, MAX_PAGE};
 use crate::ledger::queries;
 use crate::node::Node;
-use carbon_proto::v1::CommittedTx;
+use carbon_proto::v1::{CommittedTx, WatchRequest};
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, Semaphore, SemaphorePermit};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
@@ -21,9 +28,35 @@ fn seq(t: &CommittedTx) -> u64 {
     t.outcome.as_ref().map_or(0, |o| o.sequence)
 }
 
-pub fn start(node: Arc<Node>, from_sequence: u64) -> WatchStream {
+/// Open Watch streams of this process (`limits::WATCH_STREAMS_MAX`).
+static STREAMS: Semaphore = Semaphore::const_new(WATCH_STREAMS_MAX);
+
+/// Opens a stream for `req` (its credential decides what the watcher sees); refuses with
+/// RESOURCE_EXHAUSTED while `WATCH_STREAMS_MAX` streams are open.
+pub fn open(node: Arc<Node>, req: WatchRequest) -> Result<WatchStream, ApiError> {
+    let who = authorise(&node.state.view(), &node.genesis.chain_id, &req)?;
+    let slot = STREAMS.try_acquire().map_err(|_| {
+        exhausted(format!(
+            "{WATCH_STREAMS_MAX} Watch streams are open on this node (WATCH_STREAMS_MAX); retry later or another node"
+        ))
+    })?;
+    Ok(start(node, req.from_sequence, who, slot))
+}
+
+/// One item as `who` sees it; a storage fault ends the stream.
+fn shown(node: &Node, who: &Reader, t: CommittedTx) -> Result<CommittedTx, Status> {
+    as_seen_by(&node.state.view(), who, t).map_err(Status::from)
+}
+
+fn start(
+    node: Arc<Node>,
+    from_sequence: u64,
+    who: Reader,
+    slot: SemaphorePermit<'static>,
+) -> WatchStream {
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
+        let _slot = slot; // held while the stream lives
         let mut next = from_sequence.max(1);
         let mut sub = node.state.subscribe();
         loop {
@@ -41,7 +74,7 @@ pub fn start(node: Arc<Node>, from_sequence: u64) -> WatchStream {
                 }
                 for t in page {
                     next = seq(&t) + 1;
-                    if tx.send(Ok(t)).await.is_err() {
+                    if tx.send(shown(&node, &who, t)).await.is_err() {
                         return;
                     }
                 }
@@ -59,7 +92,7 @@ pub fn start(node: Arc<Node>, from_sequence: u64) -> WatchStream {
                                 break; // a gap: fall back to reading state
                             }
                             next = s + 1;
-                            if tx.send(Ok(t.clone())).await.is_err() {
+                            if tx.send(shown(&node, &who, t.clone())).await.is_err() {
                                 return;
                             }
                         }

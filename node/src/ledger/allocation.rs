@@ -5,7 +5,7 @@
 
 use super::compliance;
 use super::error::{reject, ErrorCode, Res};
-use super::exec::{add, check_quantity, Exec};
+use super::exec::{add, check_quantity, sub, Exec};
 use super::holdings::to_ranges;
 use super::keys;
 use carbon_proto::v1::{
@@ -104,13 +104,13 @@ fn grant(
     x.put(keys::vintage(v.vintage), &v);
 
     let deducted = ent.outstanding_shortfall.min(quantity);
-    let create = quantity - deducted;
+    let create = sub(quantity, deducted, "the allowances to create")?;
     let mut effects = Effects {
         shortfall_deducted: deducted,
         ..Default::default()
     };
     if deducted > 0 {
-        ent.outstanding_shortfall -= deducted;
+        ent.outstanding_shortfall = sub(ent.outstanding_shortfall, deducted, "the shortfall")?;
         x.put_account(&ent);
         alloc.shortfall_deducted = add(alloc.shortfall_deducted, deducted, "deductions")?;
     }
@@ -158,14 +158,14 @@ pub fn true_up(x: &mut Exec, op: &TrueUp) -> Res<Effects> {
     alloc.trued_up = true;
     alloc.final_quantity = op.final_quantity;
     let effects = if op.final_quantity >= so_far {
-        let top_up = op.final_quantity - so_far;
+        let top_up = sub(op.final_quantity, so_far, "the top-up")?;
         if top_up > 0 {
             grant(x, ent, v, &mut alloc, top_up)?
         } else {
             Effects::default()
         }
     } else {
-        let reduction = so_far - op.final_quantity;
+        let reduction = sub(so_far, op.final_quantity, "the reduction")?;
         v.allocated = v.allocated.saturating_sub(reduction);
         x.put(keys::vintage(v.vintage), &v);
         let class = cea(op.vintage);
@@ -180,7 +180,7 @@ pub fn true_up(x: &mut Exec, op: &TrueUp) -> Res<Effects> {
                 op.vintage,
             )?;
         }
-        let unmet = reduction - withdrawable;
+        let unmet = sub(reduction, withdrawable, "the unmet reduction")?;
         if unmet > 0 {
             compliance::add_obligation(x, &ent.account_id, op.vintage, unmet)?;
         }

@@ -13,7 +13,6 @@ use carbon_proto::v1::{
     EncumbranceStatus, Genesis, Loan, LoanStatus, Project, ProjectStatus, RepoAgreement,
     RepoStatus, RetiredBlock, SerialBlock, UnitKind, Vintage,
 };
-use carbon_proto::VerifiedTx;
 use std::collections::BTreeMap;
 
 /// A broken invariant or a history that does not verify.
@@ -29,6 +28,25 @@ fn fail<T>(m: impl Into<String>) -> R<T> {
 
 fn io<T>(r: Result<T, super::ViewFault>) -> R<T> {
     r.map_err(|e| AuditError(e.0))
+}
+
+fn plus(a: u64, b: u64) -> R<u64> {
+    a.checked_add(b)
+        .ok_or_else(|| AuditError(format!("{a} + {b} overflows")))
+}
+
+fn minus(a: u64, b: u64) -> R<u64> {
+    a.checked_sub(b)
+        .ok_or_else(|| AuditError(format!("{a} - {b} goes below zero")))
+}
+
+/// The unit class bytes of a key: from `start` to the trailing 8-byte number.
+fn class_in(k: &[u8], start: usize) -> R<Vec<u8>> {
+    k.len()
+        .checked_sub(8)
+        .and_then(|end| k.get(start..end))
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| AuditError(format!("key {} is too short", hex::encode(k))))
 }
 
 #[derive(Default)]
@@ -51,7 +69,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             return fail("a holding key has no account terminator");
         };
         let account = String::from_utf8_lossy(&k[1..zero]).to_string();
-        let class = k[zero + 1..k.len() - 8].to_vec();
+        let class = class_in(&k, zero.saturating_add(1))?;
         let first = keys::trailing_u64(&k).unwrap_or(0);
         let Some(r) = &b.range else {
             return fail(format!("block of {account} has no range"));
@@ -72,7 +90,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
                 let e = enc_held
                     .entry(b.encumbrance_id)
                     .or_insert((0, account.clone(), b.state()));
-                e.0 += r.last - r.first + 1;
+                e.0 = plus(e.0, plus(minus(r.last, r.first)?, 1)?)?;
                 if e.1 != account || e.2 != b.state() {
                     return fail(format!(
                         "encumbrance {} spans accounts or states",
@@ -89,7 +107,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
         ));
     }
     for (k, b) in io(read_all::<RetiredBlock>(v, keys::RETIRED))? {
-        let class = k[1..k.len() - 8].to_vec();
+        let class = class_in(&k, 1)?;
         let Some(r) = &b.range else {
             return fail("a retired block has no range");
         };
@@ -106,7 +124,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
                 .try_into()
                 .map_err(|_| AuditError("bad counter".into()))?,
         );
-        created.insert(k[1..].to_vec(), next - 1);
+        created.insert(k.get(1..).unwrap_or_default().to_vec(), minus(next, 1)?);
     }
     for (class, tally) in &mut classes {
         let Some(&n) = created.get(class) else {
@@ -124,20 +142,20 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
                     hex::encode(class)
                 ));
             }
-            expect = last + 1;
+            expect = plus(*last, 1)?;
         }
-        if expect - 1 != n {
+        let accounted = minus(expect, 1)?;
+        if accounted != n {
             return fail(format!(
-                "class {}: {n} created, {} accounted for",
+                "class {}: {n} created, {accounted} accounted for",
                 hex::encode(class),
-                expect - 1
             ));
         }
     }
     // Every created serial has exactly one origin.
     let mut origins: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     for (k, o) in io(read_all::<carbon_proto::v1::SerialOrigin>(v, keys::ORIGINS))? {
-        let class = k[1..k.len() - 8].to_vec();
+        let class = class_in(&k, 1)?;
         let Some(r) = &o.range else {
             return fail("an origin has no range");
         };
@@ -149,10 +167,10 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
                 r.first
             ));
         }
-        *next = r.last + 1;
+        *next = plus(r.last, 1)?;
     }
     for (class, n) in &created {
-        if origins.get(class).copied().unwrap_or(1) - 1 != *n {
+        if minus(origins.get(class).copied().unwrap_or(1), 1)? != *n {
             return fail(format!(
                 "class {}: {n} created but origins cover a different count",
                 hex::encode(class)
@@ -216,7 +234,8 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
         } else {
             a.pre_allocated
         };
-        *entitled.entry(a.vintage).or_default() += n;
+        let e = entitled.entry(a.vintage).or_default();
+        *e = plus(*e, n)?;
     }
     for (_, vin) in io(read_all::<Vintage>(v, keys::VINTAGES))? {
         if vin.allocated > vin.cap {
@@ -238,8 +257,13 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
         if class.first() == Some(&(UnitKind::Cea as u8)) {
             continue;
         }
-        let project = String::from_utf8_lossy(&class[5..class.len() - 1]).to_string();
-        *per_project.entry(project).or_default() += n;
+        // kind (1) + vintage (4) + project id + 0x00
+        let id = class
+            .get(5..class.len().saturating_sub(1))
+            .unwrap_or_default();
+        let project = String::from_utf8_lossy(id).to_string();
+        let e = per_project.entry(project).or_default();
+        *e = plus(*e, *n)?;
     }
     for (project, n) in per_project {
         match io(read::<Project>(v, &keys::project(&project)))? {
@@ -266,10 +290,10 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
         ));
     }
     let mut seen = std::collections::BTreeSet::new();
-    for (i, (k, id)) in seqs.iter().enumerate() {
+    for (position, (k, id)) in (1u64..).zip(seqs.iter()) {
         let seq = keys::trailing_u64(k).unwrap_or(0);
-        if seq != i as u64 + 1 {
-            return fail(format!("sequence {seq} found at position {}", i + 1));
+        if seq != position {
+            return fail(format!("sequence {seq} found at position {position}"));
         }
         if !seen.insert(id.clone()) {
             return fail(format!("tx {} appears twice in the chain", hex::encode(id)));
@@ -339,40 +363,45 @@ pub fn verify_chain(genesis: &Genesis, history: &[CommittedTx]) -> R<[u8; 32]> {
 }
 
 /// Replays a history from genesis through the ledger and checks that every outcome comes out
-/// exactly as recorded. Returns the rebuilt state.
+/// exactly as recorded. Every signature is verified again, by the same rule as ingress
+/// (`carbon_proto::signing::verify`, strict). Returns the rebuilt state.
 pub fn replay(genesis: &Genesis, history: &[CommittedTx]) -> R<MemState> {
     let mut state = MemState::default();
     state.apply(genesis_writes(genesis).map_err(|e| AuditError(e.to_string()))?);
-    let mut i = 0;
-    while i < history.len() {
-        let Some(o) = history[i].outcome.clone() else {
-            return fail(format!("entry {} has no outcome", i + 1));
+    let mut rest = history;
+    while let Some(first) = rest.first() {
+        let Some(o) = first.outcome.as_ref() else {
+            return fail("an entry of the history has no outcome");
         };
         let ctx = Ctx {
             log_index: o.log_index,
             timestamp_ms: o.timestamp_ms,
             ledger_version: o.ledger_version,
         };
-        let mut j = i;
-        let mut txs = Vec::new();
-        while j < history.len()
-            && history[j].outcome.as_ref().map(|o| o.log_index) == Some(ctx.log_index)
-        {
-            let tx = history[j].tx.clone().unwrap_or_default();
-            txs.push(VerifiedTx::from_verified_log(tx).map_err(|e| AuditError(e.to_string()))?);
-            j += 1;
+        let same_entry = rest
+            .iter()
+            .take_while(|t| t.outcome.as_ref().map(|o| o.log_index) == Some(ctx.log_index))
+            .count();
+        let (entry, tail) = rest.split_at(same_entry);
+        let mut txs = Vec::with_capacity(entry.len());
+        for t in entry {
+            let signed = t.tx.clone().unwrap_or_default();
+            txs.push(
+                carbon_proto::signing::verify(&genesis.chain_id, signed)
+                    .map_err(|e| AuditError(e.to_string()))?,
+            );
         }
         let applied = apply_entry(&state, ctx, &txs).map_err(|e| AuditError(e.to_string()))?;
-        for (k, got) in applied.outcomes.iter().enumerate() {
-            if Some(got) != history[i + k].outcome.as_ref() {
+        for (got, want) in applied.outcomes.iter().zip(entry) {
+            if Some(got) != want.outcome.as_ref() {
                 return fail(format!(
-                    "replay of entry {} gives a different outcome",
-                    i + k + 1
+                    "replay of sequence {} gives a different outcome",
+                    got.sequence
                 ));
             }
         }
         state.apply(applied.writes);
-        i = j;
+        rest = tail;
     }
     Ok(state)
 }

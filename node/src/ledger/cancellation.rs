@@ -2,7 +2,7 @@
 //! purpose (a "zero-carbon" pilot, an event's carbon neutrality). Cancellations are public.
 
 use super::error::Res;
-use super::exec::{check_quantity, check_text, Exec};
+use super::exec::{add, check_quantity, check_text, Exec};
 use super::keys;
 use carbon_proto::v1::{Cancel, Cancellation, Effects, RetireReason};
 
@@ -15,7 +15,7 @@ pub fn cancel(x: &mut Exec, op: &Cancel) -> Res<Effects> {
     x.open_account(&op.holder)?;
     let retired = x.retire(&op.holder, &class, op.quantity, RetireReason::Cancelled, 0)?;
     let id = x.chain.next_cancellation_id.max(1);
-    x.chain.next_cancellation_id = id + 1;
+    x.chain.next_cancellation_id = add(id, 1, "the cancellation ids")?;
     let record = Cancellation {
         id,
         holder: op.holder.clone(),

@@ -19,6 +19,15 @@ use carbon_proto::v1::{
 
 /// Credits may cover at most this share of verified emissions, in percent.
 pub const CREDIT_CAP_PERCENT: u64 = 5;
+/// The most credits `verified_emissions` allow, over all of a year's surrenders (rounded down).
+fn credit_cap(verified_emissions: u64) -> u64 {
+    // u64 x 5 fits in u128; / 100 brings it back below u64::MAX.
+    u128::from(verified_emissions)
+        .checked_mul(u128::from(CREDIT_CAP_PERCENT))
+        .and_then(|c| u64::try_from(c / 100).ok())
+        .unwrap_or(u64::MAX)
+}
+
 /// Allowed penalty multipliers.
 pub const PENALTY_MULTIPLIERS: std::ops::RangeInclusive<u32> = 5..=10;
 
@@ -132,7 +141,7 @@ pub fn surrender(x: &mut Exec, op: &Surrender) -> Res<Effects> {
         }
         r.surrendered_allowances = add(r.surrendered_allowances, op.quantity, "surrenders")?;
     } else {
-        let cap = r.verified_emissions * CREDIT_CAP_PERCENT / 100;
+        let cap = credit_cap(r.verified_emissions);
         let after = add(r.surrendered_credits, op.quantity, "surrendered credits")?;
         if after > cap {
             return reject(

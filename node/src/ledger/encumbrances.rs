@@ -4,7 +4,7 @@
 
 use super::dates;
 use super::error::{reject, ErrorCode, Res};
-use super::exec::{check_quantity, check_text, Exec};
+use super::exec::{add, check_quantity, check_text, sub, Exec};
 use super::holdings::{Give, Take};
 use super::keys;
 use carbon_proto::v1::{
@@ -13,10 +13,10 @@ use carbon_proto::v1::{
 };
 
 /// The next id of the one sequence pledges, freezes and repos share.
-pub fn next_id(x: &mut Exec) -> u64 {
+pub fn next_id(x: &mut Exec) -> Res<u64> {
     let id = x.chain.next_encumbrance_id.max(1);
-    x.chain.next_encumbrance_id = id + 1;
-    id
+    x.chain.next_encumbrance_id = add(id, 1, "the encumbrance ids")?;
+    Ok(id)
 }
 
 fn active(x: &Exec, id: u64, kind: EncumbranceKind) -> Res<Encumbrance> {
@@ -61,7 +61,7 @@ pub fn pledge(x: &mut Exec, op: &Pledge) -> Res<Effects> {
     let class = x.check_unit_class(op.unit_class.as_ref())?;
     x.open_account_of_role(&op.pledgor, Role::Enterprise, "pledgor")?;
     x.open_account_of_role(&op.pledgee, Role::Bank, "pledgee")?;
-    let id = next_id(x);
+    let id = next_id(x)?;
     let moved = x.move_units(
         &op.pledgor,
         &op.pledgor,
@@ -116,7 +116,7 @@ fn release_units(x: &mut Exec, mut e: Encumbrance, quantity: u64) -> Res<Effects
         Take::Encumbrance(e.id),
         Give::Available,
     )?;
-    e.remaining_quantity -= quantity;
+    e.remaining_quantity = sub(e.remaining_quantity, quantity, "the pledged quantity")?;
     if e.remaining_quantity == 0 {
         e.status = EncumbranceStatus::Released as i32;
     }
@@ -165,7 +165,7 @@ pub fn freeze(x: &mut Exec, op: &Freeze) -> Res<Effects> {
     check_text(&op.court_order_ref, "court order reference", true)?;
     let class = x.check_unit_class(op.unit_class.as_ref())?;
     x.account(&op.account_id)?;
-    let id = next_id(x);
+    let id = next_id(x)?;
     let moved = x.move_units(
         &op.account_id,
         &op.account_id,

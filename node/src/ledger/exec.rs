@@ -372,6 +372,18 @@ pub fn add(a: u64, b: u64, what: &str) -> Res<u64> {
     }
 }
 
+/// `a - b`. Callers check first; should that check ever be wrong, the transaction is rejected
+/// instead of the amount wrapping around.
+pub fn sub(a: u64, b: u64, what: &str) -> Res<u64> {
+    match a.checked_sub(b) {
+        Some(v) => Ok(v),
+        None => reject(
+            ErrorCode::AmountOverflow,
+            format!("{what} would go below zero"),
+        ),
+    }
+}
+
 pub fn mul(a: u64, b: u64, what: &str) -> Res<u64> {
     match a.checked_mul(b) {
         Some(v) => Ok(v),

@@ -9,7 +9,7 @@
 //! ranges, the units in or out, the counterparty and the balance after ([`StatementLine`]).
 
 use super::error::{reject, ErrorCode, Res};
-use super::exec::{add, read_all, Exec};
+use super::exec::{add, read_all, sub, Exec};
 use super::keys;
 use carbon_proto::v1::{
     BlockState, RetireReason, RetiredBlock, SerialBlock, SerialOrigin, SerialRange, StatementLine,
@@ -60,8 +60,9 @@ pub fn to_ranges(class: &UnitClass, ranges: &Ranges) -> Vec<SerialRange> {
         .collect()
 }
 
-fn len(first: u64, last: u64) -> u64 {
-    last - first + 1
+/// Units in the serial range `[first, last]`.
+fn len(first: u64, last: u64) -> Res<u64> {
+    add(sub(last, first, "a serial block")?, 1, "a serial block")
 }
 
 impl Exec<'_, '_> {
@@ -98,13 +99,13 @@ impl Exec<'_, '_> {
             range: Some(SerialRange {
                 unit_class: Some(class.clone()),
                 first: next,
-                last: after - 1,
+                last: sub(after, 1, "the serial numbers")?,
             }),
             sequence: self.sequence,
             tx_id: self.tx.tx_id.to_vec(),
         };
         self.put(keys::origin(class, next), &origin);
-        Ok((next, after - 1))
+        Ok((next, sub(after, 1, "the serial numbers")?))
     }
 
     /// Removes `quantity` units from the account's blocks selected by `from`, lowest serial first,
@@ -124,7 +125,10 @@ impl Exec<'_, '_> {
         let mut have: u64 = 0;
         let mut encumbered: u64 = 0;
         for b in blocks.values() {
-            let r = b.range.as_ref().map_or(0, |r| len(r.first, r.last));
+            let r = match &b.range {
+                Some(r) => len(r.first, r.last)?,
+                None => 0,
+            };
             if matches(b) {
                 have = have.saturating_add(r);
             } else {
@@ -165,13 +169,13 @@ impl Exec<'_, '_> {
             }
             let last = b.range.as_ref().map_or(first, |r| r.last);
             self.st.delete(keys::holding(account, class, first));
-            let n = len(first, last);
+            let n = len(first, last)?;
             if n <= need {
                 taken.push((first, last));
-                need -= n;
+                need = sub(need, n, "the units to take")?;
             } else {
-                let split = first + need;
-                taken.push((first, split - 1));
+                let split = add(first, need, "the serial numbers")?;
+                taken.push((first, sub(split, 1, "the serial numbers")?));
                 let rest = SerialBlock {
                     range: Some(SerialRange {
                         unit_class: Some(class.clone()),
@@ -299,7 +303,7 @@ impl Exec<'_, '_> {
         for b in self.blocks(account, class)?.values() {
             if b.state() == BlockState::Available {
                 if let Some(r) = &b.range {
-                    n = n.saturating_add(len(r.first, r.last));
+                    n = n.saturating_add(len(r.first, r.last)?);
                 }
             }
         }
@@ -349,7 +353,7 @@ impl Exec<'_, '_> {
         };
         let n = ranges
             .iter()
-            .try_fold(0u64, |n, &(f, l)| add(n, len(f, l), "the moved quantity"))?;
+            .try_fold(0u64, |n, &(f, l)| add(n, len(f, l)?, "the moved quantity"))?;
         match flow {
             Flow::In => line.quantity_in = add(line.quantity_in, n, "the statement")?,
             Flow::Out => line.quantity_out = add(line.quantity_out, n, "the statement")?,
@@ -372,9 +376,9 @@ impl Exec<'_, '_> {
         let (mut held, mut available) = (0u64, 0u64);
         for b in self.blocks(account, class)?.values() {
             let Some(r) = &b.range else { continue };
-            held = add(held, len(r.first, r.last), "the balance")?;
+            held = add(held, len(r.first, r.last)?, "the balance")?;
             if b.state() == BlockState::Available {
-                available = add(available, len(r.first, r.last), "the balance")?;
+                available = add(available, len(r.first, r.last)?, "the balance")?;
             }
         }
         line.balance_after = held;

@@ -11,7 +11,8 @@ pub const CLUSTER_ADMIN_KEY: &[u8] = b"1";
 pub const CHAIN: &[u8] = b"Z";
 
 fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    let len = parts.iter().fold(1usize, |n, p| n.saturating_add(p.len()));
+    let mut k = Vec::with_capacity(len);
     k.push(tag);
     for p in parts {
         k.extend_from_slice(p);
@@ -20,7 +21,7 @@ fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
 }
 
 fn id(s: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(s.len() + 1);
+    let mut v = Vec::with_capacity(s.len().saturating_add(1));
     v.extend_from_slice(s.as_bytes());
     v.push(0);
     v
@@ -28,7 +29,7 @@ fn id(s: &str) -> Vec<u8> {
 
 /// kind (1 byte) + vintage (4 bytes) + project id + 0x00.
 pub fn class(c: &UnitClass) -> Vec<u8> {
-    let mut v = Vec::with_capacity(6 + c.project_id.len());
+    let mut v = Vec::with_capacity(c.project_id.len().saturating_add(6));
     v.push(c.kind as u8);
     v.extend_from_slice(&c.vintage.to_be_bytes());
     v.extend_from_slice(&id(&c.project_id));

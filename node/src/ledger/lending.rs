@@ -5,7 +5,7 @@
 //! trade: it does not move market statistics.
 
 use super::error::{reject, ErrorCode, Res};
-use super::exec::{add, check_can_hold, check_quantity, check_text, Exec};
+use super::exec::{add, check_can_hold, check_quantity, check_text, sub, Exec};
 use super::holdings::{Give, Take};
 use super::keys;
 use super::repo::check_future_date;
@@ -39,7 +39,7 @@ pub fn lend(x: &mut Exec, op: &Lend) -> Res<Effects> {
     }
     check_can_hold(&borrower, &class)?;
     let id = x.chain.next_loan_id.max(1);
-    x.chain.next_loan_id = id + 1;
+    x.chain.next_loan_id = add(id, 1, "the loan ids")?;
     let moved = x.move_units(
         &op.lender,
         &op.borrower,
@@ -88,7 +88,7 @@ pub fn return_loan(x: &mut Exec, op: &ReturnLoan) -> Res<Effects> {
     }
     x.require_signer(&loan.borrower, "the borrower")?;
     check_quantity(op.quantity, "the returned quantity")?;
-    let outstanding = loan.quantity.saturating_sub(loan.returned);
+    let outstanding = sub(loan.quantity, loan.returned, "the outstanding loan")?;
     if op.quantity > outstanding {
         return reject(
             ErrorCode::ExceedsLoan,

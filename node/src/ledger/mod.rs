@@ -13,6 +13,8 @@
 //! state view, [`keys`] the key layout, [`queries`] the read side, [`audit`] the invariants and
 //! offline chain verification.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod accounts;
 pub mod allocation;
 pub mod audit;
@@ -161,7 +163,9 @@ pub fn apply_entry(
             outcomes.push(done.outcome.unwrap_or_default());
             continue;
         }
-        let sequence = chain.sequence + 1;
+        let Some(sequence) = chain.sequence.checked_add(1) else {
+            return Err(ViewFault("the chain sequence is exhausted".into()).into());
+        };
         let before = chain.clone();
         let mut x = Exec {
             st: &mut st,
@@ -175,16 +179,21 @@ pub fn apply_entry(
         let result = run(&mut x);
         let mut parties = std::mem::take(&mut x.parties);
         let (code, message, effects) = match result {
-            Ok(effects) => (ErrorCode::Ok, String::new(), effects),
+            Ok(effects) => {
+                // Every signer was authorised (run checks them all first).
+                parties.extend(tx.body.signers.iter().cloned());
+                (ErrorCode::Ok, String::new(), effects)
+            }
             Err(Abort::Rejected(e)) => {
                 st.abort_tx();
                 chain = before;
-                parties.clear();
+                // A rejection is history only for the accounts that really signed it: naming
+                // an account as signer must not write into its history.
+                parties = authorised_signers(&st, tx)?;
                 (e.code, e.message, Effects::default())
             }
             Err(Abort::Fault(f)) => return Err(f.into()),
         };
-        parties.extend(tx.body.signers.iter().cloned());
         let mut outcome = Outcome {
             tx_id: tx.tx_id.to_vec(),
             log_index: ctx.log_index,
@@ -219,6 +228,24 @@ pub fn apply_entry(
         outcomes,
         chain,
     })
+}
+
+/// The named signers that exist, are not closed, and whose threshold the transaction's verified
+/// keys reach: the accounts that really authorised it.
+fn authorised_signers(st: &dyn StateView, tx: &VerifiedTx) -> Result<BTreeSet<String>, ViewFault> {
+    let mut out = BTreeSet::new();
+    for s in &tx.body.signers {
+        let Some(a) = read::<carbon_proto::v1::Account>(st, &keys::account(s))? else {
+            continue;
+        };
+        let open = a.status() != carbon_proto::v1::AccountStatus::Closed;
+        if open
+            && carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &tx.signer_keys)
+        {
+            out.insert(a.account_id);
+        }
+    }
+    Ok(out)
 }
 
 /// Checks common to every transaction, then the operation itself.

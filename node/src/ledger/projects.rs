@@ -3,7 +3,7 @@
 //! monitoring year, the buffer share going to the regulator's buffer account.
 
 use super::error::{reject, ErrorCode, Res};
-use super::exec::{add, check_id, check_quantity, check_text, Exec};
+use super::exec::{add, check_id, check_quantity, check_text, sub, Exec};
 use super::holdings::to_ranges;
 use super::keys;
 use carbon_proto::v1::{
@@ -45,7 +45,7 @@ pub fn propose(x: &mut Exec, op: &ProposeProject) -> Res<Effects> {
     let (start, end) = (op.crediting_start_year, op.crediting_end_year);
     if !super::allocation::VINTAGES.contains(&start)
         || end < start
-        || end - start + 1 > MAX_CREDITING_YEARS
+        || end.abs_diff(start) >= MAX_CREDITING_YEARS
     {
         return reject(
             ErrorCode::InvalidArgument,
@@ -143,9 +143,12 @@ pub fn issue(x: &mut Exec, op: &IssueCredits) -> Res<Effects> {
     }
     x.open_account(&p.owner_id)?;
     let buffer_id = x.genesis.buffer_account_id.clone();
-    let buffer = u64::try_from(u128::from(op.quantity) * u128::from(p.buffer_share_bp) / 10_000)
+    // quantity x share (at most 10,000 bp) / 10,000 <= quantity: fits in u64.
+    let buffer = u128::from(op.quantity)
+        .checked_mul(u128::from(p.buffer_share_bp))
+        .and_then(|b| u64::try_from(b / 10_000).ok())
         .unwrap_or(0);
-    let to_owner = op.quantity - buffer;
+    let to_owner = sub(op.quantity, buffer, "the owner's share")?;
     p.issued_total = add(p.issued_total, op.quantity, "the project's issued total")?;
     let class = UnitClass {
         kind: p.kind,
@@ -162,13 +165,13 @@ pub fn issue(x: &mut Exec, op: &IssueCredits) -> Res<Effects> {
         ..Default::default()
     };
     if to_owner > 0 {
-        let r = (first, first + to_owner - 1);
+        let r = (first, sub(add(first, to_owner, "serials")?, 1, "serials")?);
         x.give_created(&p.owner_id, &class, &vec![r])?;
         created.extend(to_ranges(&class, &vec![r]));
         issuance.to_owner = Some(range(&class, r));
     }
     if buffer > 0 {
-        let r = (first + to_owner, last);
+        let r = (add(first, to_owner, "serials")?, last);
         x.give_created(&buffer_id, &class, &vec![r])?;
         created.extend(to_ranges(&class, &vec![r]));
         issuance.to_buffer = Some(range(&class, r));

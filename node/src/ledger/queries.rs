@@ -17,6 +17,54 @@ use std::collections::BTreeMap;
 
 type R<T> = Result<T, ViewFault>;
 
+/// One page of a list read: the records with their state keys (the last key is where the next
+/// page starts), in key order.
+pub type Page<T> = Vec<(Vec<u8>, T)>;
+
+/// Up to `limit` records under `prefix` whose keys come after `after` (exclusive; empty: from
+/// the first), in key order; `load` turns a row into a record, or skips it (`None`). Reads the
+/// state a chunk at a time, never the whole prefix at once.
+pub fn page<T>(
+    v: &dyn StateView,
+    prefix: &[u8],
+    after: &[u8],
+    limit: usize,
+    mut load: impl FnMut(&[u8], &[u8]) -> R<Option<T>>,
+) -> R<Page<T>> {
+    let chunk = limit.clamp(16, 1_024);
+    let mut start = if after.is_empty() {
+        prefix.to_vec()
+    } else {
+        let mut s = after.to_vec();
+        s.push(0); // the smallest key after `after`
+        s
+    };
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let rows = v.scan_from(prefix, &start, chunk)?;
+        let n = rows.len();
+        for (k, val) in rows {
+            if let Some(t) = load(&k, &val)? {
+                out.push((k.clone(), t));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            start = k;
+            start.push(0);
+        }
+        if n < chunk {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a record of type `M` from a row.
+fn decoded<M: prost::Message + Default>(k: &[u8], val: &[u8]) -> R<M> {
+    M::decode(val).map_err(|e| ViewFault(format!("record {} does not decode: {e}", hex::encode(k))))
+}
+
 pub fn genesis(v: &dyn StateView) -> R<Option<Genesis>> {
     read(v, keys::GENESIS)
 }
@@ -47,19 +95,26 @@ pub fn holdings(v: &dyn StateView, account_id: &str) -> R<(Vec<Balance>, Vec<Ser
     for b in &blocks {
         let Some(r) = &b.range else { continue };
         let class = r.unit_class.clone().unwrap_or_default();
-        let n = r.last - r.first + 1;
+        let n = r
+            .last
+            .checked_sub(r.first)
+            .and_then(|n| n.checked_add(1))
+            .ok_or_else(|| ViewFault(format!("a block holds {}..{}", r.first, r.last)))?;
         let bal = balances
             .entry(keys::class(&class))
             .or_insert_with(|| Balance {
                 unit_class: Some(class),
                 ..Default::default()
             });
-        match b.state() {
-            BlockState::Pledged => bal.pledged += n,
-            BlockState::Frozen => bal.frozen += n,
-            BlockState::Repo => bal.repo += n,
-            _ => bal.available += n,
-        }
+        let total = match b.state() {
+            BlockState::Pledged => &mut bal.pledged,
+            BlockState::Frozen => &mut bal.frozen,
+            BlockState::Repo => &mut bal.repo,
+            _ => &mut bal.available,
+        };
+        *total = total
+            .checked_add(n)
+            .ok_or_else(|| ViewFault("a balance overflows".into()))?;
     }
     Ok((balances.into_values().collect(), blocks))
 }
@@ -74,6 +129,26 @@ fn encumbrances_under(v: &dyn StateView, prefix: &[u8]) -> R<Vec<Encumbrance>> {
         }
     }
     Ok(out)
+}
+
+/// A page of the encumbrances indexed under `index_prefix` (`keys::encumbrances_by_holder` or
+/// `keys::encumbrances_by_pledgee`).
+pub fn encumbrances_page(
+    v: &dyn StateView,
+    index_prefix: &[u8],
+    after: &[u8],
+    limit: usize,
+) -> R<Page<Encumbrance>> {
+    page(
+        v,
+        index_prefix,
+        after,
+        limit,
+        |k, _| match keys::trailing_u64(k) {
+            Some(id) => read::<Encumbrance>(v, &keys::encumbrance(id)),
+            None => Ok(None),
+        },
+    )
 }
 
 /// Pledges and freezes on the account's units.
@@ -109,6 +184,38 @@ pub fn compliance(
     Ok((records, closed))
 }
 
+/// A page of a year's compliance records (every enterprise).
+pub fn compliance_page(
+    v: &dyn StateView,
+    year: u32,
+    after: &[u8],
+    limit: usize,
+) -> R<Page<ComplianceRecord>> {
+    page(v, &keys::compliance_of(year), after, limit, |k, val| {
+        decoded(k, val).map(Some)
+    })
+}
+
+/// A page of a project's issuances.
+pub fn issuances_page(
+    v: &dyn StateView,
+    project_id: &str,
+    after: &[u8],
+    limit: usize,
+) -> R<Page<Issuance>> {
+    page(
+        v,
+        &keys::issuances_of(project_id),
+        after,
+        limit,
+        |k, val| decoded(k, val).map(Some),
+    )
+}
+
+pub fn project_record(v: &dyn StateView, project_id: &str) -> R<Option<Project>> {
+    read(v, &keys::project(project_id))
+}
+
 pub fn project(v: &dyn StateView, project_id: &str) -> R<Option<(Project, Vec<Issuance>)>> {
     let Some(p) = read::<Project>(v, &keys::project(project_id))? else {
         return Ok(None);
@@ -124,11 +231,73 @@ pub fn transaction(v: &dyn StateView, tx_id: &[u8; 32]) -> R<Option<CommittedTx>
     read(v, &keys::tx(tx_id))
 }
 
+/// Whether anyone may see a committed transaction whole: the operations whose effects the
+/// public disclosure shows (issuance, project approval, cancellation, close of a compliance
+/// year), and only when they took effect. Everything else concerns its parties.
+pub fn is_public(t: &CommittedTx) -> bool {
+    use carbon_proto::v1::{tx_body::Operation as O, ErrorCode, TxBody};
+    use prost::Message;
+    let took_effect = t
+        .outcome
+        .as_ref()
+        .is_some_and(|o| o.code() == ErrorCode::Ok);
+    let op =
+        t.tx.as_ref()
+            .and_then(|s| TxBody::decode(s.body.as_slice()).ok())
+            .and_then(|b| b.operation);
+    took_effect
+        && matches!(
+            op,
+            Some(
+                O::IssueCredits(_)
+                    | O::ApproveProject(_)
+                    | O::Cancel(_)
+                    | O::CloseComplianceYear(_)
+            )
+        )
+}
+
+/// What the public sees of a private transaction: its place in the chain, nothing of its body
+/// or effects.
+pub fn redacted(t: &CommittedTx) -> CommittedTx {
+    let o = t.outcome.clone().unwrap_or_default();
+    CommittedTx {
+        tx: None,
+        outcome: Some(carbon_proto::v1::Outcome {
+            tx_id: o.tx_id,
+            log_index: o.log_index,
+            sequence: o.sequence,
+            timestamp_ms: o.timestamp_ms,
+            chain_head: o.chain_head,
+            ..Default::default()
+        }),
+    }
+}
+
 fn tx_at(v: &dyn StateView, id: &[u8]) -> R<Option<CommittedTx>> {
     match <[u8; 32]>::try_from(id) {
         Ok(id) => transaction(v, &id),
         Err(_) => Err(ViewFault("an index entry holds no tx id".into())),
     }
+}
+
+/// The transactions that concerned an account, from a chain sequence on, at most `limit`, with
+/// their history keys (the chain sequence ends each key).
+pub fn history_page(
+    v: &dyn StateView,
+    account_id: &str,
+    from_sequence: u64,
+    limit: usize,
+) -> R<Page<CommittedTx>> {
+    let prefix = keys::history_of(account_id);
+    let start = keys::history(account_id, from_sequence);
+    let mut out = Vec::new();
+    for (k, id) in v.scan_from(&prefix, &start, limit)? {
+        if let Some(t) = tx_at(v, &id)? {
+            out.push((k, t));
+        }
+    }
+    Ok(out)
 }
 
 /// The transactions that concerned an account, from a chain sequence on, at most `limit`.
@@ -138,19 +307,10 @@ pub fn history(
     from_sequence: u64,
     limit: usize,
 ) -> R<Vec<CommittedTx>> {
-    let mut out = Vec::new();
-    for (k, id) in v.scan_prefix(&keys::history_of(account_id))? {
-        if out.len() >= limit {
-            break;
-        }
-        if keys::trailing_u64(&k).unwrap_or(0) < from_sequence {
-            continue;
-        }
-        if let Some(t) = tx_at(v, &id)? {
-            out.push(t);
-        }
-    }
-    Ok(out)
+    Ok(history_page(v, account_id, from_sequence, limit)?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect())
 }
 
 /// Committed transactions in chain order from `from_sequence` (1-based), at most `limit`:
@@ -165,7 +325,10 @@ pub fn committed_since(v: &dyn StateView, from_sequence: u64, limit: usize) -> R
         if let Some(t) = tx_at(v, &id)? {
             out.push(t);
         }
-        seq += 1;
+        let Some(after) = seq.checked_add(1) else {
+            break;
+        };
+        seq = after;
     }
     Ok(out)
 }
@@ -208,33 +371,56 @@ pub fn trace(v: &dyn StateView, class: &UnitClass, serial: u64) -> R<Option<Trac
     }))
 }
 
-/// Daily market figures, optionally for one unit class (kind set; vintage and project, when
+/// Whether a market day passes the filter: one unit class (kind set; vintage and project, when
 /// set, narrow further), between two dates inclusive (zero = open-ended).
+fn market_day_matches(
+    d: &MarketDay,
+    filter: Option<&UnitClass>,
+    from_date: u32,
+    to_date: u32,
+) -> bool {
+    let c = d.unit_class.clone().unwrap_or_default();
+    if let Some(f) = filter {
+        if f.kind() != UnitKind::Unspecified && f.kind != c.kind {
+            return false;
+        }
+        if f.vintage != 0 && f.vintage != c.vintage {
+            return false;
+        }
+        if !f.project_id.is_empty() && f.project_id != c.project_id {
+            return false;
+        }
+    }
+    !((from_date != 0 && d.date < from_date) || (to_date != 0 && d.date > to_date))
+}
+
+/// A page of daily market figures that pass the filter, in unit class then date order.
+pub fn market_page(
+    v: &dyn StateView,
+    filter: Option<&UnitClass>,
+    from_date: u32,
+    to_date: u32,
+    after: &[u8],
+    limit: usize,
+) -> R<Page<MarketDay>> {
+    page(v, keys::MARKET_DAYS, after, limit, |k, val| {
+        let d: MarketDay = decoded(k, val)?;
+        Ok(market_day_matches(&d, filter, from_date, to_date).then_some(d))
+    })
+}
+
+/// Every daily market figure that passes the filter, in date then unit class order.
 pub fn market_days(
     v: &dyn StateView,
     filter: Option<&UnitClass>,
     from_date: u32,
     to_date: u32,
 ) -> R<Vec<MarketDay>> {
-    let mut out = Vec::new();
-    for (_, d) in read_all::<MarketDay>(v, keys::MARKET_DAYS)? {
-        let c = d.unit_class.clone().unwrap_or_default();
-        if let Some(f) = filter {
-            if f.kind() != UnitKind::Unspecified && f.kind != c.kind {
-                continue;
-            }
-            if f.vintage != 0 && f.vintage != c.vintage {
-                continue;
-            }
-            if !f.project_id.is_empty() && f.project_id != c.project_id {
-                continue;
-            }
-        }
-        if (from_date != 0 && d.date < from_date) || (to_date != 0 && d.date > to_date) {
-            continue;
-        }
-        out.push(d);
-    }
+    let mut out: Vec<MarketDay> = read_all::<MarketDay>(v, keys::MARKET_DAYS)?
+        .into_iter()
+        .map(|(_, d)| d)
+        .filter(|d| market_day_matches(d, filter, from_date, to_date))
+        .collect();
     out.sort_by(|a, b| {
         (
             a.date,
@@ -257,6 +443,89 @@ pub struct Disclosure {
     pub issuances: Vec<Issuance>,
     pub projects: Vec<Project>,
     pub financing: Vec<OpenFinancing>,
+}
+
+/// The state prefixes of the disclosure's four lists, in page order.
+pub fn disclosure_lists(year: u32) -> [Vec<u8>; 4] {
+    [
+        keys::compliance_of(year),
+        keys::CANCELLATIONS.to_vec(),
+        keys::ISSUANCES.to_vec(),
+        keys::PROJECTS.to_vec(),
+    ]
+}
+
+/// Whether a compliance year was closed.
+pub fn year_closed(v: &dyn StateView, year: u32) -> R<bool> {
+    Ok(read::<YearClose>(v, &keys::year_close(year))?.is_some())
+}
+
+/// One record of the public disclosure.
+pub enum Disclosed {
+    Compliance(ComplianceRecord),
+    Cancellation(Cancellation),
+    Issuance(Issuance),
+    Project(Project),
+}
+
+impl Disclosed {
+    pub fn encoded_len(&self) -> usize {
+        use prost::Message;
+        match self {
+            Disclosed::Compliance(r) => r.encoded_len(),
+            Disclosed::Cancellation(r) => r.encoded_len(),
+            Disclosed::Issuance(r) => r.encoded_len(),
+            Disclosed::Project(r) => r.encoded_len(),
+        }
+    }
+}
+
+/// A page of the public disclosure of a year: its four lists one after the other (compliance,
+/// cancellations, issuances, projects). A page key is the list's number (1 byte) then the state
+/// key, so that `after` resumes inside the right list.
+pub fn disclosure_page(
+    v: &dyn StateView,
+    year: u32,
+    after: &[u8],
+    limit: usize,
+) -> R<Page<Disclosed>> {
+    let lists = disclosure_lists(year);
+    let (first_list, mut inner_after) = match after.split_first() {
+        Some((list, rest)) => (usize::from(*list), rest.to_vec()),
+        None => (0, Vec::new()),
+    };
+    let mut out: Page<Disclosed> = Vec::new();
+    for (i, prefix) in lists.iter().enumerate().skip(first_list) {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        let rows = page(v, prefix, &inner_after, left, |k, val| {
+            Ok(match i {
+                0 => Some(Disclosed::Compliance(decoded(k, val)?)),
+                1 => {
+                    let c: Cancellation = decoded(k, val)?;
+                    (year == 0 || dates::date_of(c.timestamp_ms) / 10_000 == year)
+                        .then_some(Disclosed::Cancellation(c))
+                }
+                2 => {
+                    let is: Issuance = decoded(k, val)?;
+                    (year == 0 || is.monitoring_year == year).then_some(Disclosed::Issuance(is))
+                }
+                _ => {
+                    let p: Project = decoded(k, val)?;
+                    (p.status() == ProjectStatus::Approved).then_some(Disclosed::Project(p))
+                }
+            })
+        })?;
+        let tag = u8::try_from(i).unwrap_or(u8::MAX);
+        out.extend(
+            rows.into_iter()
+                .map(|(k, d)| ([&[tag][..], &k].concat(), d)),
+        );
+        inner_after.clear();
+    }
+    Ok(out)
 }
 
 pub fn disclosure(v: &dyn StateView, year: u32) -> R<Disclosure> {
@@ -303,14 +572,14 @@ pub fn open_financing(v: &dyn StateView) -> R<Vec<OpenFinancing>> {
     for (_, r) in read_all::<RepoAgreement>(v, keys::REPOS)? {
         if r.status() == RepoStatus::Open {
             let f = slot(&mut by_class, r.unit_class.as_ref());
-            f.open_repos += 1;
+            f.open_repos = f.open_repos.saturating_add(1);
             f.repo_units = f.repo_units.saturating_add(r.quantity);
         }
     }
     for (_, l) in read_all::<Loan>(v, keys::LOANS)? {
         if l.status() == LoanStatus::Open {
             let f = slot(&mut by_class, l.unit_class.as_ref());
-            f.open_loans += 1;
+            f.open_loans = f.open_loans.saturating_add(1);
             f.loan_units = f
                 .loan_units
                 .saturating_add(l.quantity.saturating_sub(l.returned));

@@ -71,7 +71,7 @@ pub fn repo(x: &mut Exec, op: &Repo) -> Res<Effects> {
             format!("repo buyer {:?} must be a bank or an enterprise", op.buyer),
         );
     }
-    let id = next_id(x);
+    let id = next_id(x)?;
     let moved = x.move_units(
         &op.seller,
         &op.buyer,

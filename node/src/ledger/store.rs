@@ -21,6 +21,18 @@ pub trait StateView {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ViewFault>;
     /// Every entry whose key starts with `prefix`, in ascending key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Rows, ViewFault>;
+
+    /// At most `limit` entries whose key starts with `prefix` and is at least `start`, in
+    /// ascending key order: one page of a list read. (The default reads the whole prefix; the
+    /// node's views read only the page.)
+    fn scan_from(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Rows, ViewFault> {
+        Ok(self
+            .scan_prefix(prefix)?
+            .into_iter()
+            .filter(|(k, _)| k.as_slice() >= start)
+            .take(limit)
+            .collect())
+    }
 }
 
 /// One change to state.
@@ -61,6 +73,16 @@ impl StateView for MemState {
             .map
             .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn scan_from(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Rows, ViewFault> {
+        Ok(self
+            .map
+            .range::<[u8], _>((Bound::Included(start.max(prefix)), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }

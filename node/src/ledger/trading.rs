@@ -101,7 +101,7 @@ fn record(
     day.trades = add(day.trades, 1, "the trade count")?;
     day.volume = add(day.volume, volume, "the traded volume")?;
     day.turnover_fen = add(day.turnover_fen, turnover, "the turnover")?;
-    day.average_price_fen = day.turnover_fen / day.volume;
+    day.average_price_fen = day.turnover_fen.checked_div(day.volume).unwrap_or(0);
     x.put(key, &day);
     Ok(())
 }
@@ -135,7 +135,7 @@ pub fn reference_price(v: &dyn StateView, deadline: u32) -> Result<ReferencePric
     let volume: u128 = days.iter().map(|d| u128::from(d.volume)).sum();
     let turnover_fen: u128 = days.iter().map(|d| u128::from(d.turnover_fen)).sum();
     // The average of prices that each fit in u64 fits in u64.
-    let price_fen = (volume > 0).then(|| (turnover_fen / volume) as u64);
+    let price_fen = turnover_fen.checked_div(volume).map(|p| p as u64);
     Ok(ReferencePrice {
         first_date,
         last_date,

@@ -9,6 +9,7 @@
 use super::clock::{self, Sample};
 use super::watchdog::{Liveness, Probe, ProbeAnswer, PROBE_TIMEOUT};
 use super::{decode, encode, LogId, NodeAddr, NodeId, TypeConfig, Vote};
+use crate::tls::NodeTls;
 use carbon_proto::peer::{self as pb, peer_client::PeerClient, PeerMessage};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -36,6 +37,8 @@ pub struct Network {
     pub local_ip: Option<IpAddr>,
     /// Says when a leader has gone quiet (`watchdog`).
     pub liveness: Arc<Liveness>,
+    /// Mutual TLS: the target must present a certificate naming it; we present ours.
+    pub tls: NodeTls,
 }
 
 /// The IP to send peer traffic from: the one of the peer listen address, unless that is the
@@ -53,15 +56,22 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             from: self.self_id,
             target,
             node: node.clone(),
-            client: peer_client(&node.peer_addr, self.local_ip),
+            client: peer_client(&self.tls, target, &node.peer_addr, self.local_ip),
             liveness: self.liveness.clone(),
         }
     }
 }
 
-/// A lazily connected client of a peer's `Peer` service, sending from `local_ip`.
-fn peer_client(addr: &str, local_ip: Option<IpAddr>) -> Result<PeerClient<Channel>, String> {
-    Endpoint::from_shared(format!("http://{addr}"))
+/// A lazily connected client of node `target`'s `Peer` service, sending from `local_ip`: always
+/// mutual TLS, and only to a peer whose certificate names `target`.
+fn peer_client(
+    tls: &NodeTls,
+    target: NodeId,
+    addr: &str,
+    local_ip: Option<IpAddr>,
+) -> Result<PeerClient<Channel>, String> {
+    Endpoint::from_shared(format!("https://{addr}"))
+        .and_then(|e| e.tls_config(tls.peer_client(target)))
         .map(|e| {
             let channel = e
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -196,33 +206,39 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 }
 
+/// Probe clients by (node id, peer address): a client verifies the node it was made for.
+type ProbeClients = BTreeMap<(NodeId, String), PeerClient<Channel>>;
+
 /// Sends the watchdog's probes (`Peer.Probe`): one client per peer address, reused.
 #[derive(Clone)]
 pub struct Prober {
     from: NodeId,
     local_ip: Option<IpAddr>,
-    clients: Arc<Mutex<BTreeMap<String, PeerClient<Channel>>>>,
+    tls: NodeTls,
+    clients: Arc<Mutex<ProbeClients>>,
 }
 
 impl Prober {
-    pub fn new(from: NodeId, local_ip: Option<IpAddr>) -> Prober {
+    pub fn new(from: NodeId, local_ip: Option<IpAddr>, tls: NodeTls) -> Prober {
         Prober {
             from,
             local_ip,
+            tls,
             clients: Arc::default(),
         }
     }
 
-    fn client(&self, addr: &str) -> Result<PeerClient<Channel>, String> {
+    fn client(&self, to: NodeId, addr: &str) -> Result<PeerClient<Channel>, String> {
         let mut clients = match self.clients.lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(c) = clients.get(addr) {
+        let key = (to, addr.to_string());
+        if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
-        let c = peer_client(addr, self.local_ip)?;
-        clients.insert(addr.to_string(), c.clone());
+        let c = peer_client(&self.tls, to, addr, self.local_ip)?;
+        clients.insert(key, c.clone());
         Ok(c)
     }
 
@@ -233,7 +249,7 @@ impl Prober {
         addr: &str,
         campaign: Option<Option<LogId>>,
     ) -> Result<(ProbeAnswer, Sample), String> {
-        let mut client = self.client(addr)?;
+        let mut client = self.client(to, addr)?;
         let req = pb::ProbeRequest {
             from_node_id: self.from,
             to_node_id: to,
@@ -258,12 +274,14 @@ impl Prober {
     }
 
     /// Probes every peer at once (each bounded by `PROBE_TIMEOUT`), records the answers, and
-    /// returns the peers that would vote for this node (campaign probes only).
+    /// returns the peers that would vote for this node (campaign probes only), as soon as
+    /// `enough` of them would (the remaining probes are dropped).
     pub async fn round(
         &self,
         live: &Liveness,
         peers: &[(NodeId, String)],
         campaign: Option<Option<LogId>>,
+        enough: usize,
     ) -> Vec<NodeId> {
         let mut probes = tokio::task::JoinSet::new();
         for (id, addr) in peers {
@@ -278,6 +296,9 @@ impl Prober {
                         granted.push(answer.node);
                     }
                     live.record(answer, sample);
+                    if granted.len() >= enough {
+                        break;
+                    }
                 }
                 Ok(Err(e)) => tracing::debug!("probe: {e}"),
                 Err(e) => tracing::debug!("probe task: {e}"),

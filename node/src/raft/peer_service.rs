@@ -1,7 +1,9 @@
 //! The server side of peer traffic: the gRPC `Peer` service, on the node's peer address only.
 //!
-//! A message addressed to another node id, or sent by a node outside the current membership,
-//! is refused: connecting to the wrong node can lose data (openraft's own warning).
+//! The port speaks mutual TLS only (see `tls`): the sender is the node its certificate names,
+//! never what the message claims. A message whose claimed sender differs from its certificate,
+//! addressed to another node id, or sent by a node outside the current membership, is refused:
+//! connecting to the wrong node can lose data (openraft's own warning).
 
 use super::network::{answer_to_wire, probe_from_wire};
 use super::watchdog::Liveness;
@@ -12,6 +14,10 @@ use serde::Serialize;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
+/// Largest snapshot a node accepts from its leader, in bytes (chunks past it are refused before
+/// they are written).
+pub const SNAPSHOT_BYTES_MAX: u64 = 16 << 30;
+
 pub struct PeerService {
     pub raft: Raft,
     pub id: NodeId,
@@ -19,8 +25,25 @@ pub struct PeerService {
     pub liveness: Arc<Liveness>,
 }
 
+/// The node id the caller's certificate names (the TLS layer verified it against the CA).
+fn sender<T>(req: &Request<T>) -> Result<NodeId, Status> {
+    let certs = req
+        .peer_certs()
+        .ok_or_else(|| Status::unauthenticated("peer traffic needs a node certificate"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("peer traffic needs a node certificate"))?;
+    crate::tls::node_id_of(leaf)
+        .ok_or_else(|| Status::permission_denied("the certificate names no node"))
+}
+
 impl PeerService {
-    fn check(&self, from: NodeId, to: NodeId) -> Result<(), Status> {
+    fn check(&self, sender: NodeId, from: NodeId, to: NodeId) -> Result<(), Status> {
+        if from != sender {
+            return Err(Status::permission_denied(format!(
+                "the certificate names node {sender}, the message claims node {from}"
+            )));
+        }
         if to != self.id {
             return Err(Status::failed_precondition(format!(
                 "this is node {}, not node {to}",
@@ -32,14 +55,14 @@ impl PeerService {
             .borrow()
             .membership_config
             .membership()
-            .get_node(&from)
+            .get_node(&sender)
             .is_some();
         // A node not yet initialised accepts its first leader's traffic (it learns membership
         // from it); afterwards only members may speak.
         let initialised = metrics.borrow().membership_config.log_id().is_some();
         if initialised && !known {
             return Err(Status::permission_denied(format!(
-                "node {from} is not a member of this cluster"
+                "node {sender} is not a member of this cluster"
             )));
         }
         Ok(())
@@ -61,11 +84,12 @@ impl PeerService {
         &self,
         req: Request<PeerMessage>,
     ) -> Result<(NodeId, T), Status> {
+        let from = sender(&req)?;
         let m = req.into_inner();
-        self.check(m.from_node_id, m.to_node_id)?;
+        self.check(from, m.from_node_id, m.to_node_id)?;
         let rpc = decode(&m.payload)
             .map_err(|e| Status::invalid_argument(format!("malformed peer message: {e}")))?;
-        Ok((m.from_node_id, rpc))
+        Ok((from, rpc))
     }
 }
 
@@ -94,6 +118,9 @@ impl peer_server::Peer for PeerService {
     async fn vote(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
         let (from, rpc) = self.open(req)?;
         let r = self.raft.vote(rpc).await;
+        if r.as_ref().is_ok_and(|v| v.vote_granted) {
+            self.liveness.vote_granted();
+        }
         self.reply(from, &r)
     }
 
@@ -105,6 +132,15 @@ impl peer_server::Peer for PeerService {
             NodeId,
             openraft::raft::InstallSnapshotRequest<super::TypeConfig>,
         ) = self.open(req)?;
+        let end = rpc
+            .offset
+            .checked_add(rpc.data.len() as u64)
+            .filter(|end| *end <= SNAPSHOT_BYTES_MAX);
+        if end.is_none() {
+            return Err(Status::resource_exhausted(format!(
+                "a snapshot may be at most {SNAPSHOT_BYTES_MAX} bytes (SNAPSHOT_BYTES_MAX); this chunk ends past it"
+            )));
+        }
         let vote = rpc.vote;
         let r = self.raft.install_snapshot(rpc).await;
         if r.as_ref().is_ok_and(|a| a.vote == vote) {
@@ -114,8 +150,9 @@ impl peer_server::Peer for PeerService {
     }
 
     async fn probe(&self, req: Request<ProbeRequest>) -> Result<Response<ProbeResponse>, Status> {
+        let sender = sender(&req)?;
         let r = req.into_inner();
-        self.check(r.from_node_id, r.to_node_id)?;
+        self.check(sender, r.from_node_id, r.to_node_id)?;
         let answer = self.liveness.answer(&self.raft, &probe_from_wire(&r));
         Ok(Response::new(answer_to_wire(&answer, r.from_node_id)))
     }

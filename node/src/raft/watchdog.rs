@@ -10,8 +10,8 @@
 //! * **Pre-vote.** openraft's own election timer is off (`Config::enable_elect = false`). A
 //!   voter that heard from no leader for a randomized election timeout first probes the other
 //!   voters ([`Probe`]); it calls `raft.trigger().elect()` only when a majority (itself
-//!   included) would vote for it now: they too heard from no leader for the leader lease, and
-//!   its log is at least as up to date as theirs. A member cut off from a working leader gets no
+//!   included) would vote for it now: they too heard from no leader (and granted no vote) for
+//!   the leader lease, and its log is at least as up to date as theirs. A member cut off from a working leader gets no
 //!   majority, so its term stays put.
 //! * **Quorum-loss step-down.** A leader with no acknowledgement from a majority for longer than
 //!   the lease refuses writes (UNAVAILABLE: nothing proposed) and goes quiet: the peer network
@@ -113,11 +113,13 @@ pub struct Liveness {
     pub settings: Settings,
     started: Instant,
     shared: Mutex<Shared>,
+    /// True while this node is a leader gone quiet (for waiters, see [`Liveness::until_quiet`]).
+    quiet: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug)]
 struct Shared {
-    /// When this node last accepted AppendEntries or a snapshot from a leader.
+    /// When this node last accepted AppendEntries or a snapshot from a leader, or granted a vote.
     leader_contact: Option<Instant>,
     /// The largest commit index a leader's AppendEntries announced (health: catching up).
     leader_commit: u64,
@@ -143,7 +145,15 @@ impl Liveness {
                 clocks: BTreeMap::new(),
                 answers: BTreeMap::new(),
             }),
+            quiet: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Resolves when this leader goes quiet (at once if it is quiet now).
+    pub async fn until_quiet(&self) {
+        let mut rx = self.quiet.subscribe();
+        // The sender lives as long as `self`: the wait ends only by going quiet.
+        let _ = rx.wait_for(|q| *q).await;
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -172,6 +182,13 @@ impl Liveness {
     /// How long ago this node last accepted a leader's traffic (`None`: never since it started).
     pub fn leader_contact_age(&self) -> Option<Duration> {
         self.contact_age(Instant::now())
+    }
+
+    /// Called by the peer service when this node granted a vote: as in Raft (§5.2) that resets
+    /// its election timer, and for a lease it also denies other pre-votes, so that a second
+    /// candidate does not start an election while the first one's leadership is on its way.
+    pub fn vote_granted(&self) {
+        self.leader_contact();
     }
 
     /// Whether the peer network must not send AppendEntries (or a snapshot) for `vote`.
@@ -340,7 +357,7 @@ fn lead(
         w.last_probe_round = Some(now);
         let (prober, live, peers) = (prober.clone(), live.clone(), peers.to_vec());
         w.probing = Some(tokio::spawn(async move {
-            prober.round(&live, &peers, None).await;
+            prober.round(&live, &peers, None, usize::MAX).await;
         }));
     }
 
@@ -422,8 +439,12 @@ async fn follow(
     w.considered_at = now;
     w.timeout = random_timeout(&live.settings, rng);
     let last_log = raft.data_metrics().borrow().last_log;
-    let granted = prober.round(live, peers, Some(last_log)).await;
     let quorum = voters.len() / 2 + 1;
+    // Enough grants to make a majority with this node's own: no need to wait for the others
+    // (an unreachable one would cost the whole probe timeout).
+    let granted = prober
+        .round(live, peers, Some(last_log), quorum.saturating_sub(1))
+        .await;
     let clock = live.clock_check(voters, Instant::now());
     if 1 + granted.len() < quorum {
         tracing::debug!(
@@ -458,6 +479,7 @@ fn set_quiet(live: &Liveness, vote: Option<Vote>) {
             None => {}
         }
         s.muted = vote;
+        live.quiet.send_replace(s.muted.is_some());
     }
 }
 
@@ -574,6 +596,28 @@ mod tests {
         // Old answers do not count.
         let later = now + PROBE_INTERVAL * 3;
         assert!(!followed_by_majority(&live, &mine, &voters, later));
+    }
+
+    #[tokio::test]
+    async fn waiters_learn_when_the_leader_goes_quiet() {
+        let live = Liveness::new(1, settings());
+        let waiting = {
+            let live = live.clone();
+            tokio::spawn(async move { live.until_quiet().await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished());
+        let mut mine = Vote::new(3, 1);
+        mine.commit();
+        set_quiet(&live, Some(mine));
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .expect("task");
+        // Already quiet: resolves at once.
+        tokio::time::timeout(Duration::from_secs(5), live.until_quiet())
+            .await
+            .expect("at once");
     }
 
     #[test]

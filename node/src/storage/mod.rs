@@ -80,7 +80,10 @@ fn check_format(data_dir: &Path) -> Result<(), OpenError> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let used = std::fs::read_dir(data_dir)?.next().is_some();
+            // A directory that holds storage of ours but no marker is from an older layout
+            // (other files, e.g. the certificates `dev` keeps in `certs/`, do not count).
+            const STORAGE: [&str; 4] = ["wal", "state", "snapshots", "log"];
+            let used = STORAGE.iter().any(|d| data_dir.join(d).exists());
             if used {
                 return Err(OpenError::OtherFormat {
                     dir: data_dir.display().to_string(),

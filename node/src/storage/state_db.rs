@@ -66,6 +66,24 @@ impl StateView for SledView {
             })
             .collect()
     }
+
+    fn scan_from(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<ledger::store::Rows, ViewFault> {
+        let start = start.max(prefix);
+        self.tree
+            .range(start..)
+            .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
+            .take(limit)
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| ViewFault(e.to_string()))
+            })
+            .collect()
+    }
 }
 
 impl SledView {

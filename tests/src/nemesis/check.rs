@@ -8,10 +8,9 @@ use super::workload::{
 };
 use crate::{demo_key, repo_root, Cluster, CHAIN, REG};
 use carbon_proto::v1::{
-    CommittedTx, ErrorCode, GetChainHeadRequest, GetHoldingsRequest, Outcome, ReadAuth,
-    ReadConsistency, SubmitRequest, UnitKind, WatchRequest,
+    CommittedTx, ErrorCode, GetChainHeadRequest, GetHoldingsRequest, Outcome, ReadConsistency,
+    SubmitRequest, UnitKind, WatchRequest,
 };
-use ed25519_dalek::Signer;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -148,7 +147,12 @@ async fn export_all(cluster: &Cluster, want: u64) -> Vec<Vec<CommittedTx>> {
     for n in &cluster.nodes {
         let mut c = channel(&n.client_addr, Duration::from_secs(300));
         let mut txs = Vec::new();
-        if let Ok(s) = c.watch(WatchRequest { from_sequence: 1 }).await {
+        // The regulator's stream: every transaction whole, for the offline verification.
+        let req = as_regulator(WatchRequest {
+            from_sequence: 1,
+            auth: None,
+        });
+        if let Ok(s) = c.watch(req).await {
             let mut s = s.into_inner();
             while (txs.len() as u64) < want {
                 match tokio::time::timeout(Duration::from_secs(30), s.message()).await {
@@ -324,16 +328,16 @@ fn model_balances(
     m
 }
 
-fn regulator_auth() -> ReadAuth {
-    let key = demo_key(REG);
-    let t = crate::now_ms();
-    let h = carbon_proto::signing::read_signing_hash(CHAIN, REG, t);
-    ReadAuth {
-        account_id: REG.into(),
-        issued_at_ms: t,
-        public_key: key.verifying_key().to_bytes().to_vec(),
-        signature: key.sign(&h).to_bytes().to_vec(),
-    }
+/// `req` with a read credential of the regulator (demo key) for exactly that request.
+fn as_regulator<R: carbon_proto::read_auth::PrivateRead>(mut req: R) -> R {
+    carbon_proto::read_auth::sign(
+        &mut req,
+        CHAIN,
+        REG,
+        &demo_key(REG),
+        crate::now_ms() + 60_000,
+    );
+    req
 }
 
 /// Every node's holdings (local reads, as the regulator) match the model, and per unit class
@@ -345,11 +349,11 @@ async fn balances_on_every_node(cluster: &Cluster, model: &BTreeMap<(String, u32
         let mut c = channel(&n.client_addr, Duration::from_secs(5));
         let mut totals: BTreeMap<u32, i128> = BTreeMap::new();
         for ((acct, vintage), want) in model {
-            let req = GetHoldingsRequest {
+            let req = as_regulator(GetHoldingsRequest {
                 account_id: acct.clone(),
                 consistency: ReadConsistency::Local as i32,
-                auth: Some(regulator_auth()),
-            };
+                auth: None,
+            });
             let got = match c.get_holdings(req).await {
                 Ok(h) => h
                     .into_inner()

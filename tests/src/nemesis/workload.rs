@@ -45,7 +45,8 @@ pub fn cea(vintage: u32) -> UnitClass {
 
 /// A lazily connected client of one node, with a per-request timeout.
 pub fn channel(addr: &str, timeout: Duration) -> RegistryClient<Channel> {
-    let ch = Endpoint::from_shared(format!("http://{addr}"))
+    let ch = Endpoint::from_shared(format!("https://{addr}"))
+        .and_then(|e| e.tls_config(crate::pki().client_tls()))
         .expect("node address")
         .connect_timeout(Duration::from_secs(1))
         .timeout(timeout)
