@@ -69,6 +69,9 @@ impl Options {
     }
 }
 
+/// The shortest fault worth injecting.
+const MIN_HOLD: Duration = Duration::from_secs(1);
+
 pub struct Report {
     pub options: Options,
     pub faults: Vec<Fault>,
@@ -214,9 +217,13 @@ async fn nemesis(cluster: &mut Cluster, opts: &Options, until: Instant) -> Vec<F
                 (kind, hold, Duration::from_millis(rng.u64(1_000..=3_000)))
             }
         };
-        if Instant::now() + hold + quiet > until {
+        // Shorten the last fault to fit the run rather than skip it (a long first fault must not
+        // leave a CI-length run with too few faults).
+        let left = until.saturating_duration_since(Instant::now() + quiet);
+        if left < MIN_HOLD {
             break;
         }
+        let hold = hold.min(left);
         match faults::inject(cluster, kind, hold, &mut rng).await {
             Some(mut f) => {
                 tokio::time::sleep(quiet.max(SETTLE)).await;
