@@ -70,7 +70,8 @@ impl FaultKind {
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub kind: FaultKind,
-    /// Member ids the fault acted on (for a partition: the leader's side first).
+    /// Member ids the fault acted on. For a partition, the leader's side with the leader first;
+    /// for `CutFollowerFromLeader`, the leader and the follower cut off from it.
     pub targets: Vec<u64>,
     pub start: Instant,
     /// When the fault ended (process back, links restored).
@@ -78,6 +79,23 @@ pub struct Fault {
     /// (leader id, term) before the fault and one settle period after the heal.
     pub leader_before: Option<(u64, u64)>,
     pub leader_after: Option<(u64, u64)>,
+    /// For partitions: every reachable member's (id, term) just before the heal.
+    pub terms_before_heal: Vec<(u64, u64)>,
+}
+
+/// Every running member's (id, term), as its client API reports it (short timeouts).
+pub async fn terms(cluster: &Cluster) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for (i, n) in cluster.nodes.iter().enumerate() {
+        if !cluster.is_up(i) {
+            continue;
+        }
+        let mut c = channel(&n.client_addr, Duration::from_millis(500));
+        if let Ok(s) = c.cluster_status(ClusterStatusRequest {}).await {
+            out.push((n.id, s.into_inner().term));
+        }
+    }
+    out
 }
 
 /// The leader as the members that claim leadership report it: (index, id, term), the highest
@@ -115,6 +133,7 @@ pub async fn inject(
     let ids: Vec<u64> = cluster.nodes.iter().map(|m| m.id).collect();
     let id = |i: usize| ids[i];
     let start = Instant::now();
+    let mut terms_before_heal = Vec::new();
     let targets: Vec<u64> = match kind {
         FaultKind::KillLeader | FaultKind::KillFollower => {
             let i = if kind == FaultKind::KillLeader {
@@ -155,7 +174,8 @@ pub async fn inject(
                 net.cut_both(a, b);
             }
             tokio::time::sleep(duration).await;
-            net.heal();
+            terms_before_heal = terms(cluster).await;
+            cluster.net().heal();
             side
         }
     };
@@ -166,10 +186,12 @@ pub async fn inject(
         healed: Instant::now(),
         leader_before: Some((leader_id, term)),
         leader_after: None,
+        terms_before_heal,
     })
 }
 
-/// The pairs to cut for a partition, and the members on the leader's side (leader first).
+/// The pairs to cut for a partition, and the members on the leader's side (leader first; for
+/// `CutFollowerFromLeader` the leader and the follower cut off).
 fn partition(
     kind: FaultKind,
     ids: &[u64],
@@ -191,7 +213,7 @@ fn partition(
     match kind {
         FaultKind::IsolateLeader => (vec![leader], pairs(&[leader])),
         FaultKind::IsolateFollower => (vec![leader], pairs(&[follower])),
-        FaultKind::CutFollowerFromLeader => (vec![leader], vec![(leader, follower)]),
+        FaultKind::CutFollowerFromLeader => (vec![leader, follower], vec![(leader, follower)]),
         FaultKind::Star => {
             // Every link not touching the hub is cut.
             let mut cuts = Vec::new();
