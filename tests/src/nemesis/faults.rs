@@ -91,7 +91,7 @@ pub async fn terms(cluster: &Cluster) -> Vec<(u64, u64)> {
             continue;
         }
         let mut c = channel(&n.client_addr, Duration::from_millis(500));
-        if let Ok(s) = c.cluster_status(ClusterStatusRequest {}).await {
+        if let Ok(s) = c.cluster_status(ClusterStatusRequest { local: true }).await {
             out.push((n.id, s.into_inner().term));
         }
     }
