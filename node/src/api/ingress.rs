@@ -106,6 +106,10 @@ fn text_with_nul(body: &TxBody) -> Option<String> {
 /// same body (same tx id) may still be committed once the state or its signatures change.
 pub fn check_signers(view: &dyn StateView, v: &VerifiedTx) -> Result<(), ApiError> {
     for s in &v.body.signers {
+        if s == carbon_proto::signing::CLUSTER_ADMIN_SIGNER {
+            check_cluster_admin(view, v)?;
+            continue;
+        }
         let account = queries::account(view, s)
             .map_err(|e| ApiError::fate_unknown(ErrorCode::Unavailable, e.0))?;
         let Some(a) = account else {
@@ -131,6 +135,24 @@ pub fn check_signers(view: &dyn StateView, v: &VerifiedTx) -> Result<(), ApiErro
         }
     }
     Ok(())
+}
+
+/// The signer `@cluster-admin` (ledger::cluster): the current cluster admin key signed. UNKNOWN
+/// fate as above: a rotation not yet applied here may still make the signature the right one.
+fn check_cluster_admin(view: &dyn StateView, v: &VerifiedTx) -> Result<(), ApiError> {
+    let key = queries::cluster_admin_key(view)
+        .map_err(|e| ApiError::fate_unknown(ErrorCode::Unavailable, e.0))?
+        .unwrap_or_default();
+    if v.signer_keys.iter().any(|k| k.as_slice() == key.as_slice()) {
+        return Ok(());
+    }
+    Err(ApiError::fate_unknown(
+        ErrorCode::InsufficientSignatures,
+        format!(
+            "{} needs the signature of the current cluster admin key; nothing was recorded",
+            carbon_proto::signing::CLUSTER_ADMIN_SIGNER
+        ),
+    ))
 }
 
 /// This node's clock (Unix ms): `raft::clock::now_ms`, the one "now" of the node.
