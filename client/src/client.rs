@@ -750,12 +750,20 @@ impl Client {
     }
 
     /// Runs a transaction (signed, or unsigned: every signer assumed to sign) through the ledger
-    /// on the leader's current state; nothing is committed.
-    pub async fn simulate(&mut self, tx: SignedTx) -> Result<SimulateResponse> {
+    /// on the leader's current state; nothing is committed. An unsigned one needs `who`, one of
+    /// its signing accounts or the regulator (the outcome shows their private state).
+    pub async fn simulate(
+        &mut self,
+        tx: SignedTx,
+        who: Option<&ReadAs>,
+    ) -> Result<SimulateResponse> {
+        let req = SimulateRequest {
+            tx: Some(tx),
+            auth: None,
+        };
+        let req = self.signed(req, who).await?;
         self.call(|mut c| {
-            let req = SimulateRequest {
-                tx: Some(tx.clone()),
-            };
+            let req = req.clone();
             async move { c.simulate(req).await }
         })
         .await

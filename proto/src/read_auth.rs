@@ -62,6 +62,7 @@ private_read! {
     ListAllocationsRequest => "ListAllocations",
     ListAccountsRequest => "ListAccounts",
     GetStatementRequest => "GetStatement",
+    SimulateRequest => "Simulate",
 }
 
 /// blake3 of the request with its credential unset.

@@ -786,8 +786,39 @@ async fn signing_shows_the_body_and_dry_runs_keep_typos_out_of_the_chain() {
     });
     let b = body(&["ZJ-ENT-01"], transfer.clone());
     let unsigned = sign(&b, &[]);
+    // Unsigned, the outcome would show ZJ-ENT-01's holdings: not to the public, nor to another
+    // account, only to a signer (or the regulator).
+    let dry_run = |auth_as: Option<&str>| {
+        let req = SimulateRequest {
+            tx: Some(unsigned.clone()),
+            auth: None,
+        };
+        match auth_as {
+            Some(who) => signed_as(who, req),
+            None => req,
+        }
+    };
+    for stranger in [None, Some("ZJ-ENT-02")] {
+        let e = c
+            .simulate(dry_run(stranger))
+            .await
+            .expect_err("a stranger's unsigned dry run");
+        assert_eq!(
+            e.code(),
+            tonic::Code::PermissionDenied,
+            "{stranger:?}: {e:?}"
+        );
+    }
     let r = c
-        .simulate(SimulateRequest { tx: Some(unsigned) })
+        .simulate(dry_run(Some(REG)))
+        .await
+        .expect("the regulator's dry run");
+    assert_eq!(
+        r.into_inner().outcome.expect("outcome").code(),
+        ErrorCode::Ok
+    );
+    let r = c
+        .simulate(dry_run(Some("ZJ-ENT-01")))
         .await
         .expect("simulate")
         .into_inner();
@@ -802,6 +833,7 @@ async fn signing_shows_the_body_and_dry_runs_keep_typos_out_of_the_chain() {
     let r = c
         .simulate(SimulateRequest {
             tx: Some(wrong_key),
+            auth: None,
         })
         .await
         .expect("simulate")
@@ -813,7 +845,10 @@ async fn signing_shows_the_body_and_dry_runs_keep_typos_out_of_the_chain() {
     let signed = sign(&b, &[&demo_key("ZJ-ENT-01")]);
     assert_eq!(submit(&mut c, signed.clone()).await.code(), ErrorCode::Ok);
     let r = c
-        .simulate(SimulateRequest { tx: Some(signed) })
+        .simulate(SimulateRequest {
+            tx: Some(signed),
+            auth: None,
+        })
         .await
         .expect("simulate")
         .into_inner();
@@ -823,7 +858,10 @@ async fn signing_shows_the_body_and_dry_runs_keep_typos_out_of_the_chain() {
         signatures: vec![],
     };
     let e = c
-        .simulate(SimulateRequest { tx: Some(garbage) })
+        .simulate(SimulateRequest {
+            tx: Some(garbage),
+            auth: None,
+        })
         .await
         .expect_err("garbage");
     assert_eq!(code_of(&e), ErrorCode::Malformed);

@@ -82,14 +82,27 @@ impl Ctx {
         let body = ops::body(&chain, signers.clone(), self.valid_for, op);
         if let Some(path) = &self.unsigned_out {
             let file = TxFile::new(&body)?;
-            // Assumes every signer signs: warns of what would be refused anyway.
-            let r = self.client.simulate(file.signed()?).await?;
-            if let Some(o) = r.outcome.filter(|o| o.code() != ErrorCode::Ok) {
-                eprintln!(
-                    "warning: as things stand it would be rejected: {} — {}",
-                    o.code().as_str_name(),
-                    o.message
-                );
+            // Assumes every signer signs: warns of what would be refused anyway. The registry
+            // shows that only to a signer or the regulator (--as, with its key).
+            // Preparing a file needs no key, so without one the dry run is skipped, not fatal.
+            let dry_run = match self.read_as_if_given().ok().flatten() {
+                Some(who) => Some(self.client.simulate(file.signed()?, Some(&who)).await),
+                None => None,
+            };
+            match dry_run {
+                Some(Ok(r)) => {
+                    if let Some(o) = r.outcome.filter(|o| o.code() != ErrorCode::Ok) {
+                        eprintln!(
+                            "warning: as things stand it would be rejected: {} — {}",
+                            o.code().as_str_name(),
+                            o.message
+                        );
+                    }
+                }
+                Some(Err(e)) => eprintln!("note: not dry-run: {e}"),
+                None => eprintln!(
+                    "note: not dry-run (an unsigned dry run needs --as, a signing account or the regulator, with its key)"
+                ),
             }
             file.save(path)?;
             eprintln!(
@@ -115,7 +128,7 @@ impl Ctx {
     /// A dry run first; submits only what would succeed (unless --dry-run, which prints the
     /// dry run's outcome and submits nothing). Returns `None` after a dry run.
     pub async fn checked_submit(&mut self, tx: SignedTx) -> Res<Option<Outcome>> {
-        let r = self.client.simulate(tx.clone()).await?;
+        let r = self.client.simulate(tx.clone(), None).await?;
         if r.already_committed {
             return Ok(r.outcome);
         }

@@ -3,10 +3,12 @@
 //!
 //! Signed transactions pass the same ingress checks as a submission. An unsigned one (no
 //! signatures) is checked as if every signing account had signed with all its keys, so a client
-//! can check a body before anyone signs it. The answer is advisory: state may change before the
+//! can check a body before anyone signs it; since that shows the signers' private state, an
+//! unsigned dry run needs a read credential of a signer or the regulator. The answer is advisory: state may change before the
 //! real submission, and reads of the state are per key, not a snapshot.
 //! Blocks a tokio worker for one ledger application (microseconds to a few milliseconds).
 
+use super::auth::{self, Policy, Reader};
 use super::errors::ApiError;
 use super::ingress;
 use crate::ledger::{self, queries, Ctx};
@@ -57,10 +59,31 @@ fn assume_signed(
     })
 }
 
+/// An unsigned dry run shows the signing accounts' private state as if they had signed: only
+/// one of them, or the regulator, may ask for it.
+fn require_signer_or_regulator(reader: &Reader, tx: &VerifiedTx) -> Result<(), ApiError> {
+    let signers: Vec<&str> = tx.body.signers.iter().map(String::as_str).collect();
+    if reader.may(Policy::PartyOrRegulator(&signers)) {
+        return Ok(());
+    }
+    Err(ApiError::denied(format!(
+        "a dry run of an unsigned transaction needs a read credential (auth) of one of its signing accounts ({}) or of the regulator; sign the transaction instead to dry-run it without one",
+        signers.join(", ")
+    )))
+}
+
 pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError> {
+    let view = node.state.view();
+    let reader = auth::authorise(&view, &node.genesis.chain_id, &r)?;
     let (signed, tx_id) = ingress::admit(r.tx)?;
     let signatures_checked = !signed.signatures.is_empty();
-    let view = node.state.view();
+    let unsigned = if signatures_checked {
+        None
+    } else {
+        let tx = assume_signed(node, signed.clone(), tx_id)?;
+        require_signer_or_regulator(&reader, &tx)?;
+        Some(tx)
+    };
     if let Some(done) = ledger::committed(&view, &tx_id)? {
         return Ok(SimulateResponse {
             outcome: done.outcome,
@@ -68,12 +91,11 @@ pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError
             already_committed: true,
         });
     }
-    let tx = if signatures_checked {
-        ingress::verify_all(&node.genesis.chain_id, vec![signed])
+    let tx = match unsigned {
+        Some(tx) => tx,
+        None => ingress::verify_all(&node.genesis.chain_id, vec![signed])
             .pop()
-            .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))?
-    } else {
-        assume_signed(node, signed, tx_id)?
+            .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))?,
     };
     let applied_index = node
         .raft
