@@ -1,6 +1,7 @@
 //! `carbonctl`: the registry's command line. One subcommand family per concept of the glossary;
 //! tables by default, `--json` on every read; a rejection exits with status 3 and prints the
-//! stable error code and its message; any other failure exits with status 1.
+//! stable error code and its message; no definite answer for a transaction it sent exits with 4
+//! (the transaction is saved for resending); any other failure exits with status 1.
 
 mod cli;
 
@@ -956,6 +957,7 @@ fn main() {
                 valid_for: Duration::from_secs(g.valid_for),
                 unsigned_out: g.unsigned_out,
                 dry_run: g.dry_run,
+                sent: cli::ctx::Sent::Nothing,
             };
             match run(cli.command, &mut ctx).await {
                 Ok(()) => 0,
@@ -977,7 +979,13 @@ fn main() {
                         }
                         (None, pb::Fate::Unknown) => eprintln!(
                             "  (not recorded by this request, but the same transaction may still be: \
-                             submit the same signed bytes again to learn its fate)"
+                             submit the same signed bytes again to learn its fate{})",
+                            match &ctx.sent {
+                                cli::ctx::Sent::Tx(tx) => save_pending(tx)
+                                    .map(|p| format!("; they are in {}", p.display()))
+                                    .unwrap_or_default(),
+                                _ => String::new(),
+                            }
                         ),
                         _ => {}
                     }
@@ -985,11 +993,7 @@ fn main() {
                 }
                 Err(ClientError::Unavailable(m)) => {
                     eprintln!("error: registry unavailable: {m}");
-                    eprintln!(
-                        "  (no definite answer: a transaction sent may or may not be committed; \
-                         submit the same signed bytes again to learn its fate)"
-                    );
-                    4
+                    no_answer(&ctx.sent)
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -999,6 +1003,49 @@ fn main() {
         }),
     };
     std::process::exit(code);
+}
+
+/// Saves a sent transaction whose fate is unknown as `pending-<id>.tx.json` in the current
+/// directory, for `carbonctl tx submit` to resend its exact bytes.
+fn save_pending(tx: &pb::SignedTx) -> Result<PathBuf, ClientError> {
+    let f = carbon_client::txfile::TxFile::from_signed(tx)?;
+    let path = PathBuf::from(format!("pending-{}.tx.json", &f.tx_id[..16]));
+    f.save(&path)?;
+    Ok(path)
+}
+
+/// After "registry unavailable": exit status 4 when something was sent for the log (its fate is
+/// unknown; a single transaction is saved so its exact bytes can be resent), else 1.
+fn no_answer(sent: &cli::ctx::Sent) -> i32 {
+    use cli::ctx::Sent;
+    match sent {
+        Sent::Nothing => {
+            eprintln!("  (nothing was sent for the log)");
+            1
+        }
+        Sent::Plan => {
+            eprintln!(
+                "  (no definite answer for the rows sent: run the same plan again; it resends the \
+                 same signed bytes and reports each row's first outcome)"
+            );
+            4
+        }
+        Sent::Tx(tx) => {
+            match save_pending(tx) {
+                Ok(path) => eprintln!(
+                    "  (no definite answer: the transaction may or may not be committed. Its signed \
+                     bytes are in {p}; `carbonctl tx submit {p}` sends the same bytes and answers \
+                     its first outcome, committed or not)",
+                    p = path.display()
+                ),
+                Err(e) => eprintln!(
+                    "  (no definite answer: the transaction may or may not be committed, and it \
+                     could not be saved for resending: {e})"
+                ),
+            }
+            4
+        }
+    }
 }
 
 // Keep the kind names used by `project propose` in one place.

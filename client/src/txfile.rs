@@ -49,6 +49,27 @@ impl TxFile {
         })
     }
 
+    /// The file of a signed transaction (to resubmit its exact bytes later).
+    pub fn from_signed(tx: &SignedTx) -> Result<Self, ClientError> {
+        let body = TxBody::decode(tx.body.as_slice())
+            .map_err(|e| ClientError::local(format!("transaction body: {e}")))?;
+        Ok(TxFile {
+            kind: KIND.into(),
+            chain_id: body.chain_id.clone(),
+            tx_id: hex::encode(carbon_proto::signing::tx_id(&tx.body)),
+            body: hex::encode(&tx.body),
+            summary: serde_json::to_value(&body).map_err(|e| ClientError::local(e.to_string()))?,
+            signatures: tx
+                .signatures
+                .iter()
+                .map(|s| SigEntry {
+                    public_key: hex::encode(&s.public_key),
+                    signature: hex::encode(&s.signature),
+                })
+                .collect(),
+        })
+    }
+
     pub fn body_bytes(&self) -> Result<Vec<u8>, ClientError> {
         hex::decode(&self.body).map_err(|e| ClientError::local(format!("tx file body: {e}")))
     }

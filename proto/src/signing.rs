@@ -250,6 +250,14 @@ pub fn verify_all(chain_id: &str, txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, 
     txs.into_iter().map(|t| verify(chain_id, t)).collect()
 }
 
+/// "needs …" of an account whose threshold is not met, for rejection messages.
+pub fn threshold_needed(threshold: u32) -> String {
+    match threshold {
+        1 => "a signature by one of its keys".to_string(),
+        t => format!("signatures by {t} distinct keys of its key set"),
+    }
+}
+
 /// True when the distinct verified keys include at least `threshold` keys of `key_set`.
 /// A threshold of zero is never met: every account needs at least one signature.
 pub fn threshold_met(key_set: &[Vec<u8>], threshold: u32, verified_keys: &[[u8; 32]]) -> bool {

@@ -384,6 +384,7 @@ pub async fn holdings(ctx: &mut Ctx, account: &str, csv: Option<PathBuf>) -> Res
                 b.available.to_string(),
                 b.pledged.to_string(),
                 b.frozen.to_string(),
+                b.repo.to_string(),
             ]
         })
         .collect();
@@ -419,7 +420,10 @@ pub async fn holdings(ctx: &mut Ctx, account: &str, csv: Option<PathBuf>) -> Res
     }
     println!(
         "{}",
-        show::table(&["class", "available", "pledged", "frozen"], balances)
+        show::table(
+            &["class", "available", "pledged", "frozen", "repo (bought)"],
+            balances
+        )
     );
     println!("{}", show::table(&header, blocks));
     Ok(())
@@ -569,7 +573,10 @@ pub async fn tx(ctx: &mut Ctx, cmd: TxCmd) -> Res<()> {
                     ),
                 }
                 let o = t.outcome.unwrap_or_default();
-                println!("result {}: {}", o.code().as_str_name(), o.message);
+                match o.message.as_str() {
+                    "" => println!("result {}", o.code().as_str_name()),
+                    m => println!("result {}: {m}", o.code().as_str_name()),
+                }
                 show::outcome(&o, false);
             }
             Ok(())

@@ -26,6 +26,21 @@ pub struct Ctx {
     pub unsigned_out: Option<PathBuf>,
     /// Simulate writes instead of submitting them.
     pub dry_run: bool,
+    /// What this command sent to the registry for the log (a failure after it leaves its fate
+    /// unknown; before it, nothing was sent).
+    pub sent: Sent,
+}
+
+/// What a command sent for the log, for its exit status and advice when no answer came.
+#[derive(Debug, Clone, Default)]
+pub enum Sent {
+    /// Nothing (reads, dry runs, or a failure before submitting).
+    #[default]
+    Nothing,
+    /// One signed transaction: on no answer it is saved so that its exact bytes can be resent.
+    Tx(Box<SignedTx>),
+    /// A bulk plan's transactions: its journal resends them when the plan is run again.
+    Plan,
 }
 
 pub type Res<T> = Result<T, ClientError>;
@@ -150,6 +165,7 @@ impl Ctx {
             super::show::dry_run(&o, self.json);
             return Ok(None);
         }
+        self.sent = Sent::Tx(Box::new(tx.clone()));
         self.client.submit(tx).await.map(Some)
     }
 }

@@ -186,6 +186,7 @@ pub async fn run(
             .iter()
             .filter_map(|&i| rows[i].2.as_ref().ok().cloned())
             .collect();
+        ctx.sent = super::ctx::Sent::Plan;
         let answers = ctx.client.submit_batch(txs).await?;
         for (&i, a) in chunk.iter().zip(answers) {
             let r = match a {

@@ -128,8 +128,8 @@ pub fn check_signers(view: &dyn StateView, v: &VerifiedTx) -> Result<(), ApiErro
             return Err(ApiError::fate_unknown(
                 ErrorCode::InsufficientSignatures,
                 format!(
-                    "account {s:?} needs signatures of {} distinct keys of its key set; nothing was recorded",
-                    a.threshold
+                    "account {s:?} needs {}; nothing was recorded",
+                    carbon_proto::signing::threshold_needed(a.threshold)
                 ),
             ));
         }

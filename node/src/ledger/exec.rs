@@ -181,8 +181,8 @@ impl Exec<'_, '_> {
                 return reject(
                     ErrorCode::InsufficientSignatures,
                     format!(
-                        "account {s:?} needs signatures of {} distinct keys of its key set",
-                        a.threshold
+                        "account {s:?} needs {}",
+                        carbon_proto::signing::threshold_needed(a.threshold)
                     ),
                 );
             }
