@@ -851,3 +851,41 @@ async fn a_plan_re_run_after_expiry_reports_committed_rows_as_committed() {
     cluster.stop_all();
     audit_data_dir(&cluster.nodes[0].data_dir);
 }
+
+/// Issue 8: `https://` means TLS; against `carbon-node dev`'s plaintext client API it fails with
+/// a clear message (exit 1), and `http://` reaches it.
+#[test]
+fn https_endpoints_need_tls_and_say_so_against_a_plaintext_dev_node() {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = format!("127.0.0.1:{}", free_port());
+    let peer = format!("127.0.0.1:{}", free_port());
+    let _node = Kill(
+        std::process::Command::new(node_binary())
+            .args(["dev", "--client-addr", &client, "--peer-addr", &peer])
+            .args(["--metrics-addr", "off", "--disclosure-addr", "off"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--genesis")
+            .arg(repo_root().join("seeds/genesis.toml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("carbon-node dev starts"),
+    );
+    let plain = [format!("http://{client}")];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while ctl(&plain, &["chain", "head"]).0 != 0 {
+        assert!(std::time::Instant::now() < deadline, "dev never served");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, _, err) = ctl(&[format!("https://{client}")], &["chain", "head"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("does not speak TLS"), "{err}");
+}

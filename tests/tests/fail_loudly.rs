@@ -130,3 +130,18 @@ fn a_fatal_raft_error_ends_the_process_with_an_error() {
     assert!(t.contains("Raft stopped with a fatal error"), "{t}");
     assert!(t.contains("apply-fails"), "{t}");
 }
+
+/// Issue 8: `dev` serves its client API without TLS on a loopback address only; any other
+/// address without `--client-tls` is refused at start.
+#[test]
+fn dev_refuses_a_plaintext_client_api_off_loopback() {
+    let client = format!("0.0.0.0:{}", free_port());
+    let peer = format!("127.0.0.1:{}", free_port());
+    let out = dev_node(&client, &peer, &[], Duration::from_secs(20));
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("loopback address only"),
+        "{}",
+        text(&out)
+    );
+}
