@@ -206,3 +206,51 @@ async fn junk_signers_nul_text_and_empty_operations_never_reach_the_log() {
     );
     assert_eq!(after, before, "the chain head moved");
 }
+
+/// Watch streams are limited per node (`WATCH_STREAMS_MAX`, 256); a watcher that goes away frees
+/// its slot at once, even on a quiet registry where nothing commits (it used to be freed only
+/// when the next commit found the stream closed, so one client could lock everyone out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_watch_streams_free_their_slots_without_a_commit() {
+    const WATCH_STREAMS_MAX: usize = 256;
+    let cluster = Cluster::start(1, 10_000);
+    cluster.wait_for_leader(&[0], Duration::from_secs(30)).await;
+    let mut c = cluster.client(0).await;
+    let head = |c: &mut carbon_proto::v1::registry_client::RegistryClient<_>| {
+        let mut c = c.clone();
+        async move {
+            c.get_chain_head(GetChainHeadRequest::default())
+                .await
+                .expect("head")
+                .into_inner()
+                .sequence
+        }
+    };
+    let before = head(&mut c).await;
+    let watch = || carbon_proto::v1::WatchRequest {
+        from_sequence: 1,
+        ..Default::default()
+    };
+    let mut open = Vec::new();
+    for _ in 0..WATCH_STREAMS_MAX {
+        open.push(c.watch(watch()).await.expect("a watch slot").into_inner());
+    }
+    let e = c.watch(watch()).await.expect_err("one too many");
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    drop(open);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.watch(watch()).await {
+            Ok(_) => break,
+            Err(e) if e.code() == tonic::Code::ResourceExhausted => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "slots still taken 10 s after every watcher left: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(head(&mut c).await, before, "nothing committed meanwhile");
+}

@@ -79,9 +79,14 @@ fn start(
                     }
                 }
             }
-            // Live commits.
+            // Live commits. A watcher that went away frees its slot at once, not at the next
+            // commit (on a quiet registry that could be never).
             loop {
-                match sub.recv().await {
+                let received = tokio::select! {
+                    r = sub.recv() => r,
+                    () = tx.closed() => return,
+                };
+                match received {
                     Ok(commits) => {
                         for t in commits.iter() {
                             let s = seq(t);
