@@ -16,6 +16,7 @@ pub mod chain;
 pub mod codec;
 pub mod dates;
 pub mod genesis;
+pub mod hex_json;
 pub mod names;
 pub mod read_auth;
 pub mod signing;

@@ -522,6 +522,7 @@ async fn every_command_family_succeeds_and_rejects_with_its_code() {
         ],
     );
     assert!(ok(&ep, &["chain", "verify", &export.to_string_lossy()]).contains("verify"));
+    replaying_an_export_catches_rewritten_outcomes(&ep, &export);
     assert!(ok(&ep, &["cluster", "status"]).contains("voter"));
     cluster.stop_all();
     audit_data_dir(&cluster.nodes[0].data_dir);
@@ -888,4 +889,80 @@ fn https_endpoints_need_tls_and_say_so_against_a_plaintext_dev_node() {
     let (code, _, err) = ctl(&[format!("https://{client}")], &["chain", "head"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("does not speak TLS"), "{err}");
+}
+
+/// `carbon-node check` on an export replays it through the rules. A history whose outcome was
+/// rewritten, with every later head recomputed, still passes `chain verify` (links and
+/// signatures), and the replay refuses it.
+fn replaying_an_export_catches_rewritten_outcomes(ep: &[String], export: &std::path::Path) {
+    let check = |file: &std::path::Path| {
+        std::process::Command::new(node_binary())
+            .arg("check")
+            .arg(file)
+            .arg("--genesis")
+            .arg(repo_root().join("seeds/genesis.toml"))
+            .output()
+            .expect("carbon-node check runs")
+    };
+    let out = check(export);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("replayed through the rules"), "{text}");
+
+    let mut txs =
+        carbon_proto::hex_json::read_export(&std::fs::read_to_string(export).expect("export"))
+            .expect("parse");
+    let genesis =
+        carbon_proto::genesis::load(&repo_root().join("seeds/genesis.toml")).expect("genesis");
+    let i = txs
+        .iter()
+        .position(|t| {
+            t.outcome
+                .as_ref()
+                .and_then(|o| o.effects.as_ref())
+                .is_some_and(|e| !e.moved.is_empty())
+        })
+        .expect("a transaction that moved units");
+    let effects = txs[i]
+        .outcome
+        .as_mut()
+        .and_then(|o| o.effects.as_mut())
+        .expect("effects");
+    effects.moved[0].first += 1;
+    let mut head = if i == 0 {
+        carbon_proto::chain::genesis_head(&genesis).to_vec()
+    } else {
+        txs[i - 1]
+            .outcome
+            .as_ref()
+            .expect("outcome")
+            .chain_head
+            .clone()
+    };
+    for t in &mut txs[i..] {
+        let o = t.outcome.as_mut().expect("outcome");
+        head = carbon_proto::chain::next_head(&head, o).to_vec();
+        o.chain_head = head.clone();
+    }
+    let forged = export.with_file_name("forged.jsonl");
+    let lines: Vec<String> = txs
+        .iter()
+        .map(|t| carbon_proto::hex_json::export_line(t).expect("line"))
+        .collect();
+    std::fs::write(&forged, lines.join("\n") + "\n").expect("write");
+    assert!(ok(ep, &["chain", "verify", &forged.to_string_lossy()]).contains("verify"));
+    let out = check(&forged);
+    assert!(
+        !out.status.success(),
+        "the replay must refuse a rewritten outcome"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("different outcome"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -731,9 +731,9 @@ pub async fn chain(ctx: &mut Ctx, cmd: ChainCmd) -> Res<()> {
             let mut f = std::fs::File::create(&out)
                 .map_err(|e| ClientError::local(format!("{}: {e}", out.display())))?;
             for t in &txs {
-                let v = serde_json::to_value(t).map_err(|e| ClientError::local(e.to_string()))?;
-                writeln!(f, "{}", show::hexify(v))
+                let line = carbon_proto::hex_json::export_line(t)
                     .map_err(|e| ClientError::local(e.to_string()))?;
+                writeln!(f, "{line}").map_err(|e| ClientError::local(e.to_string()))?;
             }
             eprintln!("exported {} transactions to {}", txs.len(), out.display());
             Ok(())
@@ -742,24 +742,21 @@ pub async fn chain(ctx: &mut Ctx, cmd: ChainCmd) -> Res<()> {
             let g = crate::cli::demo::load_genesis(&genesis)?;
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| ClientError::local(format!("{}: {e}", file.display())))?;
-            let mut txs = Vec::new();
-            for (i, l) in text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-            {
-                let bad = |e: serde_json::Error| ClientError::local(format!("line {}: {e}", i + 1));
-                let v: serde_json::Value = serde_json::from_str(l).map_err(bad)?;
-                txs.push(
-                    serde_json::from_value::<pb::CommittedTx>(show::unhexify(v)).map_err(bad)?,
-                );
-            }
+            let txs = carbon_proto::hex_json::read_export(&text)
+                .map_err(|e| ClientError::local(format!("{}: {e}", file.display())))?;
             let head = carbon_proto::chain::verify_chain(&g, &txs)
                 .map_err(|e| ClientError::rejected(pb::ErrorCode::BadSignature, e.to_string()))?;
             println!(
-                "{} transactions verify; chain head {}",
+                "{} transactions verify (ids, signatures, every link); chain head {}",
                 txs.len(),
                 hex::encode(head)
+            );
+            eprintln!(
+                "note: this checks links and signatures, not the rules: compare the head with the \
+                 registry's (`carbonctl chain head`), or replay every transaction through the \
+                 ledger with `carbon-node check {} --genesis {}` (a regulator's export)",
+                file.display(),
+                genesis.display()
             );
             Ok(())
         }

@@ -362,6 +362,27 @@ pub fn verify_chain(genesis: &Genesis, history: &[CommittedTx]) -> R<[u8; 32]> {
     carbon_proto::chain::verify_chain(genesis, history).map_err(|e| AuditError(e.to_string()))
 }
 
+/// Checks an exported history completely: ids, signatures and links, then every transaction
+/// replayed through the rules from genesis (each outcome as recorded), then every invariant of
+/// the rebuilt state. Returns the last sequence and the chain head. Only a whole history (the
+/// regulator's export) can be replayed: a redacted transaction is refused by name.
+pub fn check_export(genesis: &Genesis, history: &[CommittedTx]) -> R<(u64, [u8; 32])> {
+    if let Some(t) = history.iter().find(|t| t.tx.is_none()) {
+        return fail(format!(
+            "sequence {} is redacted: only the regulator's export holds every transaction, and only it can be replayed",
+            t.outcome.as_ref().map_or(0, |o| o.sequence)
+        ));
+    }
+    let head = verify_chain(genesis, history)?;
+    let state = replay(genesis, history)?;
+    check_invariants(&state)?;
+    let sequence = history
+        .last()
+        .and_then(|t| t.outcome.as_ref())
+        .map_or(0, |o| o.sequence);
+    Ok((sequence, head))
+}
+
 /// Replays a history from genesis through the ledger and checks that every outcome comes out
 /// exactly as recorded. Every signature is verified again, by the same rule as ingress
 /// (`carbon_proto::signing::verify`, strict). Returns the rebuilt state.
