@@ -580,6 +580,7 @@ async fn a_bulk_plan_resumed_after_an_interruption_applies_each_row_once() {
             text.push_str("ZJ-ENT-09,2025,pre,lots\n"); // line 4: bad quantity
         }
     }
+    text.push_str("ZJ-ENT-99,2025,pre,5\n"); // well-formed, but no such account (a typo)
     std::fs::write(&plan, text).expect("plan");
     let plan_s = plan.to_string_lossy().into_owned();
     // Interrupted after two rows (exit 3: there is a bad row).
@@ -604,11 +605,22 @@ async fn a_bulk_plan_resumed_after_an_interruption_applies_each_row_once() {
     let (code, _, err) = ctl(&ep, &["--as", "ZJ-REG", "allocate", "--plan", &plan_s]);
     assert_eq!(code, REJECTED);
     assert!(
-        err.contains("3 committed now, 2 already committed"),
+        err.contains("3 committed now, 2 already committed, 1 rejected"),
         "{err}"
     );
     let report = std::fs::read_to_string(format!("{plan_s}.report.csv")).expect("report");
     assert!(report.contains("committed (earlier run)") && report.contains("BAD_ROW"));
+    // The typo was refused by a dry run: never committed as a rejection.
+    let typo = report
+        .lines()
+        .find(|l| l.contains("ZJ-ENT-99"))
+        .expect("the typo's row");
+    assert!(
+        typo.contains("UNKNOWN_ACCOUNT") && typo.contains("found by a dry run"),
+        "{typo}"
+    );
+    let history = ok(&ep, &["--as", "ZJ-REG", "history", "ZJ-REG"]);
+    assert!(!history.contains("ZJ-ENT-99"), "{history}");
     for (i, id) in ents.iter().enumerate() {
         let h = json(&ok(&ep, &["--json", "--as", "ZJ-REG", "holdings", id]));
         assert_eq!(

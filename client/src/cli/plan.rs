@@ -5,7 +5,9 @@
 //! (`<plan>.journal`, one `line<TAB>hex(SignedTx)` per row) BEFORE anything is submitted. A re-run
 //! reuses the journalled bytes, so tx ids repeat and rows already committed are not applied
 //! again: the registry returns their first outcome. Bad rows are reported with their line number
-//! and do not stop good ones. A per-row report is written as CSV.
+//! and do not stop good ones. Each row is dry-run before it is submitted: a row the ledger would
+//! reject (a mistyped enterprise id) is reported and never committed as a rejection, and is
+//! signed anew on the next run. A per-row report is written as CSV.
 //!
 //! However late a plan is re-run, a row already committed is reported as committed (the registry
 //! looks a tx id up before it checks expiry). A row whose journalled transaction can never be
@@ -182,13 +184,36 @@ pub async fn run(
     };
     let mut stale: Vec<u64> = Vec::new();
     for chunk in good[..limit].chunks(CHUNK) {
-        let txs: Vec<SignedTx> = chunk
-            .iter()
-            .filter_map(|&i| rows[i].2.as_ref().ok().cloned())
-            .collect();
+        // A dry run of each row first: a typo (an unknown enterprise, a vintage not declared) is
+        // refused without becoming a permanent rejection, and its row is signed anew next time.
+        let mut to_submit = Vec::with_capacity(chunk.len());
+        let mut txs: Vec<SignedTx> = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            let Ok(tx) = rows[i].2.as_ref() else { continue };
+            let dry = ctx.client.simulate(tx.clone(), None).await?;
+            match dry.outcome {
+                Some(o) if !dry.already_committed && o.code() != ErrorCode::Ok => {
+                    summary.rejected += 1;
+                    stale.push(rows[i].0);
+                    let message = format!(
+                        "{} (found by a dry run; nothing was recorded or submitted)",
+                        o.message
+                    );
+                    results.insert(i, (o.code().as_str_name().to_string(), 0, message));
+                }
+                _ => {
+                    to_submit.push(i);
+                    txs.push(tx.clone());
+                }
+            }
+        }
+        if txs.is_empty() {
+            bar.inc(chunk.len() as u64);
+            continue;
+        }
         ctx.sent = super::ctx::Sent::Plan;
         let answers = ctx.client.submit_batch(txs).await?;
-        for (&i, a) in chunk.iter().zip(answers) {
+        for (&i, a) in to_submit.iter().zip(answers) {
             let r = match a {
                 Ok(o) if o.code() == ErrorCode::Ok && o.sequence <= start_seq => {
                     summary.committed_before += 1;
