@@ -115,7 +115,7 @@ async fn strangers_see_no_private_transfer_and_credentials_fit_one_request_only(
             Operation::Transfer(Transfer {
                 from_account: A.into(),
                 to_account: B.into(),
-                unit_class: Some(cea),
+                unit_class: Some(cea.clone()),
                 quantity: 123,
             }),
         ),
@@ -290,4 +290,18 @@ async fn strangers_see_no_private_transfer_and_credentials_fit_one_request_only(
         .await
         .expect_err("anonymous");
     assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    // Anyone traces a serial, but an allocation's size stays private: the origin shows the
+    // traced serial alone and the allocation transaction redacted.
+    let t = c
+        .trace_serial(carbon_proto::v1::TraceSerialRequest {
+            unit_class: Some(cea),
+            serial: 7,
+            ..Default::default()
+        })
+        .await
+        .expect("trace")
+        .into_inner();
+    let range = t.origin.and_then(|o| o.range).expect("range");
+    assert_eq!((range.first, range.last), (7, 7));
+    assert!(t.created_by.expect("created by").tx.is_none());
 }

@@ -260,6 +260,14 @@ pub fn trace(node: &Arc<Node>, r: TraceSerialRequest) -> Result<TraceSerialRespo
         .created_by
         .map(|c| as_seen_by(&view, &Reader::public(), c))
         .transpose()?;
+    // A private origin (an allocation) keeps its size private too: the range shows the traced
+    // serial alone, not the whole block it was created in.
+    if t.created_by.as_ref().is_some_and(|c| c.tx.is_none()) {
+        if let Some(range) = t.origin.as_mut().and_then(|o| o.range.as_mut()) {
+            range.first = r.serial;
+            range.last = r.serial;
+        }
+    }
     Ok(t)
 }
 

@@ -49,7 +49,7 @@ pub enum OpenError {
     OtherGenesis { expected: String, found: String },
     #[error(
         "{dir} is not a data directory of this version (FORMAT says {found:?}; expected {DATA_FORMAT:?}): \
-         start with an empty directory and let the node catch up from the cluster, or restore a backup"
+         replace this member under a new id (docs/OPERATIONS.md, \"Replace a member\"), or restore the cluster from a backup"
     )]
     OtherFormat { dir: String, found: String },
 }
