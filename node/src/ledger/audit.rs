@@ -55,15 +55,42 @@ struct ClassTally {
     ranges: Vec<(u64, u64, String)>,
 }
 
+/// Serial ranges seen per unit class: held and retired blocks.
+type Classes = BTreeMap<Vec<u8>, ClassTally>;
+/// Per encumbrance id (repo ids included): (units held, holder, block state) of its blocks.
+type EncHeld = BTreeMap<u64, (u64, String, BlockState)>;
+/// Units created per unit class, from the serial counters.
+type Created = BTreeMap<Vec<u8>, u64>;
+
 /// Checks the invariants of the registry's rules (domain.md) over a committed state:
 /// 1. conservation per unit class and serial blocks that never overlap and cover exactly what was
 ///    created; 2. retired serials never held again; 3. encumbered units match their encumbrance;
 /// 4. vintage caps hold and credits exist only for approved projects; 5/6. the chain index is
 ///    contiguous and every tx id appears once.
+///
+/// The checks run in this order and the first broken one is reported.
 pub fn check_invariants(v: &dyn StateView) -> R<()> {
-    let mut classes: BTreeMap<Vec<u8>, ClassTally> = BTreeMap::new();
+    let (mut classes, mut enc_held) = check_holdings(v)?;
+    tally_retired(v, &mut classes)?;
+    let created = created_per_class(v)?;
+    check_serials_cover_created(&mut classes, &created)?;
+    check_origins(v, &classes, &created)?;
+    check_encumbrances(v, &mut enc_held)?;
+    check_repos(v, &mut enc_held)?;
+    check_loans(v)?;
+    check_no_unknown_encumbrance(enc_held)?;
+    check_vintage_caps(v)?;
+    check_credits_of_approved_projects(v, &created)?;
+    check_chain_index(v)
+}
+
+/// Every held block is well formed: keyed by its first serial, in a known state, naming an
+/// encumbrance exactly when encumbered, and each encumbrance's blocks in one account and state.
+/// Returns the held serial ranges per class and the units held per encumbrance.
+fn check_holdings(v: &dyn StateView) -> R<(Classes, EncHeld)> {
+    let mut classes = Classes::new();
+    let mut enc_held = EncHeld::new();
     // Holdings: H account 0x00 class first
-    let mut enc_held: BTreeMap<u64, (u64, String, BlockState)> = BTreeMap::new();
     for (k, b) in io(read_all::<SerialBlock>(v, keys::HOLDINGS))? {
         let Some(zero) = k.iter().position(|&b| b == 0) else {
             return fail("a holding key has no account terminator");
@@ -80,32 +107,51 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
                 r.first, r.last
             ));
         }
-        match b.state() {
-            BlockState::Available => {
-                if b.encumbrance_id != 0 {
-                    return fail(format!("available block of {account} names an encumbrance"));
-                }
-            }
-            BlockState::Pledged | BlockState::Frozen | BlockState::Repo => {
-                let e = enc_held
-                    .entry(b.encumbrance_id)
-                    .or_insert((0, account.clone(), b.state()));
-                e.0 = plus(e.0, plus(minus(r.last, r.first)?, 1)?)?;
-                if e.1 != account || e.2 != b.state() {
-                    return fail(format!(
-                        "encumbrance {} spans accounts or states",
-                        b.encumbrance_id
-                    ));
-                }
-            }
-            BlockState::Unspecified => return fail(format!("block of {account} has no state")),
-        }
+        tally_block_state(&b, &account, r.first, r.last, &mut enc_held)?;
         classes.entry(class).or_default().ranges.push((
             r.first,
             r.last,
             format!("held by {account}"),
         ));
     }
+    Ok((classes, enc_held))
+}
+
+/// An available block names no encumbrance; an encumbered one adds its units to its
+/// encumbrance, whose blocks must all be in one account and one state.
+fn tally_block_state(
+    b: &SerialBlock,
+    account: &str,
+    first: u64,
+    last: u64,
+    enc_held: &mut EncHeld,
+) -> R<()> {
+    match b.state() {
+        BlockState::Available => {
+            if b.encumbrance_id != 0 {
+                return fail(format!("available block of {account} names an encumbrance"));
+            }
+        }
+        BlockState::Pledged | BlockState::Frozen | BlockState::Repo => {
+            let e = enc_held
+                .entry(b.encumbrance_id)
+                .or_insert((0, account.to_string(), b.state()));
+            e.0 = plus(e.0, plus(minus(last, first)?, 1)?)?;
+            if e.1 != account || e.2 != b.state() {
+                return fail(format!(
+                    "encumbrance {} spans accounts or states",
+                    b.encumbrance_id
+                ));
+            }
+        }
+        BlockState::Unspecified => return fail(format!("block of {account} has no state")),
+    }
+    Ok(())
+}
+
+/// Adds the retired serial ranges to their classes (so that a retired serial held again shows
+/// as an overlap).
+fn tally_retired(v: &dyn StateView, classes: &mut Classes) -> R<()> {
     for (k, b) in io(read_all::<RetiredBlock>(v, keys::RETIRED))? {
         let class = class_in(&k, 1)?;
         let Some(r) = &b.range else {
@@ -117,7 +163,12 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             format!("retired from {}", b.account_id),
         ));
     }
-    let mut created: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    Ok(())
+}
+
+/// The units created per class: each serial counter holds the next serial to create.
+fn created_per_class(v: &dyn StateView) -> R<Created> {
+    let mut created = Created::new();
     for (k, next) in io(v.scan_prefix(keys::SERIAL_COUNTERS))? {
         let next = u64::from_be_bytes(
             next.as_slice()
@@ -126,7 +177,13 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
         );
         created.insert(k.get(1..).unwrap_or_default().to_vec(), minus(next, 1)?);
     }
-    for (class, tally) in &mut classes {
+    Ok(created)
+}
+
+/// Conservation: per class, held and retired blocks cover serials 1..=created exactly, with no
+/// overlap and no gap.
+fn check_serials_cover_created(classes: &mut Classes, created: &Created) -> R<()> {
+    for (class, tally) in classes {
         let Some(&n) = created.get(class) else {
             return fail(format!(
                 "units of class {} exist but none were created",
@@ -152,7 +209,11 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             ));
         }
     }
-    // Every created serial has exactly one origin.
+    Ok(())
+}
+
+/// Every created serial has exactly one origin, and a class with units created has blocks.
+fn check_origins(v: &dyn StateView, classes: &Classes, created: &Created) -> R<()> {
     let mut origins: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     for (k, o) in io(read_all::<carbon_proto::v1::SerialOrigin>(v, keys::ORIGINS))? {
         let class = class_in(&k, 1)?;
@@ -169,7 +230,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
         }
         *next = plus(r.last, 1)?;
     }
-    for (class, n) in &created {
+    for (class, n) in created {
         if minus(origins.get(class).copied().unwrap_or(1), 1)? != *n {
             return fail(format!(
                 "class {}: {n} created but origins cover a different count",
@@ -183,8 +244,12 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             ));
         }
     }
+    Ok(())
+}
 
-    // Encumbrances
+/// Every pledge or freeze holds exactly its remaining units, in its holder's account and in the
+/// state of its kind, and is active exactly while units remain.
+fn check_encumbrances(v: &dyn StateView, enc_held: &mut EncHeld) -> R<()> {
     for (_, e) in io(read_all::<Encumbrance>(v, keys::ENCUMBRANCES))? {
         let held = enc_held.remove(&e.id);
         let (n, holder, state) =
@@ -218,15 +283,23 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             }
         }
     }
-    check_repos(v, &mut enc_held)?;
-    check_loans(v)?;
+    Ok(())
+}
+
+/// Every encumbered block belongs to an encumbrance or repo that exists (run after those
+/// checks removed theirs).
+fn check_no_unknown_encumbrance(enc_held: EncHeld) -> R<()> {
     if let Some((id, _)) = enc_held.into_iter().next() {
         return fail(format!(
             "blocks are encumbered by {id}, which does not exist"
         ));
     }
+    Ok(())
+}
 
-    // Caps
+/// No vintage allocates over its cap, and a vintage's allocated total is what its allocations
+/// entitle (the final quantity once trued up, the pre-allocation before).
+fn check_vintage_caps(v: &dyn StateView) -> R<()> {
     let mut entitled: BTreeMap<u32, u64> = BTreeMap::new();
     for (_, a) in io(read_all::<Allocation>(v, b"L"))? {
         let n = if a.trued_up {
@@ -251,9 +324,14 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             ));
         }
     }
-    // Credits only for approved projects, and a project's total matches what was created.
+    Ok(())
+}
+
+/// Credits exist only for approved projects, and a project's issued total matches what was
+/// created of its classes.
+fn check_credits_of_approved_projects(v: &dyn StateView, created: &Created) -> R<()> {
     let mut per_project: BTreeMap<String, u64> = BTreeMap::new();
-    for (class, n) in &created {
+    for (class, n) in created {
         if class.first() == Some(&(UnitKind::Cea as u8)) {
             continue;
         }
@@ -278,8 +356,12 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
             None => return fail(format!("credits exist for unknown project {project}")),
         }
     }
+    Ok(())
+}
 
-    // Chain: contiguous sequence index, each tx id once.
+/// The chain's sequence index is contiguous from 1 to the chain's sequence, each tx id appears
+/// in it once, and each indexed tx has an outcome carrying that sequence.
+fn check_chain_index(v: &dyn StateView) -> R<()> {
     let chain: ChainState = io(read(v, keys::CHAIN))?.unwrap_or_default();
     let seqs = io(v.scan_prefix(keys::SEQUENCES))?;
     if seqs.len() as u64 != chain.sequence {
@@ -314,10 +396,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
 }
 
 /// Open repos hold exactly their units, in the buyer's account in state repo; closed ones none.
-fn check_repos(
-    v: &dyn StateView,
-    enc_held: &mut BTreeMap<u64, (u64, String, BlockState)>,
-) -> R<()> {
+fn check_repos(v: &dyn StateView, enc_held: &mut EncHeld) -> R<()> {
     for (_, r) in io(read_all::<RepoAgreement>(v, keys::REPOS))? {
         let held = enc_held.remove(&r.id);
         let open = r.status() == RepoStatus::Open;
