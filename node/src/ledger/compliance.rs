@@ -168,7 +168,36 @@ pub fn surrender(x: &mut Exec, op: &Surrender) -> Res<Effects> {
     })
 }
 
+/// Closes a compliance year (domain rule 11): every record of the year is settled, a shortfall is
+/// carried to the enterprise's account with its penalty, and the year is marked closed.
+/// Reads and writes happen in this order: the checks, who is covered, the reference price, then
+/// each record in key order, then the year's close.
 pub fn close_year(x: &mut Exec, op: &CloseComplianceYear) -> Res<Effects> {
+    check_close(x, op)?;
+    let records = covered_records(x, op.year)?;
+    let price = penalty_price(x, op)?;
+    let mut closed = Vec::with_capacity(records.len());
+    for (_, r) in records {
+        let r = settle(r, price, op.penalty_multiplier)?;
+        write_settled(x, &r)?;
+        closed.push(r);
+    }
+    let close = YearClose {
+        year: op.year,
+        deadline_date: op.deadline_date,
+        penalty_multiplier: op.penalty_multiplier,
+        reference_price_fen: price,
+        sequence: x.sequence,
+    };
+    x.put(keys::year_close(op.year), &close);
+    Ok(Effects {
+        closed_records: closed,
+        ..Default::default()
+    })
+}
+
+/// The regulator closes an open year, with an allowed multiplier, after a valid deadline.
+fn check_close(x: &Exec, op: &CloseComplianceYear) -> Res<()> {
     x.require_regulator()?;
     check_open_year(x, op.year)?;
     if !PENALTY_MULTIPLIERS.contains(&op.penalty_multiplier) {
@@ -198,22 +227,26 @@ pub fn close_year(x: &mut Exec, op: &CloseComplianceYear) -> Res<Effects> {
             ),
         );
     }
-    // Every enterprise allocated allowances of this vintage must have verified emissions.
-    let allocations: Vec<(Vec<u8>, Allocation)> = read_all(&*x.st, &keys::allocations_of(op.year))?;
+    Ok(())
+}
+
+/// The year's compliance records, in key order, once every enterprise allocated allowances of
+/// this vintage, and every record, has verified emissions.
+fn covered_records(x: &Exec, year: u32) -> Res<Vec<(Vec<u8>, ComplianceRecord)>> {
+    let allocations: Vec<(Vec<u8>, Allocation)> = read_all(&*x.st, &keys::allocations_of(year))?;
     for (_, a) in &allocations {
-        let r = record(x, &a.enterprise_id, op.year)?;
+        let r = record(x, &a.enterprise_id, year)?;
         if !r.emissions_reported {
             return reject(
                 ErrorCode::EmissionsNotReported,
                 format!(
                     "{:?} received {} allowances but has no verified emissions",
-                    a.enterprise_id, op.year
+                    a.enterprise_id, year
                 ),
             );
         }
     }
-    let records: Vec<(Vec<u8>, ComplianceRecord)> =
-        read_all(&*x.st, &keys::compliance_of(op.year))?;
+    let records: Vec<(Vec<u8>, ComplianceRecord)> = read_all(&*x.st, &keys::compliance_of(year))?;
     if let Some((_, r)) = records.iter().find(|(_, r)| !r.emissions_reported) {
         return reject(
             ErrorCode::EmissionsNotReported,
@@ -223,54 +256,55 @@ pub fn close_year(x: &mut Exec, op: &CloseComplianceYear) -> Res<Effects> {
             ),
         );
     }
+    Ok(records)
+}
+
+/// The penalty price per unit: the reference price ending on the deadline, else the fallback
+/// price given with the close.
+fn penalty_price(x: &Exec, op: &CloseComplianceYear) -> Res<u64> {
     let reference = reference_price(&*x.st, op.deadline_date)?;
-    let price = match reference.price_fen {
-        Some(p) => p,
-        None if op.fallback_price_fen > 0 => op.fallback_price_fen,
-        None => {
-            return reject(
-                ErrorCode::NoReferencePrice,
-                format!(
-                    "no allowances traded from {} to {}; give a fallback price",
-                    dates::format_date(reference.first_date),
-                    dates::format_date(reference.last_date)
-                ),
-            )
-        }
-    };
-    let mut closed = Vec::with_capacity(records.len());
-    for (_, mut r) in records {
-        let surrendered = add(
-            r.surrendered_allowances,
-            r.surrendered_credits,
-            "surrenders",
-        )?;
-        r.shortfall = r.obligation.saturating_sub(surrendered);
-        if r.shortfall == 0 {
-            r.status = ComplianceStatus::Compliant as i32;
-        } else {
-            r.status = ComplianceStatus::NonCompliant as i32;
-            let per_unit = mul(price, u64::from(op.penalty_multiplier), "the penalty")?;
-            r.penalty_fen = mul(r.shortfall, per_unit, "the penalty")?;
-            let mut ent = x.account(&r.enterprise_id)?;
-            ent.outstanding_shortfall =
-                add(ent.outstanding_shortfall, r.shortfall, "the shortfall")?;
-            x.put_account(&ent);
-        }
-        save(x, &r);
-        x.touch(&r.enterprise_id);
-        closed.push(r);
+    match reference.price_fen {
+        Some(p) => Ok(p),
+        None if op.fallback_price_fen > 0 => Ok(op.fallback_price_fen),
+        None => reject(
+            ErrorCode::NoReferencePrice,
+            format!(
+                "no allowances traded from {} to {}; give a fallback price",
+                dates::format_date(reference.first_date),
+                dates::format_date(reference.last_date)
+            ),
+        ),
     }
-    let close = YearClose {
-        year: op.year,
-        deadline_date: op.deadline_date,
-        penalty_multiplier: op.penalty_multiplier,
-        reference_price_fen: price,
-        sequence: x.sequence,
-    };
-    x.put(keys::year_close(op.year), &close);
-    Ok(Effects {
-        closed_records: closed,
-        ..Default::default()
-    })
+}
+
+/// One enterprise's result: compliant, or non-compliant with the shortfall and its penalty
+/// (shortfall x price x multiplier).
+fn settle(mut r: ComplianceRecord, price: u64, multiplier: u32) -> Res<ComplianceRecord> {
+    let surrendered = add(
+        r.surrendered_allowances,
+        r.surrendered_credits,
+        "surrenders",
+    )?;
+    r.shortfall = r.obligation.saturating_sub(surrendered);
+    if r.shortfall == 0 {
+        r.status = ComplianceStatus::Compliant as i32;
+    } else {
+        r.status = ComplianceStatus::NonCompliant as i32;
+        let per_unit = mul(price, u64::from(multiplier), "the penalty")?;
+        r.penalty_fen = mul(r.shortfall, per_unit, "the penalty")?;
+    }
+    Ok(r)
+}
+
+/// Writes a settled record; a shortfall is added to the enterprise's outstanding shortfall
+/// (deducted from its next allocation).
+fn write_settled(x: &mut Exec, r: &ComplianceRecord) -> Res<()> {
+    if r.shortfall != 0 {
+        let mut ent = x.account(&r.enterprise_id)?;
+        ent.outstanding_shortfall = add(ent.outstanding_shortfall, r.shortfall, "the shortfall")?;
+        x.put_account(&ent);
+    }
+    save(x, r);
+    x.touch(&r.enterprise_id);
+    Ok(())
 }
