@@ -79,7 +79,31 @@ fn yesterday_cst() -> u32 {
     carbon_proto::dates::date_of(carbon_client::ops::now_ms().saturating_sub(86_400_000))
 }
 
+/// The story, step by step; each step is one function below, in this order.
 pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
+    start(ctx, data).await?;
+    let (enterprises, names) = open_accounts(ctx, data).await?; // 1
+    let work = declare_and_preallocate(ctx, data).await?; // 2
+    register_and_issue(ctx).await?; // 3
+    settle_trades(ctx).await?; // 4
+    pledge_release_enforce(ctx).await?; // 5
+    let today = carbon_proto::dates::date_of(carbon_client::ops::now_ms());
+    repo_and_repurchase(ctx, today).await?; // 5b
+    let loan_id = lend(ctx, today).await?; // 5c
+    report_and_true_up(ctx, &enterprises).await?; // 6
+    surrender_all(ctx, &enterprises, loan_id).await?; // 7
+    show_december_reference(ctx, today).await?; // 8
+    close_2025(ctx).await?;
+    allocate_2026(ctx, &enterprises).await?; // 9
+    pilot_cancels(ctx).await?; // 10
+    print_tables(ctx, &names).await?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Defaults the keys directory to `seeds/keys/`, refuses a registry that is not fresh, and
+/// prints the title.
+async fn start(ctx: &mut Ctx, data: &Path) -> Res<()> {
     if ctx.keys_dir.is_none() {
         ctx.keys_dir = Some(data.join("../keys"));
     }
@@ -94,23 +118,34 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
         "浙江省碳排放权注册登记 — demo of compliance year 2025 on chain {}",
         head.chain_id
     );
+    Ok(())
+}
 
-    // 1. Accounts.
+/// The role named in `accounts.csv`.
+fn role_of(role: &str) -> Role {
+    match role {
+        "enterprise" => Role::Enterprise,
+        "verifier" => Role::Verifier,
+        "project_owner" => Role::ProjectOwner,
+        "bank" => Role::Bank,
+        "organisation" => Role::Organisation,
+        _ => Role::Individual,
+    }
+}
+
+/// Step 1, accounts: opens every account of `accounts.csv` with its demo key. Returns the
+/// enterprises with their figures, and every account's name.
+async fn open_accounts(
+    ctx: &mut Ctx,
+    data: &Path,
+) -> Res<(Vec<Enterprise>, BTreeMap<String, String>)> {
     let mut reader = csv::Reader::from_path(data.join("accounts.csv"))
         .map_err(|e| ClientError::local(format!("accounts.csv: {e}")))?;
     let mut enterprises = Vec::new();
     let mut names = BTreeMap::new();
     for rec in reader.records() {
         let r = rec.map_err(|e| ClientError::local(e.to_string()))?;
-        let (id, role, name, region) = (&r[0], &r[1], &r[2], &r[3]);
-        let role = match role {
-            "enterprise" => Role::Enterprise,
-            "verifier" => Role::Verifier,
-            "project_owner" => Role::ProjectOwner,
-            "bank" => Role::Bank,
-            "organisation" => Role::Organisation,
-            _ => Role::Individual,
-        };
+        let (id, role, name, region) = (&r[0], role_of(&r[1]), &r[2], &r[3]);
         let key = ctx
             .keys_for(id)?
             .into_iter()
@@ -143,8 +178,12 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
         names.len(),
         enterprises.len()
     ));
+    Ok((enterprises, names))
+}
 
-    // 2. Vintage and pre-allocation (70 % of 2024 emissions) through the bulk plan path.
+/// Step 2, vintage and pre-allocation (70 % of 2024 emissions) through the bulk plan path.
+/// Returns the work directory holding the plan's copy (removed at the end of a successful run).
+async fn declare_and_preallocate(ctx: &mut Ctx, data: &Path) -> Res<std::path::PathBuf> {
     ok(
         ctx,
         REG,
@@ -165,41 +204,60 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
         "vintage 2025 declared (cap 60,000,000 t); pre-allocated to {} enterprises from the plan",
         s.committed_now
     ));
+    Ok(work)
+}
 
-    // 3. Projects and issuance.
-    let projects = [
-        (
-            FOREST,
-            "ZJ-PO-LS",
-            UnitKind::Forestry,
-            "丽水百山祖林业碳汇项目（示例）",
-            "CCER-14-001-V01",
-            "丽水市",
-            1_000,
-            400_000,
-        ),
-        (
-            WIND,
-            "ZJ-PO-WIND",
-            UnitKind::Ccer,
-            "舟山岱山海上风电项目（示例）",
-            "CCER-01-001-V01",
-            "舟山市",
-            0,
-            1_500_000,
-        ),
-        (
-            BLUE,
-            "ZJ-PO-BLUE",
-            UnitKind::BlueCarbon,
-            "象山港红树林与盐沼湿地蓝碳项目（示例）",
-            "CCER-14-002-V01",
-            "宁波市",
-            1_000,
-            60_000,
-        ),
-    ];
-    for (id, owner, kind, name, method, region, bp, qty) in projects {
+/// A demo project: (id, owner, kind, name, methodology, region, buffer share in basis points,
+/// credits issued for 2025).
+type DemoProject = (
+    &'static str,
+    &'static str,
+    UnitKind,
+    &'static str,
+    &'static str,
+    &'static str,
+    u32,
+    u64,
+);
+
+/// The demo's projects.
+const PROJECTS: [DemoProject; 3] = [
+    (
+        FOREST,
+        "ZJ-PO-LS",
+        UnitKind::Forestry,
+        "丽水百山祖林业碳汇项目（示例）",
+        "CCER-14-001-V01",
+        "丽水市",
+        1_000,
+        400_000,
+    ),
+    (
+        WIND,
+        "ZJ-PO-WIND",
+        UnitKind::Ccer,
+        "舟山岱山海上风电项目（示例）",
+        "CCER-01-001-V01",
+        "舟山市",
+        0,
+        1_500_000,
+    ),
+    (
+        BLUE,
+        "ZJ-PO-BLUE",
+        UnitKind::BlueCarbon,
+        "象山港红树林与盐沼湿地蓝碳项目（示例）",
+        "CCER-14-002-V01",
+        "宁波市",
+        1_000,
+        60_000,
+    ),
+];
+
+/// Step 3, projects and issuance: each project proposed by its owner, approved, and issued
+/// credits.
+async fn register_and_issue(ctx: &mut Ctx) -> Res<()> {
+    for (id, owner, kind, name, method, region, bp, qty) in PROJECTS {
         let op = Op::ProposeProject(pb::ProposeProject {
             project_id: id.into(),
             owner_id: owner.into(),
@@ -235,9 +293,12 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
             bp / 100
         ));
     }
+    Ok(())
+}
 
-    // 4. Trades.
-    let trades = [
+/// The demo's trades: (seller, buyer, unit class, quantity, price in fen).
+fn trades() -> [(&'static str, &'static str, String, u64, u64); 7] {
+    [
         (
             "ZJ-PO-WIND",
             "ZJ-ENT-01",
@@ -287,7 +348,12 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
             10_000,
             8_800,
         ),
-    ];
+    ]
+}
+
+/// Step 4, trades.
+async fn settle_trades(ctx: &mut Ctx) -> Res<()> {
+    let trades = trades();
     for (seller, buyer, class, qty, price) in &trades {
         let op = Op::Trade(pb::Trade {
             seller: (*seller).into(),
@@ -303,19 +369,24 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
         "{} trades settled (CEA and credits, prices in CNY/t)",
         trades.len()
     ));
+    Ok(())
+}
 
-    // 5. Pledges: one partly released, one enforced after default.
-    let pledge = |pledgor: &str, bank: &str, q: u64, secured: u64, contract: &str| {
-        Op::Pledge(pb::Pledge {
-            pledgor: pledgor.into(),
-            pledgee: bank.into(),
-            unit_class: Some(crate::cli::demo::cea2025()),
-            quantity: q,
-            secured_amount_fen: secured,
-            maturity_date: 20261231,
-            contract_ref: contract.into(),
-        })
-    };
+/// A pledge of CEA 2025 maturing at the end of 2026.
+fn pledge(pledgor: &str, bank: &str, q: u64, secured: u64, contract: &str) -> Op {
+    Op::Pledge(pb::Pledge {
+        pledgor: pledgor.into(),
+        pledgee: bank.into(),
+        unit_class: Some(cea2025()),
+        quantity: q,
+        secured_amount_fen: secured,
+        maturity_date: 20261231,
+        contract_ref: contract.into(),
+    })
+}
+
+/// Step 5, pledges: one partly released, one enforced after default.
+async fn pledge_release_enforce(ctx: &mut Ctx) -> Res<()> {
     let p1 = ok(
         ctx,
         "ZJ-ENT-04",
@@ -363,10 +434,16 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     )
     .await?;
     say(format!("pledge {p1}: 500,000 CEA of ZJ-ENT-04 to ZJ-BANK-01, 200,000 released; pledge {p2}: ZJ-ENT-06 defaulted, ZJ-BANK-02 enforced 100,000 CEA"));
+    Ok(())
+}
 
-    // 5b. Repo (回购): ZJ-ENT-03 sells allowances to a bank and buys them back.
-    let today = carbon_proto::dates::date_of(carbon_client::ops::now_ms());
-    let in_days = |n: u32| (0..n).fold(today, |d, _| carbon_proto::dates::next_day(d));
+/// The date `n` days after `today` (yyyymmdd).
+fn in_days(today: u32, n: u32) -> u32 {
+    (0..n).fold(today, |d, _| carbon_proto::dates::next_day(d))
+}
+
+/// Step 5b, repo (回购): ZJ-ENT-03 sells allowances to a bank and buys them back.
+async fn repo_and_repurchase(ctx: &mut Ctx, today: u32) -> Res<()> {
     let repo_id = ok(
         ctx,
         "ZJ-ENT-03",
@@ -377,7 +454,7 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
             quantity: 200_000,
             sale_price_fen: 8_000,
             repurchase_price_fen: 8_150,
-            repurchase_date: in_days(30),
+            repurchase_date: in_days(today, 30),
             contract_ref: "碳排放权回购协议 2025-NB-R01".into(),
         }),
     )
@@ -393,10 +470,14 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     .await?;
     say(format!(
         "repo {repo_id}: ZJ-ENT-03 sold 200,000 CEA to ZJ-BANK-01 at 80.00, repurchase at 81.50 by {}; the bank confirmed the repurchase, the units are back with ZJ-ENT-03",
-        carbon_proto::dates::format_date(in_days(30))
+        carbon_proto::dates::format_date(in_days(today, 30))
     ));
+    Ok(())
+}
 
-    // 5c. Lending (借碳): ZJ-ENT-07 borrows allowances from ZJ-ENT-01 before its true-up.
+/// Step 5c, lending (借碳): ZJ-ENT-07 borrows allowances from ZJ-ENT-01 before its true-up.
+/// Returns the loan id.
+async fn lend(ctx: &mut Ctx, today: u32) -> Res<u64> {
     let loan_id = ok(
         ctx,
         "ZJ-ENT-01",
@@ -406,7 +487,7 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
             unit_class: Some(cea2025()),
             quantity: 30_000,
             fee_fen: 4_500_000,
-            return_date: in_days(60),
+            return_date: in_days(today, 60),
             contract_ref: "借碳合同 2025-HZ-L01".into(),
         }),
     )
@@ -416,11 +497,14 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     .loan_id;
     say(format!(
         "loan {loan_id}: ZJ-ENT-01 lent 30,000 CEA to ZJ-ENT-07 (fee 45,000.00 CNY, return by {})",
-        carbon_proto::dates::format_date(in_days(60))
+        carbon_proto::dates::format_date(in_days(today, 60))
     ));
+    Ok(loan_id)
+}
 
-    // 6. Verified emissions, then the final true-up.
-    for e in &enterprises {
+/// Step 6, verified emissions, then the final true-up.
+async fn report_and_true_up(ctx: &mut Ctx, enterprises: &[Enterprise]) -> Res<()> {
+    for e in enterprises {
         ok(
             ctx,
             VER,
@@ -432,7 +516,7 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
         )
         .await?;
     }
-    for e in &enterprises {
+    for e in enterprises {
         let o = ok(
             ctx,
             REG,
@@ -453,8 +537,11 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
         }
     }
     say("verified emissions reported by ZJ-VER-01; final allocations trued up");
+    Ok(())
+}
 
-    // 7. Surrender: credits up to 5 %, then allowances.
+/// Step 7, surrender: credits up to 5 %, then allowances; then ZJ-ENT-07 returns its loan.
+async fn surrender_all(ctx: &mut Ctx, enterprises: &[Enterprise], loan_id: u64) -> Res<()> {
     let over = Op::Surrender(pb::Surrender {
         enterprise_id: "ZJ-ENT-02".into(),
         year: 2025,
@@ -465,36 +552,8 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     say(format!(
         "ZJ-ENT-02 tried to surrender 600,000 CCER: rejected CREDIT_CAP_EXCEEDED ({msg})"
     ));
-    for e in &enterprises {
-        let mut remaining = e.verified;
-        let cap = e.verified * 5 / 100;
-        for class in [
-            format!("CCER:2025:{WIND}"),
-            format!("FORESTRY:2025:{FOREST}"),
-        ] {
-            let have = available(ctx, &e.id, &class).await?;
-            let q = have.min(cap).min(remaining);
-            if q > 0 {
-                let op = Op::Surrender(pb::Surrender {
-                    enterprise_id: e.id.clone(),
-                    year: 2025,
-                    unit_class: Some(cls(&class)?),
-                    quantity: q,
-                });
-                ok(ctx, &e.id, op).await?;
-                remaining -= q;
-            }
-        }
-        let q = available(ctx, &e.id, "CEA:2025").await?.min(remaining);
-        if q > 0 {
-            let op = Op::Surrender(pb::Surrender {
-                enterprise_id: e.id.clone(),
-                year: 2025,
-                unit_class: Some(cea2025()),
-                quantity: q,
-            });
-            ok(ctx, &e.id, op).await?;
-        }
+    for e in enterprises {
+        surrender_for(ctx, e).await?;
     }
     say("surrenders done (ZJ-ENT-07's lowest serials, the borrowed ones, went first)");
     ok(
@@ -509,8 +568,47 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     say(format!(
         "ZJ-ENT-07 returned 30,000 CEA 2025 to ZJ-ENT-01: loan {loan_id} closed"
     ));
+    Ok(())
+}
 
-    // 8. The penalty price: the usual deadline, 31 December, looks at December's trades only.
+/// One enterprise's surrender: the credits it holds up to 5 % of its verified emissions per
+/// class, then allowances for the rest.
+async fn surrender_for(ctx: &mut Ctx, e: &Enterprise) -> Res<()> {
+    let mut remaining = e.verified;
+    let cap = e.verified * 5 / 100;
+    for class in [
+        format!("CCER:2025:{WIND}"),
+        format!("FORESTRY:2025:{FOREST}"),
+    ] {
+        let have = available(ctx, &e.id, &class).await?;
+        let q = have.min(cap).min(remaining);
+        if q > 0 {
+            let op = Op::Surrender(pb::Surrender {
+                enterprise_id: e.id.clone(),
+                year: 2025,
+                unit_class: Some(cls(&class)?),
+                quantity: q,
+            });
+            ok(ctx, &e.id, op).await?;
+            remaining -= q;
+        }
+    }
+    let q = available(ctx, &e.id, "CEA:2025").await?.min(remaining);
+    if q > 0 {
+        let op = Op::Surrender(pb::Surrender {
+            enterprise_id: e.id.clone(),
+            year: 2025,
+            unit_class: Some(cea2025()),
+            quantity: q,
+        });
+        ok(ctx, &e.id, op).await?;
+    }
+    Ok(())
+}
+
+/// Step 8, the penalty price: the usual deadline, 31 December, looks at December's trades
+/// only.
+async fn show_december_reference(ctx: &mut Ctx, today: u32) -> Res<()> {
     let december = (today / 10_000) * 10_000 + 1231;
     let p = ctx.client.reference_price(december).await?;
     say(format!(
@@ -524,8 +622,11 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
             "nothing traded yet".to_string()
         }
     ));
+    Ok(())
+}
 
-    // Close 2025 (the demo cannot wait for 31 December: yesterday stands in as the deadline).
+/// Close 2025 (the demo cannot wait for 31 December: yesterday stands in as the deadline).
+async fn close_2025(ctx: &mut Ctx) -> Res<()> {
     let deadline = yesterday_cst();
     let window = ctx.client.reference_price(deadline).await?;
     let close = Op::CloseComplianceYear(pb::CloseComplianceYear {
@@ -554,8 +655,11 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
             )
         }
     ));
+    Ok(())
+}
 
-    // 9. 2026: the short enterprise's allocation is reduced by its shortfall.
+/// Step 9, 2026: the short enterprise's allocation is reduced by its shortfall.
+async fn allocate_2026(ctx: &mut Ctx, enterprises: &[Enterprise]) -> Res<()> {
     ok(
         ctx,
         REG,
@@ -583,8 +687,11 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
         "2026 pre-allocation of ZJ-ENT-06: {short} granted, {} withheld against its 2025 shortfall (Decree 775 art. 24)",
         o.effects.unwrap_or_default().shortfall_deducted
     ));
+    Ok(())
+}
 
-    // 10. The zero-carbon pilot cancels credits.
+/// Step 10, the zero-carbon pilot cancels credits.
+async fn pilot_cancels(ctx: &mut Ctx) -> Res<()> {
     for (class, q) in [
         (format!("CCER:2025:{WIND}"), 20_000u64),
         (format!("BLUE_CARBON:2025:{BLUE}"), 10_000),
@@ -599,8 +706,11 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
         ok(ctx, "ZJ-PILOT-AJ", op).await?;
     }
     say("ZJ-PILOT-AJ cancelled 20,000 CCER and 10,000 blue-carbon credits for its 2026 carbon neutrality");
+    Ok(())
+}
 
-    // Tables.
+/// Tables: the 2025 compliance records with account names, and the market statistics.
+async fn print_tables(ctx: &mut Ctx, names: &BTreeMap<String, String>) -> Res<()> {
     let r = ctx.client.compliance(2025, "").await?;
     let mut rows = show::compliance_rows(&r.records);
     for row in &mut rows {
@@ -617,7 +727,6 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
         "{}",
         show::table(&show::MARKET_HEADER, show::market_rows(&days))
     );
-    let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
 
