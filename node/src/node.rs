@@ -9,13 +9,14 @@ use crate::raft::network::{Network, Prober, MAX_PEER_MESSAGE};
 use crate::raft::peer_service::PeerService;
 use crate::raft::watchdog::{self, Liveness};
 use crate::raft::{NodeId, Raft};
-use crate::storage::{self, StateMachine};
+use crate::storage::{self, LogStore, StateMachine};
 use crate::tls::NodeTls;
 use carbon_proto::peer::peer_server::PeerServer;
 use carbon_proto::v1::registry_server::RegistryServer;
 use carbon_proto::v1::Genesis;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 /// What every request handler shares.
 pub struct Node {
@@ -86,17 +87,59 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     refuse_public_plaintext(&config).await?;
     let tls = NodeTls::load(&config.tls, config.id)?;
-    // Bind first: a port in use is a start-up failure, not a node that serves nothing.
-    let peer_listener = bind("peer", &config.peer_addr).await?;
-    let client_listener = bind("client", &config.client_addr).await?;
-    let page_listener = match &config.disclosure_addr {
+    let listeners = bind_all(&config).await?;
+    let (node, log) = assemble(&config, genesis, &tls, &listeners.peer).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let servers = start_servers(&config, &tls, &node, log, listeners, &stop_rx).await?;
+    tracing::info!(
+        id = config.id,
+        client = %config.client_addr,
+        peer = %config.peer_addr,
+        chain = %node.genesis.chain_id,
+        "node started"
+    );
+    initialise_if_bootstrapping(&config, &node.raft).await?;
+    serve_until_shutdown(&node, servers, &stop_tx, shutdown).await
+}
+
+/// The node's listeners: peer and client gRPC, and the optional disclosure page and metrics.
+struct Listeners {
+    peer: tokio::net::TcpListener,
+    client: tokio::net::TcpListener,
+    page: Option<tokio::net::TcpListener>,
+    metrics: Option<tokio::net::TcpListener>,
+}
+
+/// Binds every configured address first: a port in use is a start-up failure, not a node that
+/// serves nothing.
+async fn bind_all(config: &Config) -> anyhow::Result<Listeners> {
+    let peer = bind("peer", &config.peer_addr).await?;
+    let client = bind("client", &config.client_addr).await?;
+    let page = match &config.disclosure_addr {
         Some(a) => Some(bind("disclosure page", a).await?),
         None => None,
     };
-    let metrics_listener = match &config.metrics_addr {
+    let metrics = match &config.metrics_addr {
         Some(a) => Some(bind("metrics", a).await?),
         None => None,
     };
+    Ok(Listeners {
+        peer,
+        client,
+        page,
+        metrics,
+    })
+}
+
+/// Assembles the Raft node: the clock test knob, storage, openraft with its peer network, the
+/// election watchdog, and what every request handler shares. Returns the node and its log (for
+/// the metrics endpoint).
+async fn assemble(
+    config: &Config,
+    genesis: Genesis,
+    tls: &NodeTls,
+    peer_listener: &tokio::net::TcpListener,
+) -> anyhow::Result<(Arc<Node>, LogStore)> {
     let offset = crate::raft::clock::init_from_env().map_err(|e| anyhow::anyhow!(e))?;
     if offset != 0 {
         tracing::warn!(
@@ -105,7 +148,7 @@ pub async fn run(
         );
     }
     let (log, state) = storage::open(&config.data_dir, &genesis)?;
-    let raft_cfg = Arc::new(raft_config(&config).validate()?);
+    let raft_cfg = Arc::new(raft_config(config).validate()?);
     let liveness = Liveness::new(
         config.id,
         watchdog::Settings::new(&raft_cfg, config.clock_tolerance_ms),
@@ -130,25 +173,101 @@ pub async fn run(
         genesis,
         batcher: Batcher::start(raft.clone(), config.max_batch, liveness.clone()),
         forwarder: Forwarder::new((!config.client_plaintext).then(|| tls.forward_client())),
-        liveness: liveness.clone(),
+        liveness,
     });
+    Ok((node, log))
+}
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let peer = tonic::transport::Server::builder()
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// The node's servers, running; each stops when the stop signal turns true.
+struct Servers {
+    peer: JoinHandle<Result<(), tonic::transport::Error>>,
+    client: JoinHandle<Result<(), tonic::transport::Error>>,
+    page: JoinHandle<anyhow::Result<()>>,
+    metrics: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Builds the peer and client gRPC servers and starts them, with the disclosure page and the
+/// metrics endpoint when configured (otherwise a task that waits for the stop signal).
+async fn start_servers(
+    config: &Config,
+    tls: &NodeTls,
+    node: &Arc<Node>,
+    log: LogStore,
+    listeners: Listeners,
+    stop_rx: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Servers> {
+    let peer = peer_server(config, tls, node, listeners.peer, stop_rx)?;
+    let client = client_server(config, tls, node, listeners.client, stop_rx).await?;
+    let peer = tokio::spawn(peer);
+    let client = tokio::spawn(client);
+    let (page_node, page_stop, page_listener) =
+        (node.clone(), stopped(stop_rx.clone()), listeners.page);
+    let page = tokio::spawn(async move {
+        match page_listener {
+            Some(listener) => crate::disclosure_page::serve(page_node, listener, page_stop).await,
+            None => {
+                page_stop.await;
+                Ok(())
+            }
+        }
+    });
+    let (metrics_node, metrics_stop, metrics_listener) =
+        (node.clone(), stopped(stop_rx.clone()), listeners.metrics);
+    let metrics = tokio::spawn(async move {
+        match metrics_listener {
+            Some(listener) => {
+                crate::metrics::serve(metrics_node, log, listener, metrics_stop).await
+            }
+            None => {
+                metrics_stop.await;
+                Ok(())
+            }
+        }
+    });
+    Ok(Servers {
+        peer,
+        client,
+        page,
+        metrics,
+    })
+}
+
+/// The peer gRPC server (Raft traffic between members), mutual TLS.
+fn peer_server(
+    config: &Config,
+    tls: &NodeTls,
+    node: &Node,
+    listener: tokio::net::TcpListener,
+    stop_rx: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
+    Ok(tonic::transport::Server::builder()
         .tls_config(tls.peer_server())?
         .add_service(
             PeerServer::new(PeerService {
-                raft: raft.clone(),
+                raft: node.raft.clone(),
                 id: config.id,
-                liveness,
+                liveness: node.liveness.clone(),
             })
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE),
         )
-        .serve_with_incoming_shutdown(incoming(peer_listener), stopped(stop_rx.clone()));
+        .serve_with_incoming_shutdown(incoming(listener), stopped(stop_rx.clone())))
+}
+
+/// The client gRPC server: the registry API, health (NOT_SERVING until the health task's first
+/// evaluation) and reflection; TLS unless the client API is plaintext (`dev`, loopback only).
+async fn client_server(
+    config: &Config,
+    tls: &NodeTls,
+    node: &Arc<Node>,
+    listener: tokio::net::TcpListener,
+    stop_rx: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     // NOT_SERVING until the first evaluation says otherwise (the reporter starts "" SERVING).
     for service in crate::api::health::SERVICES {
@@ -165,7 +284,7 @@ pub async fn run(
     if !config.client_plaintext {
         client = client.tls_config(tls.client_api_server())?;
     }
-    let client = client
+    Ok(client
         .layer(crate::api::rpc_metrics::RpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -175,39 +294,12 @@ pub async fn run(
                 .max_decoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE)
                 .max_encoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE),
         )
-        .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_rx.clone()));
-    let mut peer = tokio::spawn(peer);
-    let mut client = tokio::spawn(client);
-    let (page_node, page_stop) = (node.clone(), stopped(stop_rx.clone()));
-    let mut page = tokio::spawn(async move {
-        match page_listener {
-            Some(listener) => crate::disclosure_page::serve(page_node, listener, page_stop).await,
-            None => {
-                page_stop.await;
-                Ok(())
-            }
-        }
-    });
-    let (metrics_node, metrics_stop) = (node.clone(), stopped(stop_rx.clone()));
-    let mut metrics = tokio::spawn(async move {
-        match metrics_listener {
-            Some(listener) => {
-                crate::metrics::serve(metrics_node, log, listener, metrics_stop).await
-            }
-            None => {
-                metrics_stop.await;
-                Ok(())
-            }
-        }
-    });
-    tracing::info!(
-        id = config.id,
-        client = %config.client_addr,
-        peer = %config.peer_addr,
-        chain = %node.genesis.chain_id,
-        "node started"
-    );
+        .serve_with_incoming_shutdown(incoming(listener), stopped(stop_rx.clone())))
+}
 
+/// The bootstrapping member initialises a new cluster once (a failure is logged: another
+/// member may have initialised it).
+async fn initialise_if_bootstrapping(config: &Config, raft: &Raft) -> anyhow::Result<()> {
     if config.bootstrap && !raft.is_initialized().await? {
         let members = config.initial_members();
         tracing::info!(?members, "initialising a new cluster");
@@ -215,27 +307,37 @@ pub async fn run(
             tracing::warn!("initialise: {e}");
         }
     }
+    Ok(())
+}
 
+/// Serves until `shutdown` resolves, a server stops or Raft reports a fatal error; then stops
+/// the servers (5 s each), shuts Raft down and flushes the state machine.
+async fn serve_until_shutdown(
+    node: &Node,
+    mut servers: Servers,
+    stop_tx: &tokio::sync::watch::Sender<bool>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let failure = tokio::select! {
         _ = shutdown => {
             tracing::info!("shutting down");
             None
         }
-        r = &mut peer => Some(format!("the peer server stopped: {}", server_end(r))),
-        r = &mut client => Some(format!("the client server stopped: {}", server_end(r))),
-        r = &mut page => Some(format!("the disclosure page stopped: {}", page_end(r))),
-        r = &mut metrics => Some(format!("the metrics server stopped: {}", page_end(r))),
-        fatal = raft_fatal(raft.clone()) => Some(format!("Raft stopped with a fatal error: {fatal}")),
+        r = &mut servers.peer => Some(format!("the peer server stopped: {}", server_end(r))),
+        r = &mut servers.client => Some(format!("the client server stopped: {}", server_end(r))),
+        r = &mut servers.page => Some(format!("the disclosure page stopped: {}", page_end(r))),
+        r = &mut servers.metrics => Some(format!("the metrics server stopped: {}", page_end(r))),
+        fatal = raft_fatal(node.raft.clone()) => Some(format!("Raft stopped with a fatal error: {fatal}")),
     };
     if let Some(why) = &failure {
         tracing::error!("{why}; stopping the node");
     }
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), &mut client).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), &mut peer).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), &mut page).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), &mut metrics).await;
-    if let Err(e) = raft.shutdown().await {
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut servers.client).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut servers.peer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut servers.page).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut servers.metrics).await;
+    if let Err(e) = node.raft.shutdown().await {
         tracing::warn!("raft shutdown: {e}");
     }
     node.state.flush()?;
