@@ -75,8 +75,15 @@ pub fn restore(
     if let Some(members) = members {
         meta = with_membership(meta, members);
     }
-    // A fresh data directory (format marker, empty log, genesis state)...
-    drop(storage::open(data_dir, genesis).map_err(CheckError::Open)?);
+    // A fresh data directory (format marker, empty log, genesis state), whose vote is the
+    // term of the backup's last entry: openraft refuses to lead in a term below the last log
+    // id it holds, so a first election in term 1 over a term-2 snapshot would stop the member.
+    let (log, _state) = storage::open(data_dir, genesis).map_err(CheckError::Open)?;
+    if let Some(last) = meta.last_log_id {
+        let vote = crate::raft::Vote::new(last.leader_id.term, last.leader_id.node_id);
+        log.save_vote_blocking(&vote).map_err(file_err)?;
+    }
+    drop((log, _state));
     // ...whose current snapshot is the backup: the state is restored from it when it opens.
     let snapshots = Snapshots::open(data_dir.join("snapshots"))?;
     let (path, _) = snapshots.write(&meta, 0, records).map_err(file_err)?;

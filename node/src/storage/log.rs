@@ -169,6 +169,16 @@ impl LogStore {
             .map_err(|_| io::Error::other("the WAL flush worker stopped"))?
     }
 
+    /// Saves a vote and waits until it is on stable storage, outside any async runtime (making
+    /// a data directory from a backup).
+    pub fn save_vote_blocking(&self, vote: &Vote) -> io::Result<()> {
+        self.write_wal().save_vote(wal_vote(vote))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.write_wal().flush(true, Some(Flushed::Wait(tx)))?;
+        rx.blocking_recv()
+            .map_err(|_| io::Error::other("the WAL flush worker stopped"))?
+    }
+
     /// Appends entries and queues their sync; `done` hears when every byte is on stable storage.
     /// Hot path: every proposal on the leader and every replicated batch on a follower.
     fn append_entries(
