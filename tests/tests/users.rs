@@ -809,6 +809,19 @@ async fn signing_shows_the_body_and_dry_runs_keep_typos_out_of_the_chain() {
             "{stranger:?}: {e:?}"
         );
     }
+    // Nor by listing oneself as a second signer of a body that moves another's units.
+    let both = sign(&body(&["ZJ-ENT-02", "ZJ-ENT-01"], transfer.clone()), &[]);
+    let e = c
+        .simulate(signed_as(
+            "ZJ-ENT-02",
+            SimulateRequest {
+                tx: Some(both),
+                auth: None,
+            },
+        ))
+        .await
+        .expect_err("a co-signer's unsigned dry run of another's transfer");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
     let r = c
         .simulate(dry_run(Some(REG)))
         .await
