@@ -905,32 +905,63 @@ fn https_endpoints_need_tls_and_say_so_against_a_plaintext_dev_node() {
 
 /// `carbon-node check` on an export replays it through the rules. A history whose outcome was
 /// rewritten, with every later head recomputed, still passes `chain verify` (links and
-/// signatures), and the replay refuses it.
+/// signatures), and the replay refuses it; so it does a history whose time goes backwards. A
+/// reworded message (free text, outside the chain) does not make a history forged.
 fn replaying_an_export_catches_rewritten_outcomes(ep: &[String], export: &std::path::Path) {
     let check = |file: &std::path::Path| {
-        std::process::Command::new(node_binary())
+        let out = std::process::Command::new(node_binary())
             .arg("check")
             .arg(file)
             .arg("--genesis")
             .arg(repo_root().join("seeds/genesis.toml"))
             .output()
-            .expect("carbon-node check runs")
+            .expect("carbon-node check runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
     };
-    let out = check(export);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (clean, text) = check(export);
     assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+        clean && text.contains("replayed through the rules"),
+        "{text}"
     );
-    assert!(text.contains("replayed through the rules"), "{text}");
 
-    let mut txs =
+    let txs =
         carbon_proto::hex_json::read_export(&std::fs::read_to_string(export).expect("export"))
             .expect("parse");
     let genesis =
         carbon_proto::genesis::load(&repo_root().join("seeds/genesis.toml")).expect("genesis");
-    let i = txs
+    // The history with `edit` applied to outcome `i` and every head from `i` on recomputed.
+    let forge = |name: &str, i: usize, edit: &dyn Fn(&mut carbon_proto::v1::Outcome)| {
+        let mut txs = txs.clone();
+        edit(txs[i].outcome.as_mut().expect("outcome"));
+        let mut head = match i {
+            0 => carbon_proto::chain::genesis_head(&genesis).to_vec(),
+            _ => txs[i - 1]
+                .outcome
+                .as_ref()
+                .expect("outcome")
+                .chain_head
+                .clone(),
+        };
+        for t in &mut txs[i..] {
+            let o = t.outcome.as_mut().expect("outcome");
+            head = carbon_proto::chain::next_head(&head, o).to_vec();
+            o.chain_head = head.clone();
+        }
+        let path = export.with_file_name(name);
+        let lines: Vec<String> = txs
+            .iter()
+            .map(|t| carbon_proto::hex_json::export_line(t).expect("line"))
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+        assert!(ok(ep, &["chain", "verify", &path.to_string_lossy()]).contains("verify"));
+        check(&path)
+    };
+    let moved = txs
         .iter()
         .position(|t| {
             t.outcome
@@ -939,42 +970,17 @@ fn replaying_an_export_catches_rewritten_outcomes(ep: &[String], export: &std::p
                 .is_some_and(|e| !e.moved.is_empty())
         })
         .expect("a transaction that moved units");
-    let effects = txs[i]
-        .outcome
-        .as_mut()
-        .and_then(|o| o.effects.as_mut())
-        .expect("effects");
-    effects.moved[0].first += 1;
-    let mut head = if i == 0 {
-        carbon_proto::chain::genesis_head(&genesis).to_vec()
-    } else {
-        txs[i - 1]
-            .outcome
-            .as_ref()
-            .expect("outcome")
-            .chain_head
-            .clone()
-    };
-    for t in &mut txs[i..] {
-        let o = t.outcome.as_mut().expect("outcome");
-        head = carbon_proto::chain::next_head(&head, o).to_vec();
-        o.chain_head = head.clone();
-    }
-    let forged = export.with_file_name("forged.jsonl");
-    let lines: Vec<String> = txs
-        .iter()
-        .map(|t| carbon_proto::hex_json::export_line(t).expect("line"))
-        .collect();
-    std::fs::write(&forged, lines.join("\n") + "\n").expect("write");
-    assert!(ok(ep, &["chain", "verify", &forged.to_string_lossy()]).contains("verify"));
-    let out = check(&forged);
-    assert!(
-        !out.status.success(),
-        "the replay must refuse a rewritten outcome"
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("different outcome"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (clean, text) = forge("forged.jsonl", moved, &|o| {
+        if let Some(e) = o.effects.as_mut() {
+            e.moved[0].first += 1;
+        }
+    });
+    assert!(!clean && text.contains("different outcome"), "{text}");
+    let last = txs.len() - 1;
+    let (clean, text) = forge("back-in-time.jsonl", last, &|o| {
+        o.timestamp_ms -= 86_400_000
+    });
+    assert!(!clean && text.contains("goes back"), "{text}");
+    let (clean, text) = forge("reworded.jsonl", moved, &|o| o.message = "reworded".into());
+    assert!(clean, "a reworded message is not a forgery: {text}");
 }
