@@ -47,6 +47,10 @@ pub fn raft_config(c: &Config) -> openraft::Config {
         max_in_snapshot_log_to_keep: c.logs_to_keep,
         // openraft purges only once this many entries are purgeable.
         purge_batch_size: (c.snapshot_logs / 4).clamp(1, 256),
+        // A learner counts as caught up (AddLearner returns) within this many entries of the
+        // leader, as health's SERVING does; openraft's default is 5,000, which counted a learner
+        // that was never reached as caught up.
+        replication_lag_threshold: crate::api::health::CATCHING_UP_ENTRIES_MAX,
         ..Default::default()
     }
 }

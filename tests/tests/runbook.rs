@@ -135,6 +135,19 @@ async fn add_remove_and_replace_a_member() {
         .await;
     open_account(&cluster, "ZJ-RB-1").await;
 
+    // A mistyped address: the learner is never reached. add-learner says it has not caught up,
+    // and `voters` refuses to make it a voter (the cluster would lose its fault tolerance).
+    let (code, out, err) = as_admin(
+        &cluster,
+        &admin_key(),
+        &["cluster", "add-learner", "9", "127.0.0.1:1", "127.0.0.1:1"],
+    );
+    assert_eq!(code, 3, "add-learner of nobody: {out}{err}");
+    assert!(err.contains("MEMBER_NOT_CAUGHT_UP"), "{err}");
+    let (code, out, err) = as_admin(&cluster, &admin_key(), &["cluster", "voters", "1,2,3,9"]);
+    assert_eq!(code, 3, "voters with nobody: {out}{err}");
+    assert!(err.contains("MEMBER_NOT_CAUGHT_UP"), "{err}");
+
     // Add: start the new member empty, add it as a learner (waits until it caught up), then
     // make it a voter.
     let four = cluster.add_node();

@@ -1,11 +1,13 @@
 //! Cluster status and administration. Membership changes are signed by the cluster admin key
 //! (the genesis key until a `RotateClusterAdminKey` transaction replaced it: `ledger::cluster`)
 //! over `admin_signing_hash(chain, body)`, and run on the leader. New voters join
-//! as learners first (`AddLearner`, which waits until the learner caught up), then
-//! `ChangeMembership` makes the voter set exactly what it names.
+//! as learners first (`AddLearner`, which waits up to `LEARNER_CATCH_UP_WAIT` for the learner to
+//! catch up), then `ChangeMembership` makes the membership exactly the voters it names (learners
+//! not named are removed), refusing a new voter that has not caught up (MEMBER_NOT_CAUGHT_UP).
 
 use super::errors::{from_status, ApiError};
 use super::forward::{forwarded, leader};
+use super::health::CATCHING_UP_ENTRIES_MAX;
 use super::ingress::now_ms;
 use crate::node::Node;
 use crate::raft::NodeAddr;
@@ -127,6 +129,71 @@ pub fn verify(node: &Node, req: &AdminRequest) -> Result<AdminBody, ApiError> {
     Ok(body)
 }
 
+/// How long `AddLearner` waits for the learner to catch up before it answers (below carbonctl's
+/// default attempt timeout of 5 s; a learner catching up from a large snapshot takes longer, and
+/// the answer then says so).
+const LEARNER_CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether member `id` was reached and its log matches the leader's to within
+/// `CATCHING_UP_ENTRIES_MAX` entries, as the leader's replication reports it; with the figures.
+fn caught_up(node: &Node, id: u64) -> (bool, u64, u64) {
+    let m = node.raft.metrics().borrow().clone();
+    let last = m.last_log_index.unwrap_or(0);
+    let matched = m
+        .replication
+        .as_ref()
+        .and_then(|r| r.get(&id))
+        .and_then(|l| l.as_ref())
+        .map(|l| l.index);
+    let ok = matched.is_some_and(|i| i.saturating_add(CATCHING_UP_ENTRIES_MAX) >= last);
+    (ok, matched.unwrap_or(0), last)
+}
+
+/// Every new voter was reached and caught up: a learner that never was (a mistyped address)
+/// must not become a voter, which would leave the cluster without its fault tolerance.
+fn require_caught_up(node: &Node, voters: &BTreeSet<u64>) -> Result<(), ApiError> {
+    let current = node.raft.metrics().borrow().membership_config.clone();
+    for &id in voters {
+        if id == node.id || current.membership().voter_ids().any(|v| v == id) {
+            continue;
+        }
+        let (ok, matched, last) = caught_up(node, id);
+        if !ok {
+            return Err(ApiError::new(
+                ErrorCode::MemberNotCaughtUp,
+                format!(
+                    "member {id} has {matched} of the leader's {last} log entries (or was never reached): add it as a learner, check its addresses, and wait until `cluster status` shows it caught up; nothing changed"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Adds a learner and waits, at most `LEARNER_CATCH_UP_WAIT`, until it was reached and caught up.
+async fn add_learner(node: &Node, id: u64, addr: NodeAddr) -> Result<(), ApiError> {
+    let deadline = tokio::time::Instant::now() + LEARNER_CATCH_UP_WAIT;
+    let added = tokio::time::timeout_at(deadline, node.raft.add_learner(id, addr, true)).await;
+    if let Ok(r) = added {
+        r.map_err(|e| ApiError::unavailable(format!("membership change failed: {e}")))?;
+    }
+    loop {
+        let (ok, matched, last) = caught_up(node, id);
+        if ok {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                ErrorCode::MemberNotCaughtUp,
+                format!(
+                    "learner {id} was added but has {matched} of the leader's {last} log entries after {LEARNER_CATCH_UP_WAIT:?}: watch its lag in `cluster status`; if it does not fall, check its addresses (`cluster voters` refuses it until it has caught up)"
+                ),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn handle(
     node: &Arc<Node>,
     req: AdminRequest,
@@ -160,10 +227,7 @@ pub async fn handle(
                 peer_addr: a.peer_address,
                 client_addr: a.client_address,
             };
-            node.raft
-                .add_learner(a.node_id, addr, true)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+            add_learner(node, a.node_id, addr).await?;
         }
         Some(Action::ChangeMembership(c)) => {
             let voters: BTreeSet<u64> = c.voters.into_iter().collect();
@@ -173,10 +237,28 @@ pub async fn handle(
                     "name at least one voter",
                 ));
             }
+            require_caught_up(node, &voters)?;
             node.raft
-                .change_membership(voters, false)
+                .change_membership(voters.clone(), false)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
+            // The membership becomes exactly the named voters: a learner not named (one that
+            // was never reached, say) is removed too.
+            let stray: BTreeSet<u64> = node
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .learner_ids()
+                .filter(|id| !voters.contains(id))
+                .collect();
+            if !stray.is_empty() {
+                node.raft
+                    .change_membership(openraft::ChangeMembers::RemoveNodes(stray), false)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+            }
         }
         Some(Action::Backup(_)) => {
             return Err(ApiError::new(

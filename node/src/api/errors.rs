@@ -150,7 +150,8 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::RepurchaseDatePassed
         | E::RepurchaseDateNotPassed
         | E::LoanClosed
-        | E::ExceedsLoan => Code::FailedPrecondition,
+        | E::ExceedsLoan
+        | E::MemberNotCaughtUp => Code::FailedPrecondition,
     }
 }
 
