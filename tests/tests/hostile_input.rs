@@ -207,12 +207,13 @@ async fn junk_signers_nul_text_and_empty_operations_never_reach_the_log() {
     assert_eq!(after, before, "the chain head moved");
 }
 
-/// Watch streams are limited per node (`WATCH_STREAMS_MAX`, 256); a watcher that goes away frees
-/// its slot at once, even on a quiet registry where nothing commits (it used to be freed only
-/// when the next commit found the stream closed, so one client could lock everyone out).
+/// Watch streams are limited per node: 192 public ones (`WATCH_PUBLIC_STREAMS_MAX`) and 64 with a
+/// read credential, so anonymous clients cannot lock the regulator out; a watcher that goes away
+/// frees its slot at once, even on a quiet registry where nothing commits (it used to be freed
+/// only when the next commit found the stream closed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_watch_streams_free_their_slots_without_a_commit() {
-    const WATCH_STREAMS_MAX: usize = 256;
+    const WATCH_PUBLIC_STREAMS_MAX: usize = 192;
     let cluster = Cluster::start(1, 10_000);
     cluster.wait_for_leader(&[0], Duration::from_secs(30)).await;
     let mut c = cluster.client(0).await;
@@ -232,11 +233,22 @@ async fn abandoned_watch_streams_free_their_slots_without_a_commit() {
         ..Default::default()
     };
     let mut open = Vec::new();
-    for _ in 0..WATCH_STREAMS_MAX {
+    for _ in 0..WATCH_PUBLIC_STREAMS_MAX {
         open.push(c.watch(watch()).await.expect("a watch slot").into_inner());
     }
     let e = c.watch(watch()).await.expect_err("one too many");
     assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    // The regulator still watches.
+    let mut regulator = watch();
+    carbon_proto::read_auth::sign(
+        &mut regulator,
+        CHAIN,
+        REG,
+        &demo_key(REG),
+        now_ms() + 60_000,
+    );
+    let kept = c.watch(regulator).await.expect("the regulator's stream");
+    drop(kept);
     drop(open);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -18,6 +18,9 @@ pub const REQUESTS_PER_CONNECTION_MAX: usize = 256;
 pub const STREAMS_PER_CONNECTION_MAX: u32 = 512;
 /// Watch streams open on one node at once.
 pub const WATCH_STREAMS_MAX: usize = 256;
+/// Of those, streams without a read credential (the public stream) at most: anonymous clients
+/// cannot take the slots of the regulator and the parties.
+pub const WATCH_PUBLIC_STREAMS_MAX: usize = 192;
 /// Bytes of signed transactions queued on the leader and not yet proposed.
 pub const PROPOSAL_QUEUE_BYTES_MAX: usize = 64 << 20;
 /// Records in one page of a list read.

@@ -8,7 +8,7 @@
 
 use super::auth::{authorise, Reader};
 use super::errors::ApiError;
-use super::limits::{exhausted, WATCH_STREAMS_MAX};
+use super::limits::{exhausted, WATCH_PUBLIC_STREAMS_MAX, WATCH_STREAMS_MAX};
 use super::reads::{as_seen_by, MAX_PAGE};
 use crate::ledger::queries;
 use crate::node::Node;
@@ -28,16 +28,31 @@ fn seq(t: &CommittedTx) -> u64 {
     t.outcome.as_ref().map_or(0, |o| o.sequence)
 }
 
-/// Open Watch streams of this process (`limits::WATCH_STREAMS_MAX`).
-static STREAMS: Semaphore = Semaphore::const_new(WATCH_STREAMS_MAX);
+/// Open public Watch streams of this process (`limits::WATCH_PUBLIC_STREAMS_MAX`).
+static PUBLIC_STREAMS: Semaphore = Semaphore::const_new(WATCH_PUBLIC_STREAMS_MAX);
+/// Open Watch streams with a read credential: the rest of `limits::WATCH_STREAMS_MAX`.
+static AUTHENTICATED_STREAMS: Semaphore =
+    Semaphore::const_new(WATCH_STREAMS_MAX - WATCH_PUBLIC_STREAMS_MAX);
 
 /// Opens a stream for `req` (its credential decides what the watcher sees); refuses with
-/// RESOURCE_EXHAUSTED while `WATCH_STREAMS_MAX` streams are open.
+/// RESOURCE_EXHAUSTED while its pool (public, or with a credential) is full.
 pub fn open(node: Arc<Node>, req: WatchRequest) -> Result<WatchStream, ApiError> {
     let who = authorise(&node.state.view(), &node.genesis.chain_id, &req)?;
-    let slot = STREAMS.try_acquire().map_err(|_| {
+    let (pool, limit, name) = match who.account() {
+        None => (
+            &PUBLIC_STREAMS,
+            WATCH_PUBLIC_STREAMS_MAX,
+            "public Watch streams (WATCH_PUBLIC_STREAMS_MAX)",
+        ),
+        Some(_) => (
+            &AUTHENTICATED_STREAMS,
+            WATCH_STREAMS_MAX - WATCH_PUBLIC_STREAMS_MAX,
+            "Watch streams with a read credential (WATCH_STREAMS_MAX - WATCH_PUBLIC_STREAMS_MAX)",
+        ),
+    };
+    let slot = pool.try_acquire().map_err(|_| {
         exhausted(format!(
-            "{WATCH_STREAMS_MAX} Watch streams are open on this node (WATCH_STREAMS_MAX); retry later or another node"
+            "{limit} {name} are open on this node; retry later or another node"
         ))
     })?;
     Ok(start(node, req.from_sequence, who, slot))
