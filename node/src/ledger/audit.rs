@@ -471,7 +471,7 @@ fn check_order(history: &[CommittedTx]) -> R<()> {
         let Some(o) = t.outcome.as_ref() else {
             return fail("an entry of the history has no outcome");
         };
-        let expected = last.0.checked_add(1).unwrap_or(u64::MAX);
+        let expected = last.0.saturating_add(1);
         if o.sequence != expected {
             return fail(format!("sequence {} follows {}", o.sequence, last.0));
         }
