@@ -112,11 +112,23 @@ fn located(bin: &str, env: &str) -> PathBuf {
     path
 }
 
+/// A loopback port free now and never handed out before by this process: the kernel may give
+/// the same ephemeral port to two quick `bind(:0)`s once the first is closed, and two members
+/// of one cluster then collide (seen: one node's metrics port was another's client port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..1_000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        if given.insert(port) {
+            return port;
+        }
+    }
+    panic!("no loopback port this process has not handed out already");
 }
 
 pub fn demo_key(name: &str) -> SigningKey {
