@@ -884,7 +884,30 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
     Ok(())
 }
 
+/// Exit status of a command whose reader went away (`carbonctl ... | head`), as a shell reports
+/// a process ended by SIGPIPE.
+const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe panics ("failed printing to stdout:
+/// Broken pipe"); the reader having gone is no error of ours: end quietly, as Unix tools do.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") {
+            std::process::exit(EXIT_BROKEN_PIPE);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let mut g = cli.global;
     let file = match cli::config::load() {

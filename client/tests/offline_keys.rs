@@ -95,3 +95,21 @@ fn a_pending_transaction_file_keeps_the_exact_signed_bytes() {
     let back = TxFile::load(&path).expect("load").signed().expect("signed");
     assert_eq!(back, tx);
 }
+
+/// `carbonctl … | head` whose reader has gone: a quiet end (status 141, as after SIGPIPE), not
+/// a panic with a backtrace.
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../seeds/keys/ZJ-REG.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carbonctl"))
+        .args(["pubkey", key])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("carbonctl runs");
+    drop(child.stdout.take()); // the reader goes away before anything is printed
+    let out = child.wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
