@@ -698,7 +698,8 @@ pub fn accounts(
 
 /// One page of an account statement: lines whose CST date lies in `from..=to` (zero bounds are
 /// open), after the page token (the key suffix of the last line returned), at most `limit`.
-/// Returns the lines and the next token (empty at the end).
+/// Returns the lines and the next token (empty at the end). Reads from the token on, a chunk at
+/// a time (`page`), not the account's whole statement.
 pub fn statement(
     v: &dyn StateView,
     account: &str,
@@ -708,21 +709,21 @@ pub fn statement(
     limit: usize,
 ) -> R<(Vec<StatementLine>, Vec<u8>)> {
     let prefix = keys::statement_of(account);
-    let mut out = Vec::new();
-    let mut last = Vec::new();
-    for (k, line) in read_all::<StatementLine>(v, &prefix)? {
-        let suffix = &k[prefix.len()..];
-        if !after.is_empty() && suffix <= after {
-            continue;
-        }
-        if (from != 0 && line.date < from) || (to != 0 && line.date > to) {
-            continue;
-        }
-        if out.len() == limit {
-            return Ok((out, last));
-        }
-        last = suffix.to_vec();
-        out.push(line);
-    }
-    Ok((out, Vec::new()))
+    let after_key = match after {
+        [] => Vec::new(),
+        suffix => [prefix.as_slice(), suffix].concat(),
+    };
+    let in_period =
+        |line: &StatementLine| (from == 0 || line.date >= from) && (to == 0 || line.date <= to);
+    let mut rows = page(v, &prefix, &after_key, limit.saturating_add(1), |k, val| {
+        let line: StatementLine = decoded(k, val)?;
+        Ok(in_period(&line).then_some(line))
+    })?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = match rows.last() {
+        Some((k, _)) if more => k.get(prefix.len()..).unwrap_or_default().to_vec(),
+        _ => Vec::new(),
+    };
+    Ok((rows.into_iter().map(|(_, line)| line).collect(), next))
 }
