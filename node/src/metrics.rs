@@ -190,9 +190,9 @@ pub struct Metrics {
     pub proposals_in_flight: Gauge,
     pub apply_seconds: Histogram,
     pub wal_sync_seconds: Histogram,
-    pub wal_syncs: Gauge,
-    pub wal_sync_seconds_total: Gauge<f64, AtomicU64>,
-    pub wal_written_bytes: Gauge,
+    pub wal_syncs: Counter,
+    pub wal_sync_seconds_total: Counter<f64, AtomicU64>,
+    pub wal_written_bytes: Counter,
     pub snapshot_build_seconds: Histogram,
     pub snapshot_build_bytes: Gauge,
     pub snapshot_install_seconds: Histogram,
@@ -310,21 +310,23 @@ impl Metrics {
             Some(Unit::Seconds),
             &LATENCY_BUCKETS,
         );
-        let wal_syncs = gauge(
-            &mut r,
+        let wal_syncs = Counter::default();
+        r.register(
             "wal_syncs",
-            "Filesystem syncs by the WAL flush worker since start (a counter)",
+            "Filesystem syncs by the WAL flush worker since start",
+            wal_syncs.clone(),
         );
-        let wal_sync_seconds_total = Gauge::<f64, AtomicU64>::default();
+        let wal_sync_seconds_total = Counter::<f64, AtomicU64>::default();
         r.register(
             "wal_sync_seconds",
-            "Time spent in filesystem syncs by the WAL flush worker since start (a counter)",
+            "Time spent in filesystem syncs by the WAL flush worker since start",
             wal_sync_seconds_total.clone(),
         );
-        let wal_written_bytes = gauge(
-            &mut r,
+        let wal_written_bytes = Counter::default();
+        r.register(
             "wal_written_bytes",
-            "Bytes written by the WAL flush worker since start (a counter)",
+            "Bytes written by the WAL flush worker since start",
+            wal_written_bytes.clone(),
         );
         let snapshot_build_seconds = hist(
             &mut r,
@@ -517,9 +519,19 @@ pub async fn scrape(node: &Node, log: &LogStore) -> String {
         );
     }
     let wal = log.flush_metrics();
-    gauge_u64(&m.wal_syncs, wal.sync_batch_count);
-    m.wal_sync_seconds_total.set(wal.sync_us as f64 / 1e6);
-    gauge_u64(&m.wal_written_bytes, wal.write_bytes);
+    // The WAL keeps totals; the counters catch up to them (one scrape at a time, so that two
+    // concurrent scrapes do not add the same difference twice).
+    {
+        static CATCHING_UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = CATCHING_UP.lock().unwrap_or_else(|p| p.into_inner());
+        m.wal_syncs
+            .inc_by(wal.sync_batch_count.saturating_sub(m.wal_syncs.get()));
+        let seconds = wal.sync_us as f64 / 1e6;
+        m.wal_sync_seconds_total
+            .inc_by((seconds - m.wal_sync_seconds_total.get()).max(0.0));
+        m.wal_written_bytes
+            .inc_by(wal.write_bytes.saturating_sub(m.wal_written_bytes.get()));
+    }
     gauge_u64(&m.batcher_queue, node.batcher.queue_depth() as u64);
     let serving = crate::api::health::readiness(node).await.is_ok();
     m.health_serving.set(i64::from(serving));

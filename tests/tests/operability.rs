@@ -292,7 +292,7 @@ async fn metrics_are_scraped_and_parsed() {
     assert!(sample(&m, "carbon_batch_transactions_count", "") >= Some(1.0));
     assert!(sample(&m, "carbon_apply_duration_seconds_count", "") >= Some(n as f64));
     assert!(sample(&m, "carbon_wal_append_sync_duration_seconds_count", "") >= Some(1.0));
-    assert!(sample(&m, "carbon_wal_syncs", "") >= Some(1.0));
+    assert!(sample(&m, "carbon_wal_syncs_total", "") >= Some(1.0));
     assert_eq!(
         sample(&m, "carbon_raft_leader_id", ""),
         Some(cluster.nodes[leader].id as f64)
