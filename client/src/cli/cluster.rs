@@ -142,39 +142,53 @@ struct StatusView {
 
 pub async fn status(ctx: &mut Ctx) -> Res<()> {
     let s: pb::ClusterStatusResponse = ctx.client.cluster_status(false).await?;
-    let mut members = Vec::new();
+    let mut health = Vec::with_capacity(s.members.len());
     for m in &s.members {
         let h = probe(&m.client_address, &ctx.tls, ctx.timeout).await;
-        members.push(MemberView {
+        health.push(if h.error.is_empty() {
+            h.status
+        } else {
+            format!("unreachable ({})", h.error)
+        });
+    }
+    print(&s, health);
+    Ok(())
+}
+
+/// Prints a cluster status (table, JSON or CSV) with each member's health as probed, in the
+/// order of `s.members`; a member without an entry shows "not probed" (the answer to a
+/// membership change prints the status it carries, without asking every member again).
+pub fn print(s: &pb::ClusterStatusResponse, health: Vec<String>) {
+    let mut health = health.into_iter();
+    let members: Vec<MemberView> = s
+        .members
+        .iter()
+        .map(|m| MemberView {
             node_id: m.node_id,
             voter: m.voter,
             leader: m.node_id == s.leader_id,
-            health: if h.error.is_empty() {
-                h.status
-            } else {
-                format!("unreachable ({})", h.error)
-            },
+            health: health.next().unwrap_or_else(|| "not probed".into()),
             client_address: m.client_address.clone(),
             peer_address: m.peer_address.clone(),
             matched_index: m.matched_index,
             lag_entries: m.lag_entries,
-        });
-    }
-    let view = StatusView {
-        answered_by: s.node_id,
-        leader_id: s.leader_id,
-        term: s.term,
-        commit_index: s.commit_index,
-        applied_index: s.applied_index,
-        last_log_index: s.last_log_index,
-        snapshot_index: s.snapshot_index,
-        // Bytes go out as protobuf JSON has them (base64); show::json prints them in hex.
-        cluster_admin_key: base64::engine::general_purpose::STANDARD.encode(&s.cluster_admin_key),
-        members,
-    };
+        })
+        .collect();
     if show::output() == Output::Json {
-        show::json(&view);
-        return Ok(());
+        show::json(&StatusView {
+            answered_by: s.node_id,
+            leader_id: s.leader_id,
+            term: s.term,
+            commit_index: s.commit_index,
+            applied_index: s.applied_index,
+            last_log_index: s.last_log_index,
+            snapshot_index: s.snapshot_index,
+            // Bytes go out as protobuf JSON has them (base64); show::json prints them in hex.
+            cluster_admin_key: base64::engine::general_purpose::STANDARD
+                .encode(&s.cluster_admin_key),
+            members,
+        });
+        return;
     }
     if show::output() == Output::Table {
         let seen_by = if s.node_id == s.leader_id {
@@ -193,8 +207,7 @@ pub async fn status(ctx: &mut Ctx) -> Res<()> {
             hex::encode(&s.cluster_admin_key)
         );
     }
-    let rows = view
-        .members
+    let rows = members
         .iter()
         .map(|m| {
             let role = if m.voter { "voter" } else { "learner" };
@@ -228,5 +241,4 @@ pub async fn status(ctx: &mut Ctx) -> Res<()> {
             rows
         )
     );
-    Ok(())
 }

@@ -834,7 +834,7 @@ pub async fn cluster(ctx: &mut Ctx, cmd: ClusterCmd) -> Res<()> {
         .client
         .admin(admin_request(&chain, action, &key))
         .await?;
-    print_status(ctx, &r.status.unwrap_or_default());
+    super::cluster::print(&r.status.unwrap_or_default(), Vec::new());
     Ok(())
 }
 
@@ -850,42 +850,4 @@ fn admin_key(ctx: &Ctx) -> Res<Key> {
                 "cluster operations are signed with the cluster admin key: give --key FILE",
             )
         })
-}
-
-fn print_status(ctx: &Ctx, s: &pb::ClusterStatusResponse) {
-    if ctx.json {
-        return show::json(s);
-    }
-    println!(
-        "node {} sees leader {} in term {}, applied index {}",
-        s.node_id, s.leader_id, s.term, s.applied_index
-    );
-    let rows = s
-        .members
-        .iter()
-        .map(|m| {
-            vec![
-                m.node_id.to_string(),
-                if m.voter { "voter" } else { "learner" }.into(),
-                m.client_address.clone(),
-                m.peer_address.clone(),
-                m.matched_index.to_string(),
-                m.lag_entries.to_string(),
-            ]
-        })
-        .collect();
-    println!(
-        "{}",
-        show::table(
-            &[
-                "node",
-                "role",
-                "client",
-                "peer",
-                "matched index",
-                "lag entries"
-            ],
-            rows
-        )
-    );
 }

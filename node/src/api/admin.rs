@@ -20,6 +20,8 @@ use prost::Message;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+type RaftMetrics = openraft::RaftMetrics<crate::raft::NodeId, NodeAddr>;
+
 /// This node's view of the cluster. On the leader, each member's matched index and lag are
 /// what the leader replicated to it; elsewhere they are unknown (0): ask the leader
 /// ([`cluster_status`] forwards).
@@ -35,10 +37,7 @@ pub async fn status(node: &Node) -> ClusterStatusResponse {
             let matched = if Some(*id) == m.current_leader && *id == node.id {
                 last_log_index
             } else {
-                replication
-                    .get(id)
-                    .and_then(|l| l.as_ref().map(|l| l.index))
-                    .unwrap_or(0)
+                matched_index(&m, *id).unwrap_or(0)
             };
             let lag_entries = if replication.is_empty() {
                 0
@@ -134,17 +133,17 @@ pub fn verify(node: &Node, req: &AdminRequest) -> Result<AdminBody, ApiError> {
 /// the answer then says so).
 const LEARNER_CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// The last log index the leader knows member `id` to hold; `None` when it was never reached
+/// (or this node is not the leader and knows no replication).
+fn matched_index(m: &RaftMetrics, id: u64) -> Option<u64> {
+    m.replication.as_ref()?.get(&id)?.as_ref().map(|l| l.index)
+}
+
 /// Whether member `id` was reached and its log matches the leader's to within
-/// `CATCHING_UP_ENTRIES_MAX` entries, as the leader's replication reports it; with the figures.
-fn caught_up(node: &Node, id: u64) -> (bool, u64, u64) {
-    let m = node.raft.metrics().borrow().clone();
+/// `CATCHING_UP_ENTRIES_MAX` entries; with the figures (matched, last).
+fn caught_up(m: &RaftMetrics, id: u64) -> (bool, u64, u64) {
     let last = m.last_log_index.unwrap_or(0);
-    let matched = m
-        .replication
-        .as_ref()
-        .and_then(|r| r.get(&id))
-        .and_then(|l| l.as_ref())
-        .map(|l| l.index);
+    let matched = matched_index(m, id);
     let ok = matched.is_some_and(|i| i.saturating_add(CATCHING_UP_ENTRIES_MAX) >= last);
     (ok, matched.unwrap_or(0), last)
 }
@@ -152,12 +151,17 @@ fn caught_up(node: &Node, id: u64) -> (bool, u64, u64) {
 /// Every new voter was reached and caught up: a learner that never was (a mistyped address)
 /// must not become a voter, which would leave the cluster without its fault tolerance.
 fn require_caught_up(node: &Node, voters: &BTreeSet<u64>) -> Result<(), ApiError> {
-    let current = node.raft.metrics().borrow().membership_config.clone();
+    let m = node.raft.metrics().borrow().clone();
     for &id in voters {
-        if id == node.id || current.membership().voter_ids().any(|v| v == id) {
+        if id == node.id
+            || m.membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == id)
+        {
             continue;
         }
-        let (ok, matched, last) = caught_up(node, id);
+        let (ok, matched, last) = caught_up(&m, id);
         if !ok {
             return Err(ApiError::new(
                 ErrorCode::MemberNotCaughtUp,
@@ -178,7 +182,7 @@ async fn add_learner(node: &Node, id: u64, addr: NodeAddr) -> Result<(), ApiErro
         r.map_err(|e| ApiError::unavailable(format!("membership change failed: {e}")))?;
     }
     loop {
-        let (ok, matched, last) = caught_up(node, id);
+        let (ok, matched, last) = caught_up(&node.raft.metrics().borrow(), id);
         if ok {
             return Ok(());
         }

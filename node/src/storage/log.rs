@@ -126,6 +126,10 @@ fn err_vote(e: impl std::error::Error + 'static) -> StorageError {
 
 type Wal = raft_log::RaftLog<WalTypes>;
 
+fn flush_worker_stopped() -> io::Error {
+    io::Error::other("the WAL flush worker stopped")
+}
+
 /// The log store; cheap to clone (the WAL is shared).
 #[derive(Clone)]
 pub struct LogStore {
@@ -161,22 +165,28 @@ impl LogStore {
         self.read_wal().stat().flush_metrics
     }
 
-    /// Queues a sync of everything written so far and waits until it is on stable storage.
-    async fn sync(&self) -> io::Result<()> {
+    /// Queues a sync of everything written so far; the receiver hears when it is on stable
+    /// storage.
+    fn queue_sync(&self) -> io::Result<tokio::sync::oneshot::Receiver<io::Result<()>>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.write_wal().flush(true, Some(Flushed::Wait(tx)))?;
-        rx.await
-            .map_err(|_| io::Error::other("the WAL flush worker stopped"))?
+        Ok(rx)
+    }
+
+    /// Queues a sync of everything written so far and waits until it is on stable storage.
+    async fn sync(&self) -> io::Result<()> {
+        self.queue_sync()?
+            .await
+            .map_err(|_| flush_worker_stopped())?
     }
 
     /// Saves a vote and waits until it is on stable storage, outside any async runtime (making
     /// a data directory from a backup).
     pub fn save_vote_blocking(&self, vote: &Vote) -> io::Result<()> {
         self.write_wal().save_vote(wal_vote(vote))?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.write_wal().flush(true, Some(Flushed::Wait(tx)))?;
-        rx.blocking_recv()
-            .map_err(|_| io::Error::other("the WAL flush worker stopped"))?
+        self.queue_sync()?
+            .blocking_recv()
+            .map_err(|_| flush_worker_stopped())?
     }
 
     /// Appends entries and queues their sync; `done` hears when every byte is on stable storage.
