@@ -82,7 +82,7 @@ pub fn peer_message(data: &[u8]) {
 
 fn batch_txs(b: &Batch) {
     for t in &b.txs {
-        if let Ok(s) = SignedTx::decode(t.as_slice()) {
+        if let Ok(s) = SignedTx::decode(t.as_ref()) {
             let _ = VerifiedTx::from_verified_log(s);
         }
     }
@@ -465,7 +465,11 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         txs: bodies
             .iter()
             .take(4)
-            .map(|b| carbon_proto::signing::sign_body(b, &[&key(REG)]).encode_to_vec())
+            .map(|b| {
+                carbon_proto::signing::sign_body(b, &[&key(REG)])
+                    .encode_to_vec()
+                    .into()
+            })
             .collect(),
     };
     let payload = encode(&batch).expect("postcard");

@@ -10,13 +10,21 @@
 //!   keys of its key set are attached ([`threshold_met`]).
 //!
 //! Verification is all-or-nothing per transaction: one invalid signature rejects it, so a stored
-//! transaction never carries a signature that does not verify. There is ONE rule, ed25519
-//! `verify_strict` (no non-canonical or small-order keys or signatures), used at ingress, in the
-//! offline replay and by `chain::verify_chain`; batch verification is not used, because it
-//! accepts signatures that the strict rule refuses.
+//! transaction never carries a signature that does not verify. There is ONE rule,
+//! [`verify_signature`]: Ed25519 as ZIP 215 defines it (the cofactored equation
+//! `[8][s]B = [8]R + [8][k]A`, `s` canonical; implemented by the `ed25519-zebra` crate), used for
+//! transactions at ingress, in the offline replay and by `chain::verify_chain`, for read
+//! credentials and for cluster-admin requests. Its batch form ([`verify_all`]) reaches exactly the
+//! verdict of verifying one by one, which is why this rule and not `verify_strict` (whose
+//! cofactorless equation a batch cannot reproduce): the leader verifies concurrent submissions
+//! in one batch, an auditor one by one, and both agree. Every signature valid under
+//! `verify_strict` is valid here. Keys in key sets are canonical and not of small order
+//! (`ledger::exec::check_key_set`); a signature by a key outside every signer's key set counts
+//! for nothing.
 
 use crate::v1::{SignedTx, TxBody};
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
+use ed25519_zebra::{batch, Signature as ZipSignature, VerificationKey, VerificationKeyBytes};
 use prost::Message;
 
 /// Domain tags of the three kinds of signed message.
@@ -158,8 +166,8 @@ impl VerifiedTx {
 
 struct Parsed {
     body: TxBody,
-    keys: Vec<VerifyingKey>,
-    sigs: Vec<ed25519_dalek::Signature>,
+    keys: Vec<[u8; 32]>,
+    sigs: Vec<[u8; 64]>,
     hash: [u8; 32],
 }
 
@@ -184,28 +192,19 @@ fn parse(chain_id: &str, signed: &SignedTx) -> Result<Parsed, SigningError> {
     let mut keys = Vec::with_capacity(signed.signatures.len());
     let mut sigs = Vec::with_capacity(signed.signatures.len());
     for (index, s) in signed.signatures.iter().enumerate() {
-        let key: [u8; 32] =
-            s.public_key
-                .as_slice()
-                .try_into()
-                .map_err(|_| SigningError::MalformedSignature {
-                    index,
-                    reason: "public key is not 32 bytes",
-                })?;
-        let key = VerifyingKey::from_bytes(&key).map_err(|_| SigningError::MalformedSignature {
-            index,
-            reason: "public key is not a valid ed25519 point",
-        })?;
-        let sig: [u8; 64] =
-            s.signature
-                .as_slice()
-                .try_into()
-                .map_err(|_| SigningError::MalformedSignature {
-                    index,
-                    reason: "signature is not 64 bytes",
-                })?;
+        let malformed = |reason| SigningError::MalformedSignature { index, reason };
+        let key: [u8; 32] = s
+            .public_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| malformed("public key is not 32 bytes"))?;
+        let sig: [u8; 64] = s
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| malformed("signature is not 64 bytes"))?;
         keys.push(key);
-        sigs.push(ed25519_dalek::Signature::from_bytes(&sig));
+        sigs.push(sig);
     }
     let hash = signing_hash(chain_id, &signed.body);
     Ok(Parsed {
@@ -217,7 +216,7 @@ fn parse(chain_id: &str, signed: &SignedTx) -> Result<Parsed, SigningError> {
 }
 
 fn finish(signed: SignedTx, p: Parsed) -> VerifiedTx {
-    let mut signer_keys: Vec<[u8; 32]> = p.keys.iter().map(|k| k.to_bytes()).collect();
+    let mut signer_keys = p.keys;
     signer_keys.sort_unstable();
     signer_keys.dedup();
     VerifiedTx {
@@ -228,10 +227,36 @@ fn finish(signed: SignedTx, p: Parsed) -> VerifiedTx {
     }
 }
 
+/// Why one signature failed the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureFault {
+    /// The public key is not an encoding of a curve point.
+    MalformedKey,
+    /// The signature does not verify.
+    Invalid,
+}
+
+/// THE signature rule (module docs): Ed25519 under ZIP 215 over a 32-byte hash.
+pub fn verify_signature(
+    public_key: &[u8; 32],
+    signature: &[u8; 64],
+    hash: &[u8; 32],
+) -> Result<(), SignatureFault> {
+    let key = VerificationKey::try_from(VerificationKeyBytes::from(*public_key))
+        .map_err(|_| SignatureFault::MalformedKey)?;
+    key.verify(&ZipSignature::from_bytes(signature), hash)
+        .map_err(|_| SignatureFault::Invalid)
+}
+
 fn verify_each(p: &Parsed) -> Result<(), SigningError> {
     for (index, (key, sig)) in p.keys.iter().zip(&p.sigs).enumerate() {
-        key.verify_strict(&p.hash, sig)
-            .map_err(|_| SigningError::BadSignature { index })?;
+        verify_signature(key, sig, &p.hash).map_err(|f| match f {
+            SignatureFault::MalformedKey => SigningError::MalformedSignature {
+                index,
+                reason: "public key is not a valid ed25519 point",
+            },
+            SignatureFault::Invalid => SigningError::BadSignature { index },
+        })?;
     }
     Ok(())
 }
@@ -243,11 +268,41 @@ pub fn verify(chain_id: &str, signed: SignedTx) -> Result<VerifiedTx, SigningErr
     Ok(finish(signed, p))
 }
 
-/// Verifies many transactions, each by the one rule of [`verify`] (strict ed25519): a verdict
-/// never depends on what else is in the batch, and an offline auditor reaches the same one.
-/// Each input gets its own result, in order.
+/// Whether every signature of the parsed transactions verifies, checked in one batch.
+fn batch_verifies(parsed: &[&Parsed]) -> bool {
+    let mut v = batch::Verifier::new();
+    for p in parsed {
+        for (key, sig) in p.keys.iter().zip(&p.sigs) {
+            let item = (
+                VerificationKeyBytes::from(*key),
+                ZipSignature::from_bytes(sig),
+                &p.hash[..],
+            );
+            v.queue(item);
+        }
+    }
+    v.verify(rand_core::OsRng).is_ok()
+}
+
+/// Verifies many transactions by the one rule: all their signatures in one batch (about half
+/// the cost of one by one), and one by one only when the batch fails, to find which failed. The
+/// verdict is each transaction's own, whatever else is in the batch (ZIP 215: batch and single
+/// verification agree). Each input gets its own result, in order.
 pub fn verify_all(chain_id: &str, txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, SigningError>> {
-    txs.into_iter().map(|t| verify(chain_id, t)).collect()
+    let parsed: Vec<Result<Parsed, SigningError>> =
+        txs.iter().map(|t| parse(chain_id, t)).collect();
+    let ok: Vec<&Parsed> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let all_good = ok.is_empty() || batch_verifies(&ok);
+    txs.into_iter()
+        .zip(parsed)
+        .map(|(signed, p)| {
+            let p = p?;
+            if !all_good {
+                verify_each(&p)?;
+            }
+            Ok(finish(signed, p))
+        })
+        .collect()
 }
 
 /// "needs …" of an account whose threshold is not met, for rejection messages.

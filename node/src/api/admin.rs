@@ -15,7 +15,6 @@ use carbon_proto::v1::{
     admin_body::Action, AdminBody, AdminRequest, AdminResponse, ClusterStatusRequest,
     ClusterStatusResponse, ErrorCode, NodeStatus,
 };
-use ed25519_dalek::{Signature, VerifyingKey};
 use prost::Message;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -103,13 +102,11 @@ pub fn verify(node: &Node, req: &AdminRequest) -> Result<AdminBody, ApiError> {
     let key = crate::ledger::queries::cluster_admin_key(&node.state.view())
         .map_err(|e| ApiError::unavailable(e.0))?
         .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
-        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
         .ok_or_else(|| ApiError::unavailable("the cluster admin key is unusable"))?;
     let sig = <[u8; 64]>::try_from(req.signature.as_slice())
-        .map(|s| Signature::from_bytes(&s))
         .map_err(|_| denied("malformed admin signature"))?;
     let hash = carbon_proto::signing::admin_signing_hash(&node.genesis.chain_id, &req.body);
-    key.verify_strict(&hash, &sig)
+    carbon_proto::signing::verify_signature(&key, &sig, &hash)
         .map_err(|_| denied("the admin signature does not verify with the cluster admin key"))?;
     let body = AdminBody::decode(req.body.as_slice())
         .map_err(|e| ApiError::new(ErrorCode::Malformed, format!("admin body: {e}")))?;

@@ -12,10 +12,10 @@
 
 use super::errors::ApiError;
 use super::ingress::now_ms;
-use crate::ledger::{keys, queries, StateView};
+use crate::ledger::{queries, StateView};
 use carbon_proto::read_auth::{signing_hash_of, PrivateRead};
+use carbon_proto::signing::verify_signature;
 use carbon_proto::v1::{Account, AccountStatus, Role};
-use ed25519_dalek::{Signature, VerifyingKey};
 
 /// Longest validity a read credential may claim, from this node's clock: a credential is a
 /// one-request ticket, not a session.
@@ -90,16 +90,13 @@ impl Reader {
         })
     }
 
-    /// Whether the transaction at chain `sequence` concerns this reader (its history holds it),
-    /// or the reader is the regulator.
-    pub fn sees_tx(&self, view: &dyn StateView, sequence: u64) -> Result<bool, ApiError> {
-        if self.is_regulator() {
-            return Ok(true);
-        }
-        match self.account_id() {
-            None => Ok(false),
-            Some(me) => Ok(view.get(&keys::history(me, sequence))?.is_some()),
-        }
+    /// Whether a transaction with these parties (its record's: the accounts whose history holds
+    /// it) concerns this reader, or the reader is the regulator.
+    pub fn sees_parties(&self, parties: &[String]) -> bool {
+        self.is_regulator()
+            || self
+                .account_id()
+                .is_some_and(|me| parties.iter().any(|p| p == me))
     }
 }
 
@@ -143,19 +140,15 @@ pub fn authorise_at<R: PrivateRead>(
         return Err(ApiError::denied("the key is not one of the account's keys"));
     }
     let key = <[u8; 32]>::try_from(auth.public_key.as_slice())
-        .ok()
-        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
-        .ok_or_else(|| ApiError::denied("malformed public key"))?;
+        .map_err(|_| ApiError::denied("malformed public key"))?;
     let sig = <[u8; 64]>::try_from(auth.signature.as_slice())
-        .map(|s| Signature::from_bytes(&s))
         .map_err(|_| ApiError::denied("malformed signature"))?;
-    key.verify_strict(&signing_hash_of(chain_id, req, auth), &sig)
-        .map_err(|_| {
-            ApiError::denied(format!(
-                "the read credential does not verify for this request ({})",
-                R::METHOD
-            ))
-        })?;
+    verify_signature(&key, &sig, &signing_hash_of(chain_id, req, auth)).map_err(|_| {
+        ApiError::denied(format!(
+            "the read credential does not verify for this request ({})",
+            R::METHOD
+        ))
+    })?;
     Ok(Reader {
         account: Some(account),
     })

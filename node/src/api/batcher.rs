@@ -29,7 +29,7 @@ const QUEUE: usize = 65_536;
 type Reply = oneshot::Sender<Result<Outcome, ApiError>>;
 
 struct Pending {
-    bytes: Vec<u8>,
+    bytes: bytes::Bytes,
     reply: Reply,
     /// This transaction's share of `PROPOSAL_QUEUE_BYTES_MAX`, returned when it is answered.
     _queued: OwnedSemaphorePermit,
@@ -60,7 +60,7 @@ impl Batcher {
     /// Queues a verified transaction; resolves when its entry is applied. Refuses it with
     /// RESOURCE_EXHAUSTED while `PROPOSAL_QUEUE_BYTES_MAX` bytes wait for proposal.
     pub async fn submit(&self, tx: &VerifiedTx) -> Result<Outcome, ApiError> {
-        let bytes = tx.signed.encode_to_vec();
+        let bytes = bytes::Bytes::from(tx.signed.encode_to_vec());
         let queued = u32::try_from(bytes.len())
             .ok()
             .and_then(|n| self.queue_bytes.clone().try_acquire_many_owned(n).ok())
@@ -139,7 +139,7 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize, gate
 async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
     // The permits of the batch are held until every caller is answered.
     let mut permits = Vec::with_capacity(batch.len());
-    let (txs, replies): (Vec<Vec<u8>>, Vec<Reply>) = batch
+    let (txs, replies): (Vec<bytes::Bytes>, Vec<Reply>) = batch
         .into_iter()
         .map(|p| {
             permits.push(p._queued);
@@ -177,14 +177,14 @@ async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
     match result {
         Ok(resp) => {
             let outcomes = resp.data.outcomes;
-            for (i, reply) in replies.into_iter().enumerate() {
-                let r = match outcomes.get(i).map(|b| Outcome::decode(b.as_slice())) {
-                    Some(Ok(o)) => Ok(o),
-                    _ => Err(ApiError::unavailable(format!(
-                        "the entry returned {} outcomes for {n} transactions",
-                        outcomes.len()
-                    ))),
-                };
+            let returned = outcomes.len();
+            let mut outcomes = outcomes.into_iter();
+            for reply in replies {
+                let r = outcomes.next().ok_or_else(|| {
+                    ApiError::unavailable(format!(
+                        "the entry returned {returned} outcomes for {n} transactions"
+                    ))
+                });
                 let _ = reply.send(r);
             }
         }

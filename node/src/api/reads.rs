@@ -159,6 +159,10 @@ pub fn history(node: &Arc<Node>, r: GetHistoryRequest) -> Result<GetHistoryRespo
         .require(Policy::PartyOrRegulator(&[&r.account_id]))?;
     let pager = Pager::new(r.limit);
     let rows = queries::history_page(&view, &r.account_id, r.from_sequence, pager.read_limit())?;
+    let rows = rows
+        .into_iter()
+        .map(|(k, r)| (k, queries::committed_tx(r)))
+        .collect();
     let (transactions, last) = pager.take(rows, |t| t.encoded_len());
     let next_sequence = match keys::trailing_u64(&last) {
         Some(seq) if !last.is_empty() => seq.saturating_add(1),
@@ -170,18 +174,25 @@ pub fn history(node: &Arc<Node>, r: GetHistoryRequest) -> Result<GetHistoryRespo
     })
 }
 
-/// A committed transaction as `who` may see it: whole when it is public or concerns them,
-/// else redacted to its place in the chain.
-pub fn as_seen_by(
-    view: &dyn crate::ledger::StateView,
-    who: &Reader,
-    t: CommittedTx,
-) -> Result<CommittedTx, ApiError> {
-    let sequence = t.outcome.as_ref().map_or(0, |o| o.sequence);
-    if queries::is_public(&t) || who.sees_tx(view, sequence)? {
-        Ok(t)
+/// A committed transaction as `who` may see it: whole when it is public, concerns them (its
+/// record names them among its parties) or they are the regulator; else redacted to its place
+/// in the chain.
+pub fn as_seen_by(who: &Reader, r: TxRecord) -> CommittedTx {
+    let concerns = who.sees_parties(&r.parties);
+    let t = queries::committed_tx(r);
+    if concerns || queries::is_public(&t) {
+        t
     } else {
-        Ok(queries::redacted(&t))
+        queries::redacted(&t)
+    }
+}
+
+/// What the public may see of a committed transaction.
+pub fn as_seen_by_public(t: CommittedTx) -> CommittedTx {
+    if queries::is_public(&t) {
+        t
+    } else {
+        queries::redacted(&t)
     }
 }
 
@@ -196,10 +207,10 @@ pub fn transaction(
         .as_slice()
         .try_into()
         .map_err(|_| ApiError::new(ErrorCode::InvalidArgument, "a tx id is 32 bytes"))?;
-    let t = queries::transaction(&view, &id)?
+    let t = queries::record(&view, &id)?
         .ok_or_else(|| ApiError::not_found(format!("no transaction {}", hex::encode(id))))?;
     Ok(GetTransactionResponse {
-        transaction: Some(as_seen_by(&view, &who, t)?),
+        transaction: Some(as_seen_by(&who, t)),
     })
 }
 
@@ -256,10 +267,7 @@ pub fn trace(node: &Arc<Node>, r: TraceSerialRequest) -> Result<TraceSerialRespo
     })?;
     // Anyone may trace a serial; the creating transaction shows what the public may see of it
     // (an issuance whole, an allocation redacted).
-    t.created_by = t
-        .created_by
-        .map(|c| as_seen_by(&view, &Reader::public(), c))
-        .transpose()?;
+    t.created_by = t.created_by.map(as_seen_by_public);
     // A private origin (an allocation) keeps its size private too: the range shows the traced
     // serial alone, not the whole block it was created in.
     if t.created_by.as_ref().is_some_and(|c| c.tx.is_none()) {

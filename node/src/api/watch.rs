@@ -12,7 +12,7 @@ use super::limits::{exhausted, WATCH_PUBLIC_STREAMS_MAX, WATCH_STREAMS_MAX};
 use super::reads::{as_seen_by, MAX_PAGE};
 use crate::ledger::queries;
 use crate::node::Node;
-use carbon_proto::v1::{CommittedTx, WatchRequest};
+use carbon_proto::v1::{CommittedTx, TxRecord, WatchRequest};
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, Semaphore, SemaphorePermit};
@@ -24,7 +24,7 @@ pub type WatchStream =
 
 const STREAM_BUFFER: usize = 256;
 
-fn seq(t: &CommittedTx) -> u64 {
+fn seq(t: &TxRecord) -> u64 {
     t.outcome.as_ref().map_or(0, |o| o.sequence)
 }
 
@@ -58,9 +58,9 @@ pub fn open(node: Arc<Node>, req: WatchRequest) -> Result<WatchStream, ApiError>
     Ok(start(node, req.from_sequence, who, slot))
 }
 
-/// One item as `who` sees it; a storage fault ends the stream.
-fn shown(node: &Node, who: &Reader, t: CommittedTx) -> Result<CommittedTx, Status> {
-    as_seen_by(&node.state.view(), who, t).map_err(Status::from)
+/// One item as `who` sees it.
+fn shown(who: &Reader, t: TxRecord) -> Result<CommittedTx, Status> {
+    Ok(as_seen_by(who, t))
 }
 
 fn start(
@@ -77,7 +77,7 @@ fn start(
         loop {
             // Backlog from state.
             loop {
-                let page = match queries::committed_since(&node.state.view(), next, MAX_PAGE) {
+                let page = match queries::records_since(&node.state.view(), next, MAX_PAGE) {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = tx.send(Err(Status::unavailable(e.0))).await;
@@ -89,7 +89,7 @@ fn start(
                 }
                 for t in page {
                     next = seq(&t) + 1;
-                    if tx.send(shown(&node, &who, t)).await.is_err() {
+                    if tx.send(shown(&who, t)).await.is_err() {
                         return;
                     }
                 }
@@ -112,7 +112,7 @@ fn start(
                                 break; // a gap: fall back to reading state
                             }
                             next = s + 1;
-                            if tx.send(shown(&node, &who, t.clone())).await.is_err() {
+                            if tx.send(shown(&who, t.clone())).await.is_err() {
                                 return;
                             }
                         }

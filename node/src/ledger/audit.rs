@@ -84,26 +84,26 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
     check_chain_index(v)
 }
 
-/// Every held block is well formed: keyed by its first serial, in a known state, naming an
+/// Every held block is well formed: keyed by its last serial, in a known state, naming an
 /// encumbrance exactly when encumbered, and each encumbrance's blocks in one account and state.
 /// Returns the held serial ranges per class and the units held per encumbrance.
 fn check_holdings(v: &dyn StateView) -> R<(Classes, EncHeld)> {
     let mut classes = Classes::new();
     let mut enc_held = EncHeld::new();
-    // Holdings: H account 0x00 class first
+    // Holdings: H account 0x00 class last
     for (k, b) in io(read_all::<SerialBlock>(v, keys::HOLDINGS))? {
         let Some(zero) = k.iter().position(|&b| b == 0) else {
             return fail("a holding key has no account terminator");
         };
         let account = String::from_utf8_lossy(&k[1..zero]).to_string();
         let class = class_in(&k, zero.saturating_add(1))?;
-        let first = keys::trailing_u64(&k).unwrap_or(0);
+        let last = keys::trailing_u64(&k).unwrap_or(0);
         let Some(r) = &b.range else {
             return fail(format!("block of {account} has no range"));
         };
-        if r.first != first || r.last < r.first {
+        if r.last != last || r.last < r.first {
             return fail(format!(
-                "block of {account} at {first} holds range {}..{}",
+                "block of {account} at {last} holds range {}..{}",
                 r.first, r.last
             ));
         }
@@ -359,28 +359,29 @@ fn check_credits_of_approved_projects(v: &dyn StateView, created: &Created) -> R
     Ok(())
 }
 
-/// The chain's sequence index is contiguous from 1 to the chain's sequence, each tx id appears
-/// in it once, and each indexed tx has an outcome carrying that sequence.
+/// The chain index holds exactly the sequences 1 to the chain's sequence, each tx id once, and
+/// each indexed tx has an outcome carrying that sequence.
 fn check_chain_index(v: &dyn StateView) -> R<()> {
     let chain: ChainState = io(read(v, keys::CHAIN))?.unwrap_or_default();
-    let seqs = io(v.scan_prefix(keys::SEQUENCES))?;
-    if seqs.len() as u64 != chain.sequence {
+    let indexed: usize = io(v.scan_prefix(keys::SEQUENCES))?
+        .iter()
+        .map(|(_, ids)| ids.len() / 32)
+        .sum();
+    if indexed as u64 != chain.sequence {
         return fail(format!(
-            "chain at {} but {} sequence entries",
-            chain.sequence,
-            seqs.len()
+            "chain at {} but {indexed} sequence entries",
+            chain.sequence
         ));
     }
     let mut seen = std::collections::BTreeSet::new();
-    for (position, (k, id)) in (1u64..).zip(seqs.iter()) {
-        let seq = keys::trailing_u64(k).unwrap_or(0);
-        if seq != position {
-            return fail(format!("sequence {seq} found at position {position}"));
-        }
-        if !seen.insert(id.clone()) {
+    for seq in 1..=chain.sequence {
+        let Some(id) = io(super::index::tx_at(v, seq))? else {
+            return fail(format!("sequence {seq} is not in the chain index"));
+        };
+        if !seen.insert(id) {
             return fail(format!("tx {} appears twice in the chain", hex::encode(id)));
         }
-        let t: Option<CommittedTx> = io(read(v, &[b"T".as_slice(), id].concat()))?;
+        let t: Option<CommittedTx> = io(read(v, &keys::tx(&id)))?;
         let Some(o) = t.and_then(|t| t.outcome) else {
             return fail(format!("tx {} has no outcome", hex::encode(id)));
         };

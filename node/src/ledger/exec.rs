@@ -37,6 +37,8 @@ pub struct Exec<'a, 'v> {
     pub sequence: u64,
     /// Accounts this transaction concerns; its history is indexed under each.
     pub parties: BTreeSet<String>,
+    /// Its movements in the parties' statements (kept in its record).
+    pub lines: Vec<carbon_proto::v1::StatementLine>,
 }
 
 fn corrupt(key: &[u8], e: prost::DecodeError) -> ViewFault {

@@ -2,11 +2,12 @@
 //! blocks as needed), giving them to an account in a given state (merging with adjacent blocks of
 //! the same state), and retiring them for good.
 //!
-//! A block is stored under `H account class first` with its range and state. Every serial ever
-//! created is either in exactly one holding block or in exactly one retired block.
+//! A block is stored under `H account class last` with its range and state. Every serial ever
+//! created is either in exactly one holding block or in exactly one retired block. A movement
+//! reads the account's blocks of the class once ([`Holding`]).
 //!
-//! Every movement is also written to the account's statement (`W account sequence class`): the
-//! ranges, the units in or out, the counterparty and the balance after ([`StatementLine`]).
+//! Every movement is also noted for the account's statement: the ranges, the units in or out,
+//! the counterparty and the balance after ([`StatementLine`]), kept in the transaction's record.
 
 use super::error::{reject, ErrorCode, Res};
 use super::exec::{add, read_all, sub, Exec};
@@ -65,18 +66,69 @@ fn len(first: u64, last: u64) -> Res<u64> {
     add(sub(last, first, "a serial block")?, 1, "a serial block")
 }
 
+fn block_len(b: &SerialBlock) -> Res<u64> {
+    match &b.range {
+        Some(r) => len(r.first, r.last),
+        None => Ok(0),
+    }
+}
+
+/// An account's blocks of one unit class, read once per movement and kept in step with the
+/// writes made to them (keyed here by first serial; stored under their last, `keys::holding`).
+pub struct Holding {
+    account: String,
+    class: UnitClass,
+    blocks: BTreeMap<u64, SerialBlock>,
+}
+
+impl Holding {
+    fn last_of(&self, first: u64) -> u64 {
+        self.blocks
+            .get(&first)
+            .and_then(|b| b.range.as_ref())
+            .map_or(first, |r| r.last)
+    }
+
+    /// Units held in every state, and of those available.
+    fn balance(&self) -> Res<(u64, u64)> {
+        let (mut held, mut available) = (0u64, 0u64);
+        for b in self.blocks.values() {
+            let n = block_len(b)?;
+            held = add(held, n, "the balance")?;
+            if b.state() == BlockState::Available {
+                available = add(available, n, "the balance")?;
+            }
+        }
+        Ok((held, available))
+    }
+}
+
 impl Exec<'_, '_> {
-    /// The account's blocks of one class, keyed by first serial.
-    fn blocks(&self, account: &str, class: &UnitClass) -> Res<BTreeMap<u64, SerialBlock>> {
+    /// The account's blocks of one class.
+    fn holding(&self, account: &str, class: &UnitClass) -> Res<Holding> {
         let rows: Vec<(Vec<u8>, SerialBlock)> =
             read_all(&*self.st, &keys::holdings_of_class(account, class))?;
-        Ok(rows
+        let blocks = rows
             .into_iter()
-            .map(|(_, b)| {
-                let first = b.range.as_ref().map_or(0, |r| r.first);
-                (first, b)
-            })
-            .collect())
+            .map(|(_, b)| (b.range.as_ref().map_or(0, |r| r.first), b))
+            .collect();
+        Ok(Holding {
+            account: account.to_string(),
+            class: class.clone(),
+            blocks,
+        })
+    }
+
+    fn put_block(&mut self, h: &mut Holding, block: SerialBlock) {
+        let (first, last) = block.range.as_ref().map_or((0, 0), |r| (r.first, r.last));
+        self.put(keys::holding(&h.account, &h.class, last), &block);
+        h.blocks.insert(first, block);
+    }
+
+    fn remove_block(&mut self, h: &mut Holding, first: u64) {
+        let last = h.last_of(first);
+        self.st.delete(keys::holding(&h.account, &h.class, last));
+        h.blocks.remove(&first);
     }
 
     /// Creates `quantity` new serial numbers of `class`, returning their range.
@@ -108,140 +160,127 @@ impl Exec<'_, '_> {
         Ok((next, sub(after, 1, "the serial numbers")?))
     }
 
-    /// Removes `quantity` units from the account's blocks selected by `from`, lowest serial first,
-    /// splitting the last block used. Rejects (changing nothing) if there are not enough.
-    pub fn take(
-        &mut self,
-        account: &str,
-        class: &UnitClass,
-        quantity: u64,
-        from: Take,
-    ) -> Res<Ranges> {
-        let blocks = self.blocks(account, class)?;
-        let matches = |b: &SerialBlock| match from {
-            Take::Available => b.state() == BlockState::Available,
-            Take::Encumbrance(id) => b.state() != BlockState::Available && b.encumbrance_id == id,
-        };
-        let mut have: u64 = 0;
-        let mut encumbered: u64 = 0;
-        for b in blocks.values() {
-            let r = match &b.range {
-                Some(r) => len(r.first, r.last)?,
-                None => 0,
-            };
-            if matches(b) {
-                have = have.saturating_add(r);
+    /// Refuses a take of `quantity` from `h` when not enough units match `from`.
+    fn check_enough(&self, h: &Holding, quantity: u64, from: Take) -> Res<()> {
+        let (mut have, mut encumbered) = (0u64, 0u64);
+        for b in h.blocks.values() {
+            if from.matches(b) {
+                have = have.saturating_add(block_len(b)?);
             } else {
-                encumbered = encumbered.saturating_add(r);
+                encumbered = encumbered.saturating_add(block_len(b)?);
             }
         }
-        if have < quantity {
-            let what = match from {
-                Take::Available => "available",
-                Take::Encumbrance(_) => "under this encumbrance",
-            };
-            let code = if from == Take::Available && have.saturating_add(encumbered) >= quantity {
-                ErrorCode::UnitsEncumbered
-            } else {
-                ErrorCode::InsufficientUnits
-            };
-            let extra = if code == ErrorCode::UnitsEncumbered {
-                format!(" ({encumbered} more are pledged, frozen or in repo)")
-            } else {
-                String::new()
-            };
-            return reject(
-                code,
-                format!(
-                    "{account:?} has {have} units of {} {what}, {quantity} are needed{extra}",
-                    class_label(class)
-                ),
-            );
+        if have >= quantity {
+            return Ok(());
         }
+        let what = match from {
+            Take::Available => "available",
+            Take::Encumbrance(_) => "under this encumbrance",
+        };
+        let code = if from == Take::Available && have.saturating_add(encumbered) >= quantity {
+            ErrorCode::UnitsEncumbered
+        } else {
+            ErrorCode::InsufficientUnits
+        };
+        let extra = if code == ErrorCode::UnitsEncumbered {
+            format!(" ({encumbered} more are pledged, frozen or in repo)")
+        } else {
+            String::new()
+        };
+        reject(
+            code,
+            format!(
+                "{:?} has {have} units of {} {what}, {quantity} are needed{extra}",
+                h.account,
+                class_label(&h.class)
+            ),
+        )
+    }
+
+    /// Removes `quantity` units from the blocks of `h` selected by `from`, lowest serial first,
+    /// splitting the last block used (its rest keeps its last serial, hence its key). Rejects,
+    /// changing nothing, if there are not enough.
+    fn take_from(&mut self, h: &mut Holding, quantity: u64, from: Take) -> Res<Ranges> {
+        self.check_enough(h, quantity, from)?;
         let mut need = quantity;
         let mut taken = Vec::new();
-        for (first, b) in blocks {
-            if need == 0 {
+        while need > 0 {
+            let Some((first, b)) = h.blocks.iter().find(|(_, b)| from.matches(b)) else {
                 break;
-            }
-            if !matches(&b) {
-                continue;
-            }
+            };
+            let (first, b) = (*first, b.clone());
             let last = b.range.as_ref().map_or(first, |r| r.last);
-            self.st.delete(keys::holding(account, class, first));
             let n = len(first, last)?;
             if n <= need {
+                self.remove_block(h, first);
                 taken.push((first, last));
                 need = sub(need, n, "the units to take")?;
             } else {
                 let split = add(first, need, "the serial numbers")?;
                 taken.push((first, sub(split, 1, "the serial numbers")?));
+                h.blocks.remove(&first);
                 let rest = SerialBlock {
                     range: Some(SerialRange {
-                        unit_class: Some(class.clone()),
+                        unit_class: Some(h.class.clone()),
                         first: split,
                         last,
                     }),
                     ..b
                 };
-                self.put(keys::holding(account, class, split), &rest);
+                self.put_block(h, rest);
                 need = 0;
             }
         }
-        self.touch(account);
+        let account = h.account.clone();
+        self.touch(&account);
         Ok(taken)
     }
 
-    /// Gives the ranges to the account in the given state, merging with adjacent blocks of the
-    /// same state so that holdings stay compact.
-    pub fn give(
-        &mut self,
-        account: &str,
-        class: &UnitClass,
-        ranges: &Ranges,
-        into: Give,
-    ) -> Res<()> {
+    /// Gives the ranges to `h` in the given state, merging with adjacent blocks of the same
+    /// state so that holdings stay compact.
+    fn give_to(&mut self, h: &mut Holding, ranges: &Ranges, into: Give) -> Res<()> {
         let (state, enc) = into.state();
-        let mut blocks = self.blocks(account, class)?;
+        let same = |b: &SerialBlock| b.state() == state && b.encumbrance_id == enc;
         for &(f, l) in ranges {
             let (mut first, mut last) = (f, l);
-            let same = |b: &SerialBlock| b.state() == state && b.encumbrance_id == enc;
             // A block ending right before `first`.
-            if let Some((&pf, pb)) = blocks.range(..first).next_back() {
-                if pb
+            let before = h
+                .blocks
+                .range(..first)
+                .next_back()
+                .map(|(&pf, pb)| (pf, pb.clone()));
+            if let Some((pf, pb)) = before {
+                let adjacent = pb
                     .range
                     .as_ref()
-                    .is_some_and(|r| r.last.checked_add(1) == Some(first))
-                    && same(pb)
-                {
+                    .is_some_and(|r| r.last.checked_add(1) == Some(f));
+                if adjacent && same(&pb) {
                     first = pf;
-                    blocks.remove(&pf);
-                    self.st.delete(keys::holding(account, class, pf));
+                    self.remove_block(h, pf);
                 }
             }
-            // A block starting right after `last`.
-            if let Some(next) = last.checked_add(1) {
-                if let Some(nb) = blocks.get(&next) {
-                    if same(nb) {
+            // A block starting right after `last`: the merged block takes its key (its last).
+            if let Some(next) = l.checked_add(1) {
+                if let Some(nb) = h.blocks.get(&next).cloned() {
+                    if same(&nb) {
                         last = nb.range.as_ref().map_or(last, |r| r.last);
-                        blocks.remove(&next);
-                        self.st.delete(keys::holding(account, class, next));
+                        h.blocks.remove(&next);
                     }
                 }
             }
             let block = SerialBlock {
                 range: Some(SerialRange {
-                    unit_class: Some(class.clone()),
+                    unit_class: Some(h.class.clone()),
                     first,
                     last,
                 }),
                 state: state as i32,
                 encumbrance_id: enc,
             };
-            self.put(keys::holding(account, class, first), &block);
-            blocks.insert(first, block);
+            self.put_block(h, block);
         }
-        self.touch(account);
+        let account = h.account.clone();
+        self.touch(&account);
         Ok(())
     }
 
@@ -255,21 +294,25 @@ impl Exec<'_, '_> {
         from: Take,
         into: Give,
     ) -> Res<Vec<SerialRange>> {
-        let ranges = self.take(from_account, class, quantity, from)?;
-        self.give(to_account, class, &ranges, into)?;
+        let mut source = self.holding(from_account, class)?;
+        let ranges = self.take_from(&mut source, quantity, from)?;
         if from_account == to_account {
-            self.note(from_account, class, &ranges, Flow::Within, "")?;
+            self.give_to(&mut source, &ranges, into)?;
+            self.note_in(&source, &ranges, Flow::Within, "")?;
         } else {
-            self.note(from_account, class, &ranges, Flow::Out, to_account)?;
-            self.note(to_account, class, &ranges, Flow::In, from_account)?;
+            let mut dest = self.holding(to_account, class)?;
+            self.give_to(&mut dest, &ranges, into)?;
+            self.note_in(&source, &ranges, Flow::Out, to_account)?;
+            self.note_in(&dest, &ranges, Flow::In, from_account)?;
         }
         Ok(to_ranges(class, &ranges))
     }
 
     /// Gives newly created serials to an account, available, and writes its statement.
     pub fn give_created(&mut self, account: &str, class: &UnitClass, ranges: &Ranges) -> Res<()> {
-        self.give(account, class, ranges, Give::Available)?;
-        self.note(account, class, ranges, Flow::In, "")
+        let mut h = self.holding(account, class)?;
+        self.give_to(&mut h, ranges, Give::Available)?;
+        self.note_in(&h, ranges, Flow::In, "")
     }
 
     /// Retires available units of the account for good.
@@ -281,8 +324,9 @@ impl Exec<'_, '_> {
         reason: RetireReason,
         year: u32,
     ) -> Res<Vec<SerialRange>> {
-        let ranges = self.take(account, class, quantity, Take::Available)?;
-        self.note(account, class, &ranges, Flow::Out, "")?;
+        let mut h = self.holding(account, class)?;
+        let ranges = self.take_from(&mut h, quantity, Take::Available)?;
+        self.note_in(&h, &ranges, Flow::Out, "")?;
         let out = to_ranges(class, &ranges);
         for r in &out {
             let record = RetiredBlock {
@@ -299,15 +343,16 @@ impl Exec<'_, '_> {
 
     /// How many available units of `class` the account holds.
     pub fn available(&self, account: &str, class: &UnitClass) -> Res<u64> {
-        let mut n: u64 = 0;
-        for b in self.blocks(account, class)?.values() {
-            if b.state() == BlockState::Available {
-                if let Some(r) = &b.range {
-                    n = n.saturating_add(len(r.first, r.last)?);
-                }
-            }
+        Ok(self.holding(account, class)?.balance()?.1)
+    }
+}
+
+impl Take {
+    fn matches(self, b: &SerialBlock) -> bool {
+        match self {
+            Take::Available => b.state() == BlockState::Available,
+            Take::Encumbrance(id) => b.state() != BlockState::Available && b.encumbrance_id == id,
         }
-        Ok(n)
     }
 }
 
@@ -332,59 +377,68 @@ impl Exec<'_, '_> {
         flow: Flow,
         counterparty: &str,
     ) -> Res<()> {
-        let key = keys::statement(account, self.sequence, class);
-        let mut line = match self.get::<StatementLine>(&key)? {
-            Some(l) => l,
-            None => StatementLine {
-                date: super::dates::date_of(self.ctx.timestamp_ms),
-                timestamp_ms: self.ctx.timestamp_ms,
-                sequence: self.sequence,
-                tx_id: self.tx.tx_id.to_vec(),
-                operation: self
-                    .tx
-                    .body
-                    .operation
-                    .as_ref()
-                    .map_or("", carbon_proto::names::operation)
-                    .to_string(),
-                unit_class: Some(class.clone()),
-                ..Default::default()
-            },
-        };
+        let h = self.holding(account, class)?;
+        self.note_in(&h, ranges, flow, counterparty)
+    }
+
+    /// [`Exec::note`] with the account's blocks at hand (their state after the movement).
+    fn note_in(&mut self, h: &Holding, ranges: &Ranges, flow: Flow, counterparty: &str) -> Res<()> {
         let n = ranges
             .iter()
             .try_fold(0u64, |n, &(f, l)| add(n, len(f, l)?, "the moved quantity"))?;
+        let (held, available) = h.balance()?;
+        let others: Vec<String> = if counterparty.is_empty() {
+            let me = h.account.as_str();
+            self.tx
+                .body
+                .signers
+                .iter()
+                .filter(|s| *s != me)
+                .cloned()
+                .collect()
+        } else {
+            vec![counterparty.to_string()]
+        };
+        let line = self.statement_line(&h.account, &h.class);
         match flow {
             Flow::In => line.quantity_in = add(line.quantity_in, n, "the statement")?,
             Flow::Out => line.quantity_out = add(line.quantity_out, n, "the statement")?,
             Flow::Within => {}
         }
-        line.ranges.extend(to_ranges(class, ranges));
+        line.ranges.extend(to_ranges(&h.class, ranges));
         let mut parties: std::collections::BTreeSet<String> = line
             .counterparty
             .split(", ")
             .filter(|p| !p.is_empty())
             .map(str::to_string)
             .collect();
-        if counterparty.is_empty() {
-            let others = self.tx.body.signers.iter().filter(|s| *s != account);
-            parties.extend(others.cloned());
-        } else {
-            parties.insert(counterparty.to_string());
-        }
+        parties.extend(others);
         line.counterparty = parties.into_iter().collect::<Vec<_>>().join(", ");
-        let (mut held, mut available) = (0u64, 0u64);
-        for b in self.blocks(account, class)?.values() {
-            let Some(r) = &b.range else { continue };
-            held = add(held, len(r.first, r.last)?, "the balance")?;
-            if b.state() == BlockState::Available {
-                available = add(available, len(r.first, r.last)?, "the balance")?;
-            }
-        }
         line.balance_after = held;
         line.available_after = available;
-        self.put(key, &line);
         Ok(())
+    }
+
+    /// This transaction's statement line of the account and class (created empty). Stored in
+    /// the transaction's record; what the record already says (date, sequence, tx id,
+    /// operation) is filled in when a statement is read (`queries::statement`).
+    fn statement_line(&mut self, account: &str, class: &UnitClass) -> &mut StatementLine {
+        let found = self
+            .lines
+            .iter()
+            .position(|l| l.account_id == account && l.unit_class.as_ref() == Some(class));
+        let i = match found {
+            Some(i) => i,
+            None => {
+                self.lines.push(StatementLine {
+                    account_id: account.to_string(),
+                    unit_class: Some(class.clone()),
+                    ..Default::default()
+                });
+                self.lines.len().saturating_sub(1)
+            }
+        };
+        &mut self.lines[i]
     }
 }
 

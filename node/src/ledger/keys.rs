@@ -2,6 +2,10 @@
 //! with a 0x00 byte (identifiers are validated never to contain one), numbers are big-endian so
 //! that key order is numeric order. Common reads are prefix scans: holdings of an account,
 //! compliance of a year, allocations of a vintage, history of an account, issuances of a project.
+//!
+//! Records kept forever (transactions, the chain index, history pages) are the *cold* families;
+//! the rest is *hot*: small, bounded by the registry's accounts and contracts, and read by
+//! every transaction ([`is_hot`]). The storage keeps hot records in memory too.
 
 use carbon_proto::v1::UnitClass;
 
@@ -52,8 +56,10 @@ pub fn holdings_of_class(account_id: &str, c: &UnitClass) -> Vec<u8> {
     key(b'H', &[&id(account_id), &class(c)])
 }
 
-pub fn holding(account_id: &str, c: &UnitClass, first: u64) -> Vec<u8> {
-    key(b'H', &[&id(account_id), &class(c), &first.to_be_bytes()])
+/// One serial block, keyed by its LAST serial: taking the lowest serials of a block (what a
+/// transfer does) rewrites its value under the same key instead of making a new key.
+pub fn holding(account_id: &str, c: &UnitClass, last: u64) -> Vec<u8> {
+    key(b'H', &[&id(account_id), &class(c), &last.to_be_bytes()])
 }
 
 /// Prefix of every holding key; the account id follows it.
@@ -170,30 +176,40 @@ pub fn tx(tx_id: &[u8; 32]) -> Vec<u8> {
     key(b'T', &[tx_id])
 }
 
-/// Chain position -> tx id.
-pub fn sequence(seq: u64) -> Vec<u8> {
-    key(b'Q', &[&seq.to_be_bytes()])
+/// Transactions per chain-index bucket: sequences `[64k, 64k + 64)` share one record.
+pub const SEQUENCE_BUCKET_TXS: u64 = 64;
+
+/// Chain index: the bucket holding chain position `seq` (value: the tx ids of its sequences, in
+/// order, 32 bytes each). A new key every 64 transactions, not one per transaction: sled pays
+/// far more for a new key than for rewriting a small value (docs/DECISIONS.md, "State layout").
+pub fn sequence_bucket(seq: u64) -> Vec<u8> {
+    let first = seq.saturating_sub(seq % SEQUENCE_BUCKET_TXS);
+    key(b'Q', &[&first.to_be_bytes()])
 }
 
 pub const SEQUENCES: &[u8] = b"Q";
 
-/// Index: the transactions that concerned an account (value: tx id).
-pub fn history(account_id: &str, seq: u64) -> Vec<u8> {
-    key(b'X', &[&id(account_id), &seq.to_be_bytes()])
+/// Sequences per sealed page of an account's history.
+pub const HISTORY_PAGE_TXS: usize = 32;
+
+/// A sealed page of an account's history: [`HISTORY_PAGE_TXS`] chain sequences, keyed by the
+/// last of them (so pages holding sequences from `s` on are the keys from `s` on).
+pub fn history_page(account_id: &str, last_seq: u64) -> Vec<u8> {
+    key(b'X', &[&id(account_id), &last_seq.to_be_bytes()])
 }
 
+/// Every sealed history page of an account, in order.
 pub fn history_of(account_id: &str) -> Vec<u8> {
     key(b'X', &[&id(account_id)])
 }
 
-/// An account's statement line for one transaction and unit class.
-pub fn statement(account_id: &str, seq: u64, c: &UnitClass) -> Vec<u8> {
-    key(b'W', &[&id(account_id), &seq.to_be_bytes(), &class(c)])
+/// The account's open history page: the sequences after its last sealed page (fewer than
+/// [`HISTORY_PAGE_TXS`]). Rewritten in place, sealed into a page when full.
+pub fn history_open(account_id: &str) -> Vec<u8> {
+    key(b'x', &[&id(account_id)])
 }
 
-pub fn statement_of(account_id: &str) -> Vec<u8> {
-    key(b'W', &[&id(account_id)])
-}
+pub const HISTORY_OPEN: &[u8] = b"x";
 
 pub fn repo(repo_id: u64) -> Vec<u8> {
     key(b'J', &[&repo_id.to_be_bytes()])
@@ -230,6 +246,16 @@ pub fn cancellation(cancel_id: u64) -> Vec<u8> {
 }
 
 pub const CANCELLATIONS: &[u8] = b"K";
+
+/// Whether a key belongs to a hot family (see the module docs): everything but transactions
+/// (`T`), the chain index (`Q`), sealed history pages (`X`), retired blocks (`R`), serial
+/// origins (`O`), cancellations (`K`) and issuances (`I`).
+pub fn is_hot(key: &[u8]) -> bool {
+    !matches!(
+        key.first(),
+        Some(b'T' | b'Q' | b'X' | b'R' | b'O' | b'K' | b'I')
+    )
+}
 
 /// Reads the big-endian u64 that ends a key.
 pub fn trailing_u64(k: &[u8]) -> Option<u64> {

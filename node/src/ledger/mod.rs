@@ -26,6 +26,7 @@ pub mod encumbrances;
 pub mod error;
 pub mod exec;
 pub mod holdings;
+pub mod index;
 pub mod keys;
 pub mod lending;
 pub mod projects;
@@ -39,7 +40,7 @@ pub use exec::Ctx;
 pub use store::{MemState, StateView, ViewFault, Write};
 
 use carbon_proto::v1::{
-    tx_body::Operation, ChainState, CommittedTx, Effects, Genesis, Outcome, Role,
+    tx_body::Operation, ChainState, CommittedTx, Effects, Genesis, Outcome, Role, TxRecord,
 };
 use carbon_proto::VerifiedTx;
 use error::{reject, Abort, Res};
@@ -80,6 +81,9 @@ pub struct Applied {
     pub outcomes: Vec<Outcome>,
     /// The chain position and head after the entry.
     pub chain: ChainState,
+    /// The records of the transactions the entry committed (not those it found committed
+    /// before), in chain order: what Watch streams.
+    pub records: Vec<TxRecord>,
 }
 
 pub use carbon_proto::chain::{genesis_head, next_head};
@@ -158,6 +162,7 @@ pub fn apply_entry(
         .ok_or_else(|| ViewFault("the registry has no chain state".into()))?;
     let mut st = Overlay::new(view);
     let mut outcomes = Vec::with_capacity(txs.len());
+    let mut records = Vec::with_capacity(txs.len());
     for tx in txs {
         if let Some(done) = read::<CommittedTx>(&st, &keys::tx(&tx.tx_id))? {
             outcomes.push(done.outcome.unwrap_or_default());
@@ -175,9 +180,11 @@ pub fn apply_entry(
             chain: &mut chain,
             sequence,
             parties: BTreeSet::new(),
+            lines: Vec::new(),
         };
         let result = run(&mut x);
         let mut parties = std::mem::take(&mut x.parties);
+        let mut lines = std::mem::take(&mut x.lines);
         let (code, message, effects) = match result {
             Ok(effects) => {
                 // Every signer was authorised (run checks them all first).
@@ -187,6 +194,7 @@ pub fn apply_entry(
             Err(Abort::Rejected(e)) => {
                 st.abort_tx();
                 chain = before;
+                lines.clear();
                 // A rejection is history only for the accounts that really signed it: naming
                 // an account as signer must not write into its history.
                 parties = authorised_signers(&st, tx)?;
@@ -209,17 +217,20 @@ pub fn apply_entry(
         outcome.chain_head = head.to_vec();
         chain.sequence = sequence;
         chain.head = head.to_vec();
-        let record = CommittedTx {
+        index::put_sequence(&mut st, sequence, &tx.tx_id)?;
+        for p in &parties {
+            index::put_history(&mut st, p, sequence)?;
+        }
+        let record = TxRecord {
             tx: Some(tx.signed.clone()),
             outcome: Some(outcome.clone()),
+            parties: parties.into_iter().collect(),
+            lines,
         };
         st.put(keys::tx(&tx.tx_id), record.encode_to_vec());
-        st.put(keys::sequence(sequence), tx.tx_id.to_vec());
-        for p in &parties {
-            st.put(keys::history(p, sequence), tx.tx_id.to_vec());
-        }
         st.commit_tx();
         outcomes.push(outcome);
+        records.push(record);
     }
     st.put(keys::CHAIN.to_vec(), chain.encode_to_vec());
     st.commit_tx();
@@ -227,6 +238,7 @@ pub fn apply_entry(
         writes: st.into_writes(),
         outcomes,
         chain,
+        records,
     })
 }
 

@@ -3,14 +3,17 @@
 
 use super::dates;
 use super::exec::{read, read_all};
+use super::index;
 use super::keys;
 use super::store::{StateView, ViewFault};
 use carbon_proto::v1::{
     Account, AccountStatus, Allocation, Balance, BlockState, Cancellation, ChainState, CommittedTx,
     ComplianceRecord, Encumbrance, Genesis, Issuance, Loan, LoanStatus, MarketDay, OpenFinancing,
     Project, ProjectStatus, RepoAgreement, RepoStatus, RetiredBlock, Role, SerialBlock,
-    SerialOrigin, StatementLine, TraceSerialResponse, UnitClass, UnitKind, Vintage, YearClose,
+    SerialOrigin, StatementLine, TraceSerialResponse, TxRecord, UnitClass, UnitKind, Vintage,
+    YearClose,
 };
+use prost::Message as _;
 
 pub use super::trading::{reference_price, ReferencePrice};
 use std::collections::BTreeMap;
@@ -274,28 +277,43 @@ pub fn redacted(t: &CommittedTx) -> CommittedTx {
     }
 }
 
-fn tx_at(v: &dyn StateView, id: &[u8]) -> R<Option<CommittedTx>> {
-    match <[u8; 32]>::try_from(id) {
-        Ok(id) => transaction(v, &id),
-        Err(_) => Err(ViewFault("an index entry holds no tx id".into())),
+/// A committed transaction's stored record (with its parties and statement lines).
+pub fn record(v: &dyn StateView, tx_id: &[u8; 32]) -> R<Option<TxRecord>> {
+    read(v, &keys::tx(tx_id))
+}
+
+/// The record of the transaction at chain position `seq`.
+pub fn record_at(v: &dyn StateView, seq: u64) -> R<Option<TxRecord>> {
+    match index::tx_at(v, seq)? {
+        Some(id) => record(v, &id),
+        None => Ok(None),
     }
 }
 
-/// The transactions that concerned an account, from a chain sequence on, at most `limit`, with
-/// their history keys (the chain sequence ends each key).
+/// A stored record as the committed transaction it is.
+pub fn committed_tx(r: TxRecord) -> CommittedTx {
+    CommittedTx {
+        tx: r.tx,
+        outcome: r.outcome,
+    }
+}
+
+/// The records of the transactions that concerned an account, from a chain sequence on, at
+/// most `limit`, each with its chain sequence as 8 big-endian bytes (a page token).
 pub fn history_page(
     v: &dyn StateView,
     account_id: &str,
     from_sequence: u64,
     limit: usize,
-) -> R<Page<CommittedTx>> {
-    let prefix = keys::history_of(account_id);
-    let start = keys::history(account_id, from_sequence);
+) -> R<Page<TxRecord>> {
     let mut out = Vec::new();
-    for (k, id) in v.scan_from(&prefix, &start, limit)? {
-        if let Some(t) = tx_at(v, &id)? {
-            out.push((k, t));
-        }
+    for seq in index::history(v, account_id, from_sequence, limit)? {
+        let r = record_at(v, seq)?.ok_or_else(|| {
+            ViewFault(format!(
+                "history of {account_id:?} names sequence {seq}, not in the chain"
+            ))
+        })?;
+        out.push((seq.to_be_bytes().to_vec(), r));
     }
     Ok(out)
 }
@@ -309,22 +327,28 @@ pub fn history(
 ) -> R<Vec<CommittedTx>> {
     Ok(history_page(v, account_id, from_sequence, limit)?
         .into_iter()
-        .map(|(_, t)| t)
+        .map(|(_, t)| committed_tx(t))
         .collect())
 }
 
 /// Committed transactions in chain order from `from_sequence` (1-based), at most `limit`:
-/// what Watch streams and what an offline audit replays.
+/// what an offline audit replays.
 pub fn committed_since(v: &dyn StateView, from_sequence: u64, limit: usize) -> R<Vec<CommittedTx>> {
+    Ok(records_since(v, from_sequence, limit)?
+        .into_iter()
+        .map(committed_tx)
+        .collect())
+}
+
+/// The records of [`committed_since`] (with their parties: what Watch streams).
+pub fn records_since(v: &dyn StateView, from_sequence: u64, limit: usize) -> R<Vec<TxRecord>> {
     let mut out = Vec::new();
     let mut seq = from_sequence.max(1);
     while out.len() < limit {
-        let Some(id) = v.get(&keys::sequence(seq))? else {
+        let Some(r) = record_at(v, seq)? else {
             break;
         };
-        if let Some(t) = tx_at(v, &id)? {
-            out.push(t);
-        }
+        out.push(r);
         let Some(after) = seq.checked_add(1) else {
             break;
         };
@@ -697,9 +721,10 @@ pub fn accounts(
 }
 
 /// One page of an account statement: lines whose CST date lies in `from..=to` (zero bounds are
-/// open), after the page token (the key suffix of the last line returned), at most `limit`.
-/// Returns the lines and the next token (empty at the end). Reads from the token on, a chunk at
-/// a time (`page`), not the account's whole statement.
+/// open), after the page token, at most `limit`. Returns the lines and the next token (empty at
+/// the end). The lines live in the records of the account's history ([`TxRecord`]); the token
+/// is the chain sequence and the position of the next line in its record (8 + 4 bytes,
+/// big-endian). Reads the history from the token on, a page at a time.
 pub fn statement(
     v: &dyn StateView,
     account: &str,
@@ -708,22 +733,68 @@ pub fn statement(
     after: &[u8],
     limit: usize,
 ) -> R<(Vec<StatementLine>, Vec<u8>)> {
-    let prefix = keys::statement_of(account);
-    let after_key = match after {
-        [] => Vec::new(),
-        suffix => [prefix.as_slice(), suffix].concat(),
-    };
-    let in_period =
-        |line: &StatementLine| (from == 0 || line.date >= from) && (to == 0 || line.date <= to);
-    let mut rows = page(v, &prefix, &after_key, limit.saturating_add(1), |k, val| {
-        let line: StatementLine = decoded(k, val)?;
-        Ok(in_period(&line).then_some(line))
-    })?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = match rows.last() {
-        Some((k, _)) if more => k.get(prefix.len()..).unwrap_or_default().to_vec(),
-        _ => Vec::new(),
-    };
-    Ok((rows.into_iter().map(|(_, line)| line).collect(), next))
+    let (mut seq, mut skip) = statement_token(after)?;
+    let in_period = |date: u32| (from == 0 || date >= from) && (to == 0 || date <= to);
+    let mut out = Vec::new();
+    loop {
+        let page = history_page(v, account, seq, limit.clamp(16, 256))?;
+        let Some((last, _)) = page.last() else {
+            return Ok((out, Vec::new()));
+        };
+        let next_seq = keys::trailing_u64(last)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        for (k, r) in page {
+            let s = keys::trailing_u64(&k).unwrap_or(0);
+            let lines = statement_lines(account, r);
+            for (i, line) in lines.into_iter().enumerate().skip(skip) {
+                if out.len() == limit {
+                    let token = [s.to_be_bytes().as_slice(), &(i as u32).to_be_bytes()].concat();
+                    return Ok((out, token));
+                }
+                if in_period(line.date) {
+                    out.push(line);
+                }
+            }
+            skip = 0;
+        }
+        seq = next_seq;
+    }
+}
+
+/// The (sequence, line) a statement page starts at.
+fn statement_token(after: &[u8]) -> R<(u64, usize)> {
+    match after.len() {
+        0 => Ok((0, 0)),
+        12 => {
+            let seq = keys::trailing_u64(&after[..8]).unwrap_or(0);
+            let line = u32::from_be_bytes([after[8], after[9], after[10], after[11]]);
+            Ok((seq, line as usize))
+        }
+        _ => Err(ViewFault("not a statement page token".into())),
+    }
+}
+
+/// The account's statement lines of one record, whole: what the record says of every line
+/// (date, time, sequence, tx id, operation) filled in.
+fn statement_lines(account: &str, r: TxRecord) -> Vec<StatementLine> {
+    let o = r.outcome.unwrap_or_default();
+    let operation =
+        r.tx.as_ref()
+            .and_then(|t| carbon_proto::v1::TxBody::decode(t.body.as_slice()).ok())
+            .and_then(|b| b.operation)
+            .map_or("", |op| carbon_proto::names::operation(&op))
+            .to_string();
+    r.lines
+        .into_iter()
+        .filter(|l| l.account_id == account)
+        .map(|l| StatementLine {
+            date: dates::date_of(o.timestamp_ms),
+            timestamp_ms: o.timestamp_ms,
+            sequence: o.sequence,
+            tx_id: o.tx_id.clone(),
+            operation: operation.clone(),
+            ..l
+        })
+        .collect()
 }

@@ -8,6 +8,7 @@ pub mod network;
 pub mod peer_service;
 pub mod watchdog;
 
+use carbon_proto::v1::Outcome;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -34,8 +35,10 @@ pub struct Batch {
     /// The ledger rules the entry must be applied with (`ledger::VERSION` of the proposer). A
     /// replica that does not know it stops instead of applying it differently.
     pub ledger_version: u32,
-    /// Protobuf-encoded `SignedTx`s, each verified at ingress by the node that accepted it.
-    pub txs: Vec<Vec<u8>>,
+    /// Protobuf-encoded `SignedTx`s, each verified by the leader that proposed the entry: the
+    /// bytes it received, carried as they are to the WAL, the followers and the state.
+    /// (Serialized as byte strings: the same postcard bytes as a `Vec<Vec<u8>>`.)
+    pub txs: Vec<bytes::Bytes>,
 }
 
 impl fmt::Display for Batch {
@@ -49,10 +52,36 @@ impl fmt::Display for Batch {
     }
 }
 
-/// What applying an entry returns to the proposer: protobuf-encoded `Outcome`s, one per tx.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What applying an entry returns to the proposer: one `Outcome` per tx, handed over in memory
+/// (openraft never sends it over the network; its serde form, protobuf bytes per outcome, exists
+/// only because openraft's type bounds ask for one).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Applied {
-    pub outcomes: Vec<Vec<u8>>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Serialize for Applied {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use prost::Message;
+        let encoded: Vec<bytes::Bytes> = self
+            .outcomes
+            .iter()
+            .map(|o| bytes::Bytes::from(o.encode_to_vec()))
+            .collect();
+        encoded.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Applied {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use prost::Message;
+        let encoded = Vec::<bytes::Bytes>::deserialize(d)?;
+        let outcomes = encoded
+            .iter()
+            .map(|b| Outcome::decode(b.as_ref()).map_err(serde::de::Error::custom))
+            .collect::<Result<_, _>>()?;
+        Ok(Applied { outcomes })
+    }
 }
 
 openraft::declare_raft_types!(

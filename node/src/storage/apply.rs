@@ -5,10 +5,10 @@
 //! Hot path: runs for every committed entry on every replica, on a blocking thread
 //! (`spawn_blocking`, see super::state).
 
-use super::state_db::{meta_bytes, DbError, SledView, APPLIED, LAST_TIMESTAMP, MEMBERSHIP};
+use super::state_db::{meta_bytes, Change, DbError, SledView, APPLIED, LAST_TIMESTAMP, MEMBERSHIP};
 use crate::ledger::{self, Ctx, EntryError};
 use crate::raft::{Applied, Batch, Entry, LogId, StoredMembership};
-use carbon_proto::v1::{CommittedTx, Outcome, SignedTx};
+use carbon_proto::v1::{SignedTx, TxRecord};
 use carbon_proto::VerifiedTx;
 use openraft::{EntryPayload, RaftLogId};
 use prost::Message;
@@ -23,11 +23,11 @@ pub enum ApplyError {
     Undecodable { index: u64, reason: String },
 }
 
-/// What one applied entry gives back: the proposer's response and the newly committed
-/// transactions (for Watch).
+/// What one applied entry gives back: the proposer's response and the records of the newly
+/// committed transactions (for Watch).
 pub struct EntryResult {
     pub response: Applied,
-    pub commits: Vec<CommittedTx>,
+    pub records: Vec<TxRecord>,
 }
 
 /// Applies `entry` on top of `view`, whose last applied id must be `applied`.
@@ -47,37 +47,48 @@ pub fn apply(
             a.index
         );
     }
-    let mut batch = sled::Batch::default();
+    let mut changes: Vec<Change> = Vec::new();
     let mut result = EntryResult {
         response: Applied::default(),
-        commits: Vec::new(),
+        records: Vec::new(),
     };
     match entry.payload {
         EntryPayload::Blank => {}
         EntryPayload::Membership(m) => {
-            batch.insert(
-                MEMBERSHIP,
-                meta_bytes(&StoredMembership::new(Some(log_id), m)),
-            );
+            let stored = StoredMembership::new(Some(log_id), m);
+            changes.push((MEMBERSHIP.to_vec(), Some(meta_bytes(&stored))));
         }
-        EntryPayload::Normal(b) => result = apply_batch(view, log_id, b, &mut batch)?,
+        EntryPayload::Normal(b) => result = apply_batch(view, log_id, b, &mut changes)?,
     }
-    batch.insert(APPLIED, meta_bytes(&Some(log_id)));
+    changes.push((APPLIED.to_vec(), Some(meta_bytes(&Some(log_id)))));
     crate::crash_point!("apply-before-write");
     // Fault injection (tests): a storage error here must stop the node (node::run).
     fail::fail_point!("apply-fails", |_| Err(ApplyError::Db(DbError::Corrupt {
         key: "(none)".into(),
         reason: "fault injected by the apply-fails point".into(),
     })));
-    view.write(batch)?;
+    view.commit(changes)?;
     Ok(result)
+}
+
+/// Decodes the entry's transactions (verified by the leader that proposed them).
+fn decode_txs(index: u64, b: &Batch) -> Result<Vec<VerifiedTx>, ApplyError> {
+    let undecodable = |e: String| ApplyError::Undecodable { index, reason: e };
+    b.txs
+        .iter()
+        .map(|bytes| {
+            let signed =
+                SignedTx::decode(bytes.as_ref()).map_err(|e| undecodable(e.to_string()))?;
+            VerifiedTx::from_verified_log(signed).map_err(|e| undecodable(e.to_string()))
+        })
+        .collect()
 }
 
 fn apply_batch(
     view: &SledView,
     log_id: LogId,
     b: Batch,
-    batch: &mut sled::Batch,
+    changes: &mut Vec<Change>,
 ) -> Result<EntryResult, ApplyError> {
     let ctx = Ctx {
         log_index: log_id.index,
@@ -85,43 +96,19 @@ fn apply_batch(
         timestamp_ms: b.timestamp_ms.max(view.ledger_time_ms()?),
         ledger_version: b.ledger_version,
     };
-    let mut txs = Vec::with_capacity(b.txs.len());
-    for bytes in &b.txs {
-        let undecodable = |e: String| ApplyError::Undecodable {
-            index: log_id.index,
-            reason: e,
-        };
-        let signed = SignedTx::decode(bytes.as_slice()).map_err(|e| undecodable(e.to_string()))?;
-        txs.push(VerifiedTx::from_verified_log(signed).map_err(|e| undecodable(e.to_string()))?);
-    }
-    let before = ledger::queries::chain(view)
-        .map_err(EntryError::from)?
-        .map_or(0, |c| c.sequence);
+    let txs = decode_txs(log_id.index, &b)?;
+    drop(b);
     let applied = ledger::apply_entry(view, ctx, &txs)?;
-    for w in applied.writes {
-        match w {
-            ledger::Write::Put(k, v) => batch.insert(k, v),
-            ledger::Write::Delete(k) => batch.remove(k),
-        }
-    }
-    batch.insert(LAST_TIMESTAMP, meta_bytes(&ctx.timestamp_ms));
-    let commits = txs
-        .into_iter()
-        .zip(&applied.outcomes)
-        .filter(|(_, o)| o.sequence > before)
-        .map(|(tx, o)| CommittedTx {
-            tx: Some(tx.signed),
-            outcome: Some(o.clone()),
-        })
-        .collect();
+    changes.reserve(applied.writes.len().saturating_add(2));
+    changes.extend(applied.writes.into_iter().map(|w| match w {
+        ledger::Write::Put(k, v) => (k, Some(v)),
+        ledger::Write::Delete(k) => (k, None),
+    }));
+    changes.push((LAST_TIMESTAMP.to_vec(), Some(meta_bytes(&ctx.timestamp_ms))));
     Ok(EntryResult {
         response: Applied {
-            outcomes: applied
-                .outcomes
-                .iter()
-                .map(Outcome::encode_to_vec)
-                .collect(),
+            outcomes: applied.outcomes,
         },
-        commits,
+        records: applied.records,
     })
 }

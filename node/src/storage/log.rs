@@ -339,7 +339,7 @@ mod tests {
             payload: EntryPayload::Normal(Batch {
                 timestamp_ms: index,
                 ledger_version: 1,
-                txs: vec![vec![index as u8; n]],
+                txs: vec![vec![index as u8; n].into()],
             }),
         }
     }

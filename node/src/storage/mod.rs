@@ -30,7 +30,7 @@ use std::path::Path;
 
 /// The first line of `<data_dir>/FORMAT`; a data directory of another layout is refused.
 pub const DATA_FORMAT: &str =
-    "carbon-registry data directory, layout 2 (raft-log WAL + sled state)";
+    "carbon-registry data directory, layout 3 (raft-log WAL + sled state, records with statements, paged indexes)";
 
 /// Errors opening a node's storage.
 #[derive(Debug, thiserror::Error)]

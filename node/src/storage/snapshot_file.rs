@@ -1,6 +1,6 @@
 //! Snapshot files: the whole state-machine key space streamed to disk, never held in memory.
 //!
-//! Layout: `CRSNAP1\n`, then `u32 len + postcard(SnapshotMeta)`, then records
+//! Layout: `CRSNAP2\n`, then `u32 len + postcard(SnapshotMeta)`, then records
 //! `u32 key len, key, u32 value len, value`, then `u32::MAX` as end marker, then the 32-byte
 //! blake3 hash of everything before it. A file whose hash does not match is refused whole.
 
@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"CRSNAP1\n";
+const MAGIC: &[u8; 8] = b"CRSNAP2\n";
 const END: u32 = u32::MAX;
 /// Largest key or value a snapshot may hold (bounds the receiver's memory per record).
 const MAX_RECORD: u32 = 64 << 20;

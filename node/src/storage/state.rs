@@ -19,7 +19,7 @@ use super::state_db::{meta_bytes, DbError, SledView, StateDb, APPLIED, MEMBERSHI
 use super::{snapshot_file, OpenError};
 use crate::ledger;
 use crate::raft::{Applied, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
-use carbon_proto::v1::{CommittedTx, Genesis};
+use carbon_proto::v1::{Genesis, TxRecord};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, StorageIOError};
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ impl From<DbError> for StorageError {
 }
 
 /// Newly committed transactions of one entry, in chain order.
-pub type Commits = Arc<Vec<CommittedTx>>;
+pub type Commits = Arc<Vec<TxRecord>>;
 
 struct Inner {
     db: StateDb,
@@ -148,9 +148,9 @@ impl StateMachine {
                 .apply_seconds
                 .observe_duration(started.elapsed());
             *applied = Some(id);
-            if !r.commits.is_empty() {
-                // No subscriber is fine: Watch re-reads from state.
-                let _ = self.inner.commits.send(Arc::new(r.commits));
+            // No subscriber is fine: Watch re-reads from state.
+            if !r.records.is_empty() && self.inner.commits.receiver_count() > 0 {
+                let _ = self.inner.commits.send(Arc::new(r.records));
             }
             out.push(r.response);
         }
@@ -249,13 +249,13 @@ fn restore(db: &StateDb, meta: &SnapshotMeta, path: &Path) -> Result<(), Storage
         batch.insert(k, v);
         n += 1;
         if n.is_multiple_of(INSTALL_BATCH_RECORDS) {
-            tree.write(std::mem::take(&mut batch))?;
+            tree.write_unloaded(std::mem::take(&mut batch))?;
         }
     }
     // The snapshot's own record of applied id and membership is what its meta says.
     batch.insert(APPLIED, meta_bytes(&meta.last_log_id));
     batch.insert(MEMBERSHIP, meta_bytes(&meta.last_membership));
-    tree.write(batch)?;
+    tree.write_unloaded(batch)?;
     crate::crash_point!("install-after-load");
     db.switch_to(tree)?;
     assert_eq!(db.view().applied()?, meta.last_log_id, "restored state");
@@ -271,14 +271,14 @@ fn write_genesis_or_check(
         None => {
             let writes =
                 ledger::genesis_writes(genesis).map_err(|e| OpenError::Genesis(e.to_string()))?;
-            let mut batch = sled::Batch::default();
-            for w in writes {
-                match w {
-                    ledger::Write::Put(k, v) => batch.insert(k, v),
-                    ledger::Write::Delete(k) => batch.remove(k),
-                }
-            }
-            view.write(batch)?;
+            let changes = writes
+                .into_iter()
+                .map(|w| match w {
+                    ledger::Write::Put(k, v) => (k, Some(v)),
+                    ledger::Write::Delete(k) => (k, None),
+                })
+                .collect();
+            view.commit(changes)?;
             db.flush()?;
         }
         Some(stored) => {

@@ -80,7 +80,7 @@ pub struct Reg {
 pub fn ledger_state(s: &MemState) -> BTreeMap<Vec<u8>, Vec<u8>> {
     s.map
         .iter()
-        .filter(|(k, _)| !matches!(k.first(), Some(b'T' | b'Q' | b'X' | b'Z')))
+        .filter(|(k, _)| !matches!(k.first(), Some(b'T' | b'Q' | b'X' | b'x' | b'Z')))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -1,0 +1,213 @@
+//! The indexes over committed transactions, written once per transaction by `apply_entry`:
+//!
+//! * the **chain index**: chain sequence -> tx id, in buckets of
+//!   [`keys::SEQUENCE_BUCKET_TXS`] consecutive sequences (Watch, exports and audits read the
+//!   chain in order);
+//! * an account's **history**: the chain sequences of the transactions that concerned it, in
+//!   pages of [`keys::HISTORY_PAGE_TXS`]; the newest page is open (rewritten in place under
+//!   `keys::history_open`) and is sealed under `keys::history_page` when it is full.
+//!
+//! Both are laid out so that a transaction adds no new key most of the time: the state store
+//! pays much more for a new key than for rewriting a small value. A history page is a list of
+//! varints: the first sequence, then the increase to each next one.
+
+use super::keys;
+use super::store::{Overlay, StateView, ViewFault};
+
+type R<T> = Result<T, ViewFault>;
+
+/// Records `tx_id` at chain position `seq` (the next after the chain's current sequence).
+pub fn put_sequence(st: &mut Overlay<'_, dyn StateView + '_>, seq: u64, tx_id: &[u8; 32]) -> R<()> {
+    let key = keys::sequence_bucket(seq);
+    let mut ids = st.get(&key)?.unwrap_or_default();
+    let position = seq % keys::SEQUENCE_BUCKET_TXS;
+    let expected = usize::try_from(position)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(32);
+    // The chain grows one sequence at a time (sequence 0 is the genesis: never indexed).
+    let held = if seq < keys::SEQUENCE_BUCKET_TXS {
+        expected.saturating_sub(32)
+    } else {
+        expected
+    };
+    if ids.len() != held {
+        return Err(ViewFault(format!(
+            "the chain index bucket of sequence {seq} holds {} bytes, {held} expected",
+            ids.len()
+        )));
+    }
+    ids.extend_from_slice(tx_id);
+    st.put(key, ids);
+    Ok(())
+}
+
+/// The tx id at chain position `seq`, if the chain reached it.
+pub fn tx_at(v: &(impl StateView + ?Sized), seq: u64) -> R<Option<[u8; 32]>> {
+    if seq == 0 {
+        return Ok(None);
+    }
+    let Some(ids) = v.get(&keys::sequence_bucket(seq))? else {
+        return Ok(None);
+    };
+    let position = seq % keys::SEQUENCE_BUCKET_TXS;
+    // Bucket 0 starts at sequence 1.
+    let slot = if seq < keys::SEQUENCE_BUCKET_TXS {
+        position.saturating_sub(1)
+    } else {
+        position
+    };
+    let start = usize::try_from(slot)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(32);
+    Ok(ids
+        .get(start..start.saturating_add(32))
+        .and_then(|s| <[u8; 32]>::try_from(s).ok()))
+}
+
+/// Adds chain sequence `seq` to the account's history (sequences only grow).
+pub fn put_history(st: &mut Overlay<'_, dyn StateView + '_>, account: &str, seq: u64) -> R<()> {
+    let open_key = keys::history_open(account);
+    let mut seqs = match st.get(&open_key)? {
+        Some(v) => decode_page(&v)?,
+        None => Vec::new(),
+    };
+    if seqs.last().is_some_and(|&last| last >= seq) {
+        return Err(ViewFault(format!(
+            "history of {account:?} already reaches sequence {seq}"
+        )));
+    }
+    seqs.push(seq);
+    if seqs.len() >= keys::HISTORY_PAGE_TXS {
+        st.put(keys::history_page(account, seq), encode_page(&seqs));
+        st.delete(open_key);
+    } else {
+        st.put(open_key, encode_page(&seqs));
+    }
+    Ok(())
+}
+
+/// The chain sequences in the account's history from `from` on (inclusive), at most `limit`,
+/// in order. Reads only the pages that hold them.
+pub fn history(
+    v: &(impl StateView + ?Sized),
+    account: &str,
+    from: u64,
+    limit: usize,
+) -> R<Vec<u64>> {
+    let mut out = Vec::new();
+    let prefix = keys::history_of(account);
+    let mut start = keys::history_page(account, from);
+    'pages: while out.len() < limit {
+        let pages = v.scan_from(&prefix, &start, 8)?;
+        let Some((last_key, _)) = pages.last() else {
+            break;
+        };
+        start = next_key(last_key);
+        for (k, page) in &pages {
+            for s in decode_page(page).map_err(|e| at(k, e))? {
+                if s >= from {
+                    out.push(s);
+                    if out.len() == limit {
+                        break 'pages;
+                    }
+                }
+            }
+        }
+        if pages.len() < 8 {
+            break;
+        }
+    }
+    if out.len() < limit {
+        if let Some(open) = v.get(&keys::history_open(account))? {
+            let rest = decode_page(&open)?.into_iter().filter(|&s| s >= from);
+            out.extend(rest.take(limit.saturating_sub(out.len())));
+        }
+    }
+    Ok(out)
+}
+
+/// The smallest key after `k`.
+fn next_key(k: &[u8]) -> Vec<u8> {
+    let mut n = k.to_vec();
+    n.push(0);
+    n
+}
+
+fn at(key: &[u8], e: ViewFault) -> ViewFault {
+    ViewFault(format!("history page {}: {}", hex::encode(key), e.0))
+}
+
+fn encode_page(seqs: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(seqs.len().saturating_mul(3));
+    let mut prev = 0u64;
+    for &s in seqs {
+        prost::encoding::encode_varint(s.saturating_sub(prev), &mut out);
+        prev = s;
+    }
+    out
+}
+
+fn decode_page(mut bytes: &[u8]) -> R<Vec<u64>> {
+    let mut out = Vec::new();
+    let mut prev = 0u64;
+    while !bytes.is_empty() {
+        let d = prost::encoding::decode_varint(&mut bytes)
+            .map_err(|e| ViewFault(format!("a history page does not decode: {e}")))?;
+        prev = prev
+            .checked_add(d)
+            .ok_or_else(|| ViewFault("a history page overflows".into()))?;
+        out.push(prev);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::store::MemState;
+
+    #[test]
+    fn pages_seal_when_full_and_read_back_from_any_sequence() {
+        let mut state = MemState::default();
+        let seqs: Vec<u64> = (1..=100u64).map(|i| i * 3).collect();
+        {
+            let base: &dyn StateView = &MemState::default();
+            let mut o = Overlay::new(base);
+            for &s in &seqs {
+                put_history(&mut o, "A", s).expect("put");
+            }
+            o.commit_tx();
+            state.apply(o.into_writes());
+        }
+        assert_eq!(history(&state, "A", 0, 1000).expect("read"), seqs);
+        assert_eq!(
+            history(&state, "A", 97, 3).expect("read"),
+            vec![99, 102, 105]
+        );
+        assert_eq!(history(&state, "A", 298, 10).expect("read"), vec![300]);
+        assert!(history(&state, "B", 0, 10).expect("read").is_empty());
+        let sealed = state.scan_prefix(&keys::history_of("A")).expect("scan");
+        assert_eq!(sealed.len(), 100 / keys::HISTORY_PAGE_TXS);
+    }
+
+    #[test]
+    fn the_chain_index_finds_every_sequence() {
+        let base: &dyn StateView = &MemState::default();
+        let mut o = Overlay::new(base);
+        for s in 1..=200u64 {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&s.to_be_bytes());
+            put_sequence(&mut o, s, &id).expect("put");
+        }
+        for s in 1..=200u64 {
+            let id = tx_at(&o, s).expect("read").expect("present");
+            assert_eq!(u64::from_be_bytes(id[..8].try_into().expect("8")), s);
+        }
+        assert_eq!(tx_at(&o, 201).expect("read"), None);
+        assert_eq!(tx_at(&o, 0).expect("read"), None);
+        assert!(
+            put_sequence(&mut o, 202, &[0; 32]).is_err(),
+            "a gap is refused"
+        );
+    }
+}
