@@ -10,9 +10,9 @@
 //! * [`peer_message`]: any bytes as a peer envelope and as each payload a peer may send
 //!   (append, vote, snapshot chunk, batch), down to the signed transactions inside a batch.
 
-use carbon_node::api::ingress;
 use carbon_node::ledger::{self, audit, Ctx, MemState};
 use carbon_node::raft::{decode, Batch, TypeConfig};
+use carbon_node::write::checks as ingress;
 use carbon_proto::peer::PeerMessage;
 use carbon_proto::signing::tx_id;
 use carbon_proto::v1::*;

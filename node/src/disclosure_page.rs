@@ -48,7 +48,7 @@ pub async fn serve(
 }
 
 async fn page(State(node): State<Arc<Node>>, RawQuery(q): RawQuery) -> Response {
-    let today = dates::date_of(crate::api::ingress::now_ms());
+    let today = dates::date_of(crate::write::checks::now_ms());
     let year = match year_param(q.as_deref(), today) {
         Ok(y) => y,
         Err(m) => return (StatusCode::BAD_REQUEST, m).into_response(),

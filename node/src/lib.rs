@@ -4,7 +4,9 @@
 //! * [`storage`]: the Raft log (a WAL), the state machine on sled, snapshots on disk;
 //!   [`crash`] names the crash points the recovery test visits.
 //! * [`raft`]: openraft's type configuration and the peer network over gRPC.
-//! * [`api`]: the client gRPC service (writes, reads, watch, admin).
+//! * [`write`]: the write path, from a request to its outcome (ingress checks, the ingress
+//!   pool, delivery to the leader, the proposer).
+//! * [`api`]: the client gRPC service (a thin adapter over [`write`]; reads, watch, admin).
 //! * [`tls`]: certificates, node identities and TLS settings of the peer and client ports.
 //! * [`disclosure_page`]: the public disclosure web page (HTTP, read-only).
 //! * [`metrics`]: Prometheus metrics and their HTTP endpoint.
@@ -26,3 +28,4 @@ pub mod node;
 pub mod raft;
 pub mod storage;
 pub mod tls;
+pub mod write;

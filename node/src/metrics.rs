@@ -6,7 +6,7 @@
 //! * per RPC of the client API and gRPC code: request durations ([`RpcLayer`], a tower layer on the
 //!   client server);
 //! * transactions submitted to this node (`api`), transactions per proposed entry and the
-//!   batcher's queue (`api::batcher`), apply time per entry (`storage::state`), append-to-fsync
+//!   proposer's queue (`write::proposer`), apply time per entry (`storage::state`), append-to-fsync
 //!   time of the WAL and the WAL flush worker's counters (`storage::log`), snapshot build and
 //!   install durations and sizes (`storage::state`);
 //! * Raft's term, leader, commit, applied and snapshot indexes, and per-follower matched index
@@ -532,7 +532,7 @@ pub async fn scrape(node: &Node, log: &LogStore) -> String {
         m.wal_written_bytes
             .inc_by(wal.write_bytes.saturating_sub(m.wal_written_bytes.get()));
     }
-    gauge_u64(&m.batcher_queue, node.batcher.queue_depth() as u64);
+    gauge_u64(&m.batcher_queue, node.proposer.queue_depth() as u64);
     let serving = crate::api::health::readiness(node).await.is_ok();
     m.health_serving.set(i64::from(serving));
     m.encode()

@@ -3,7 +3,7 @@
 //! metrics endpoint when configured), initialises a new cluster when it is the
 //! bootstrapping member, and shuts down cleanly.
 
-use crate::api::{batcher::Batcher, forward::Forwarder, RegistryService};
+use crate::api::{forward::Forwarder, RegistryService};
 use crate::config::Config;
 use crate::raft::network::{Network, Prober, MAX_PEER_MESSAGE};
 use crate::raft::peer_service::PeerService;
@@ -11,6 +11,7 @@ use crate::raft::watchdog::{self, Liveness};
 use crate::raft::{NodeId, Raft};
 use crate::storage::{self, LogStore, StateMachine};
 use crate::tls::NodeTls;
+use crate::write::{pool::Pool, proposer::Proposer};
 use carbon_proto::peer::peer_server::PeerServer;
 use carbon_proto::v1::registry_server::RegistryServer;
 use carbon_proto::v1::Genesis;
@@ -24,7 +25,10 @@ pub struct Node {
     pub raft: Raft,
     pub state: StateMachine,
     pub genesis: Genesis,
-    pub batcher: Batcher,
+    /// The leader's proposer (`write::proposer`).
+    pub proposer: Proposer,
+    /// The ingress threads: committed lookups and signature checks (`write::pool`).
+    pub pool: Pool,
     pub forwarder: Forwarder,
     /// The watchdog's view: quorum, clock admission, leader contact (health reads it).
     pub liveness: Arc<Liveness>,
@@ -41,7 +45,7 @@ pub fn raft_config(c: &Config) -> openraft::Config {
         // Defaults are tight for real data (openraft #1706): allow long snapshot transfers.
         install_snapshot_timeout: 30_000,
         snapshot_max_chunk_size: 1 << 20,
-        // With MAX_BATCH_BYTES per entry this bounds one append message (see api::batcher).
+        // With ENTRY_BYTES_MAX per entry this bounds one append message (see write::proposer).
         max_payload_entries: 16,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(c.snapshot_logs),
         max_in_snapshot_log_to_keep: c.logs_to_keep,
@@ -170,16 +174,23 @@ async fn assemble(
         liveness.clone(),
         Prober::new(config.id, local_ip, tls.clone()),
     ));
+    let pool = Pool::start(ingress_threads(), state.clone(), genesis.chain_id.clone());
     let node = Arc::new(Node {
         id: config.id,
         raft: raft.clone(),
         state,
         genesis,
-        batcher: Batcher::start(raft.clone(), config.max_batch, liveness.clone()),
+        proposer: Proposer::start(raft.clone(), config.max_batch, liveness.clone()),
+        pool,
         forwarder: Forwarder::new((!config.client_plaintext).then(|| tls.forward_client())),
         liveness,
     });
     Ok((node, log))
+}
+
+/// Threads of the ingress pool: one per core.
+fn ingress_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).

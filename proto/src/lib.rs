@@ -9,6 +9,7 @@
 //! * [`read_auth`]: read credentials, each bound to one request (method, request hash, validity).
 //! * [`names`]: stable names of operations.
 //! * [`status`]: errors as a standard `google.rpc.Status` (ErrorInfo + our `ErrorDetail`).
+//! * [`text`]: finding a NUL in any text field of an encoded transaction body.
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
 //!   domain-separated hash that signatures cover, strict verification, and M-of-N thresholds.
 
@@ -21,6 +22,7 @@ pub mod names;
 pub mod read_auth;
 pub mod signing;
 pub mod status;
+pub mod text;
 
 /// Generated protobuf types and gRPC stubs for `carbon.registry.v1`.
 #[allow(clippy::all, missing_docs)]

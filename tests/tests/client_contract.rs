@@ -212,7 +212,8 @@ async fn every_refusal_says_its_fate_and_an_expired_tx_changes_nothing() {
     let d = answer(&mut c, expired).await.expect_err("still expired");
     assert_eq!(d.fate(), Fate::NotApplied);
 
-    // A missing co-signer: the same body with more signatures may still commit.
+    // A missing co-signer is refused at once, before the log (fate NOT_APPLIED: these bytes are
+    // in no entry), naming who is missing; the same body with more signatures still commits.
     let mut trade = body(
         &[ENT, ENT2],
         Operation::Trade(carbon_proto::v1::Trade {
@@ -230,7 +231,12 @@ async fn every_refusal_says_its_fate_and_an_expired_tx_changes_nothing() {
         .expect_err("missing co-signer");
     assert_eq!(
         (d.code(), d.fate()),
-        (ErrorCode::InsufficientSignatures, Fate::Unknown)
+        (ErrorCode::InsufficientSignatures, Fate::NotApplied)
+    );
+    assert!(
+        d.message.contains(&format!("missing: {ENT2}")),
+        "{}",
+        d.message
     );
     assert_eq!(
         cluster.heads(&[0]).await,

@@ -502,12 +502,25 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
         .await
         .expect_err("invalid date");
     assert_eq!(code_of(&e), ErrorCode::InvalidArgument);
-    let page = c
+    let e = c
         .get_statement(signed_as(
             "ZJ-ENT-01",
             GetStatementRequest {
                 account_id: "ZJ-ENT-01".into(),
                 page_token: vec![0xff; 600],
+                limit: u32::MAX,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("a token no page gave out");
+    assert_eq!(code_of(&e), ErrorCode::InvalidArgument);
+    let page = c
+        .get_statement(signed_as(
+            "ZJ-ENT-01",
+            GetStatementRequest {
+                account_id: "ZJ-ENT-01".into(),
+                page_token: [u64::MAX.to_be_bytes().as_slice(), &[0; 4]].concat(),
                 limit: u32::MAX,
                 ..Default::default()
             },

@@ -8,9 +8,9 @@
 use super::errors::{from_status, ApiError};
 use super::forward::{forwarded, leader};
 use super::health::CATCHING_UP_ENTRIES_MAX;
-use super::ingress::now_ms;
 use crate::node::Node;
 use crate::raft::NodeAddr;
+use crate::write::checks::now_ms;
 use carbon_proto::v1::{
     admin_body::Action, AdminBody, AdminRequest, AdminResponse, ClusterStatusRequest,
     ClusterStatusResponse, ErrorCode, NodeStatus,

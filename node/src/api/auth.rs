@@ -11,8 +11,8 @@
 //! silent downgrade to the public view.
 
 use super::errors::ApiError;
-use super::ingress::now_ms;
 use crate::ledger::{queries, StateView};
+use crate::write::checks::now_ms;
 use carbon_proto::read_auth::{signing_hash_of, PrivateRead};
 use carbon_proto::signing::verify_signature;
 use carbon_proto::v1::{Account, AccountStatus, Role};

@@ -1,7 +1,7 @@
 //! The client API: the gRPC `Registry` service of `proto/`.
 //!
-//! * Writes ([`submit`]): ingress checks on any node, idempotency by tx id, the leader's batcher,
-//!   forwarding by followers.
+//! * Writes ([`submit`]): the adapter over the write path (`crate::write`: ingress checks on
+//!   any node, idempotency by tx id, forwarding by followers, the leader's proposer).
 //! * Reads ([`reads`]): linearizable through the leader by default (read index), or local on
 //!   request; private reads need a `ReadAuth` bound to the request ([`auth`]).
 //! * [`simulate`]: dry runs of a transaction on the leader's state, committing nothing.
@@ -18,11 +18,9 @@
 pub mod admin;
 pub mod auth;
 pub mod backup;
-pub mod batcher;
 pub mod errors;
 pub mod forward;
 pub mod health;
-pub mod ingress;
 pub mod limits;
 pub mod reads;
 pub mod reflection;
@@ -80,12 +78,12 @@ impl Registry for RegistryService {
         let fwd = is_forwarded(req.metadata());
         let txs = req.into_inner().txs;
         crate::metrics::get().submitted_txs.inc_by(txs.len() as u64);
-        if txs.len() > ingress::BATCH_TXS_MAX {
+        if txs.len() > crate::write::checks::BATCH_TXS_MAX {
             return Err(ApiError::not_applied(
                 ErrorCode::MessageTooLarge,
                 format!(
                     "at most {} transactions per batch; none of these was looked at",
-                    ingress::BATCH_TXS_MAX
+                    crate::write::checks::BATCH_TXS_MAX
                 ),
             )
             .into());

@@ -4,11 +4,11 @@
 use super::auth::{authorise, party_or_regulator, regulator_only, Policy, Reader};
 use super::errors::ApiError;
 use super::forward::leader;
-use super::ingress::now_ms;
 use super::limits::{check_token, Pager};
 use crate::ledger::keys;
 use crate::ledger::queries;
 use crate::node::Node;
+use crate::write::checks::now_ms;
 use carbon_proto::v1::registry_client::RegistryClient;
 use carbon_proto::v1::*;
 use prost::Message;
@@ -440,6 +440,12 @@ pub fn statement(
     party_or_regulator(&view, &node.genesis.chain_id, &r, &r.account_id)?;
     let from = date_arg(r.from_date, "from date", true)?;
     let to = date_arg(r.to_date, "to date", true)?;
+    queries::statement_token(&r.page_token).map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidArgument,
+            "page_token is not one a statement page gave out: pass next_page_token as received",
+        )
+    })?;
     let (lines, next_page_token) =
         queries::statement(&view, &r.account_id, from, to, &r.page_token, page(r.limit))?;
     Ok(GetStatementResponse {

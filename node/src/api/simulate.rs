@@ -10,7 +10,6 @@
 
 use super::auth::{self, Policy, Reader};
 use super::errors::ApiError;
-use super::ingress;
 use crate::ledger::{self, queries, Ctx};
 use crate::node::Node;
 use carbon_proto::v1::{ErrorCode, SimulateRequest, SimulateResponse, TxBody};
@@ -79,7 +78,7 @@ fn require_signer_or_regulator(reader: &Reader, tx: &VerifiedTx) -> Result<(), A
 pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError> {
     let view = node.state.view();
     let reader = auth::authorise(&view, &node.genesis.chain_id, &r)?;
-    let (signed, tx_id) = ingress::admit(r.tx)?;
+    let (signed, tx_id) = crate::write::checks::admit(r.tx)?;
     let signatures_checked = !signed.signatures.is_empty();
     let unsigned = if signatures_checked {
         None
@@ -97,7 +96,7 @@ pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError
     }
     let tx = match unsigned {
         Some(tx) => tx,
-        None => ingress::verify_all(&node.genesis.chain_id, vec![signed])
+        None => crate::write::checks::verify_all(&node.genesis.chain_id, vec![signed])
             .pop()
             .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))?,
     };
@@ -113,7 +112,7 @@ pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let ctx = Ctx {
         log_index: applied_index + 1,
-        timestamp_ms: ingress::now_ms().max(ledger_time),
+        timestamp_ms: crate::write::checks::now_ms().max(ledger_time),
         ledger_version: ledger::VERSION,
     };
     let applied = ledger::apply_entry(&view, ctx, std::slice::from_ref(&tx))

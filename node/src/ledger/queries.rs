@@ -762,8 +762,9 @@ pub fn statement(
     }
 }
 
-/// The (sequence, line) a statement page starts at.
-fn statement_token(after: &[u8]) -> R<(u64, usize)> {
+/// The (sequence, line) a statement page starts at; an error for bytes no statement page gave
+/// out.
+pub fn statement_token(after: &[u8]) -> R<(u64, usize)> {
     match after.len() {
         0 => Ok((0, 0)),
         12 => {

@@ -83,7 +83,7 @@ impl Hot {
     }
 
     /// Records in memory (a metric).
-    pub fn len(&self) -> usize {
+    pub fn records(&self) -> usize {
         self.read().len()
     }
 }
@@ -234,7 +234,7 @@ impl SledView {
 
     /// Hot records held in memory.
     pub fn hot_records(&self) -> usize {
-        self.hot.len()
+        self.hot.records()
     }
 }
 

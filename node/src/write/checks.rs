@@ -2,18 +2,18 @@
 //! lookup (a committed tx id returns its first outcome whatever else is true of the request):
 //!
 //! 1. [`admit`]: the size limit and the tx id (`blake3` of the body bytes; nothing decoded yet).
-//! 2. [`verify_all`]: the body decodes, the chain id, every signature (strict ed25519, the one
-//!    rule of `carbon_proto::signing`), the body's shape ([`check_body`]: an operation, a few
-//!    valid and distinct signer ids, a short memo, no NUL in any text).
+//! 2. [`verify_all`]: the body decodes, the chain id, every signature (the one rule of
+//!    `carbon_proto::signing`, in one batch), the body's shape ([`check_body`]: an operation, a
+//!    few valid and distinct signer ids, a short memo) and its texts ([`check_texts`]: no NUL).
 //!
 //! On the leader, the signing accounts must exist and reach their thresholds
-//! ([`check_signers`], called from `submit`).
+//! ([`check_signers`], called from `super::deliver`).
 //!
 //! A transaction refused here is never logged; its bytes can never be applied, so the answer's
 //! fate is NOT_APPLIED. Expiry is not an ingress check: the leader decides it against its own
-//! clock and the ledger's time (see `submit`).
+//! clock and the ledger's time (see `super::deliver`).
 
-use super::errors::ApiError;
+use crate::api::errors::ApiError;
 use crate::ledger::{exec, queries, StateView};
 use carbon_proto::signing::TxId;
 use carbon_proto::v1::{ErrorCode, SignedTx, TxBody};
@@ -34,8 +34,8 @@ fn malformed(m: impl Into<String>) -> ApiError {
 }
 
 /// The shape of a body, before anything is looked up: one operation; 1 to [`SIGNERS_MAX`]
-/// signers, each a valid account id (or the cluster admin, `@cluster-admin`), none twice; a memo of at most [`MEMO_BYTES_MAX`] bytes; no
-/// NUL character in any text field (ids are terminated by NUL in the state's keys).
+/// signers, each a valid account id (or the cluster admin, `@cluster-admin`), none twice; a memo
+/// of at most [`MEMO_BYTES_MAX`] bytes. (No NUL in any text: [`check_texts`].)
 pub fn check_body(body: &TxBody) -> Result<(), ApiError> {
     if body.operation.is_none() {
         return Err(malformed("the transaction carries no operation"));
@@ -67,92 +67,102 @@ pub fn check_body(body: &TxBody) -> Result<(), ApiError> {
             body.memo.len()
         )));
     }
-    if let Some(field) = text_with_nul(body) {
-        return Err(malformed(format!(
-            "{field} contains a NUL character, which no text of the registry may"
-        )));
-    }
     Ok(())
 }
 
-/// The first text field of the body (by its protobuf-JSON path) that contains a NUL, if any.
-/// Walks every string of the body generically, so new operations are covered too.
-fn text_with_nul(body: &TxBody) -> Option<String> {
-    fn walk(v: &serde_json::Value, path: &mut String) -> bool {
-        match v {
-            serde_json::Value::String(s) => s.contains('\0'),
-            serde_json::Value::Array(a) => a.iter().any(|x| walk(x, path)),
-            serde_json::Value::Object(o) => o.iter().any(|(k, x)| {
-                let before = path.len();
-                path.push('.');
-                path.push_str(k);
-                let found = walk(x, path);
-                if !found {
-                    path.truncate(before);
-                }
-                found
-            }),
-            _ => false,
-        }
+/// Refuses a body with a NUL in any text field: a walk over its encoded fields
+/// (`carbon_proto::text`), covering new operations without code here.
+pub fn check_texts(body_bytes: &[u8]) -> Result<(), ApiError> {
+    match carbon_proto::text::body_text_with_nul(body_bytes) {
+        None => Ok(()),
+        Some(field) => Err(malformed(format!(
+            "{field} contains a NUL character, which no text of the registry may"
+        ))),
     }
-    let v = serde_json::to_value(body).ok()?;
-    let mut path = String::from("body");
-    walk(&v, &mut path).then_some(path)
 }
 
 /// On the leader: every signing account exists, is not closed, and reaches its threshold with
-/// the verified keys. A missing co-signer or an account not opened yet must not burn the tx id
-/// with a committed rejection; the ledger checks again when applying. The fate is UNKNOWN: the
-/// same body (same tx id) may still be committed once the state or its signatures change.
+/// the verified keys. Refused before the log, so the tx id is not burnt: the answer's fate is
+/// NOT_APPLIED and it names the signers that are missing (the submitter knows the body; nothing
+/// else is said of any account). The leader asks after catching up with everything committed
+/// (`deliver`), and the ledger checks again when applying.
 pub fn check_signers(view: &dyn StateView, v: &VerifiedTx) -> Result<(), ApiError> {
+    let mut missing = Vec::new();
+    let mut first = None;
     for s in &v.body.signers {
-        if s == carbon_proto::signing::CLUSTER_ADMIN_SIGNER {
-            check_cluster_admin(view, v)?;
-            continue;
-        }
-        let account = queries::account(view, s)
-            .map_err(|e| ApiError::fate_unknown(ErrorCode::Unavailable, e.0))?;
-        let Some(a) = account else {
-            return Err(ApiError::fate_unknown(
-                ErrorCode::UnknownAccount,
-                format!("signing account {s:?} does not exist; nothing was recorded"),
-            ));
+        let refusal = if s == carbon_proto::signing::CLUSTER_ADMIN_SIGNER {
+            check_cluster_admin(view, v)?
+        } else {
+            check_account_signed(view, v, s)?
         };
-        if a.status() == carbon_proto::v1::AccountStatus::Closed {
-            return Err(ApiError::fate_unknown(
-                ErrorCode::AccountNotOpen,
-                format!("account {s:?} is closed and can authorise nothing; nothing was recorded"),
-            ));
-        }
-        if !carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &v.signer_keys) {
-            return Err(ApiError::fate_unknown(
-                ErrorCode::InsufficientSignatures,
-                format!(
-                    "account {s:?} needs {}; nothing was recorded",
-                    carbon_proto::signing::threshold_needed(a.threshold)
-                ),
-            ));
+        if let Some(r) = refusal {
+            missing.push(s.as_str());
+            first.get_or_insert(r);
         }
     }
-    Ok(())
-}
-
-/// The signer `@cluster-admin` (ledger::cluster): the current cluster admin key signed. UNKNOWN
-/// fate as above: a rotation not yet applied here may still make the signature the right one.
-fn check_cluster_admin(view: &dyn StateView, v: &VerifiedTx) -> Result<(), ApiError> {
-    let key = queries::cluster_admin_key(view)
-        .map_err(|e| ApiError::fate_unknown(ErrorCode::Unavailable, e.0))?
-        .unwrap_or_default();
-    if v.signer_keys.iter().any(|k| k.as_slice() == key.as_slice()) {
+    let Some((code, why)) = first else {
         return Ok(());
-    }
-    Err(ApiError::fate_unknown(
-        ErrorCode::InsufficientSignatures,
+    };
+    Err(ApiError::not_applied(
+        code,
         format!(
-            "{} needs the signature of the current cluster admin key; nothing was recorded",
-            carbon_proto::signing::CLUSTER_ADMIN_SIGNER
+            "{why}; missing: {}; nothing was recorded (add the signatures to the same body and submit again)",
+            missing.join(", ")
         ),
     ))
+}
+
+type Refusal = Option<(ErrorCode, String)>;
+
+fn unavailable(e: crate::ledger::ViewFault) -> ApiError {
+    ApiError::fate_unknown(ErrorCode::Unavailable, e.0)
+}
+
+/// Why account `s` has not authorised the transaction, if it has not.
+fn check_account_signed(
+    view: &dyn StateView,
+    v: &VerifiedTx,
+    s: &str,
+) -> Result<Refusal, ApiError> {
+    let Some(a) = queries::account(view, s).map_err(unavailable)? else {
+        return Ok(Some((
+            ErrorCode::UnknownAccount,
+            format!("signing account {s:?} does not exist"),
+        )));
+    };
+    if a.status() == carbon_proto::v1::AccountStatus::Closed {
+        return Ok(Some((
+            ErrorCode::AccountNotOpen,
+            format!("account {s:?} is closed and can authorise nothing"),
+        )));
+    }
+    if !carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &v.signer_keys) {
+        return Ok(Some((
+            ErrorCode::InsufficientSignatures,
+            format!(
+                "account {s:?} needs {}",
+                carbon_proto::signing::threshold_needed(a.threshold)
+            ),
+        )));
+    }
+    Ok(None)
+}
+
+/// The signer `@cluster-admin` (ledger::cluster): the current cluster admin key signed.
+fn check_cluster_admin(view: &dyn StateView, v: &VerifiedTx) -> Result<Refusal, ApiError> {
+    let key = queries::cluster_admin_key(view)
+        .map_err(unavailable)?
+        .unwrap_or_default();
+    if v.signer_keys.iter().any(|k| k.as_slice() == key.as_slice()) {
+        return Ok(None);
+    }
+    Ok(Some((
+        ErrorCode::InsufficientSignatures,
+        format!(
+            "{} needs the signature of the current cluster admin key",
+            carbon_proto::signing::CLUSTER_ADMIN_SIGNER
+        ),
+    )))
 }
 
 /// This node's clock (Unix ms): `raft::clock::now_ms`, the one "now" of the node.
@@ -176,13 +186,16 @@ pub fn admit(tx: Option<SignedTx>) -> Result<(SignedTx, TxId), ApiError> {
     Ok((tx, id))
 }
 
-/// Stage 2: decoding, chain id and signatures of many transactions; one result per input.
+/// Stage 2: decoding, chain id, signatures (one batch) and the body's shape and texts of many
+/// transactions; one result per input. CPU-heavy: runs on the ingress pool (`super::pool`), not
+/// on a tokio worker.
 pub fn verify_all(chain_id: &str, txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, ApiError>> {
     carbon_proto::signing::verify_all(chain_id, txs)
         .into_iter()
         .map(|r| {
             r.map_err(|e| ApiError::not_applied(e.code(), e.to_string()))
                 .and_then(|v| check_body(&v.body).map(|()| v))
+                .and_then(|v| check_texts(&v.signed.body).map(|()| v))
         })
         .collect()
 }
