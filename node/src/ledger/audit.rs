@@ -13,6 +13,7 @@ use carbon_proto::v1::{
     EncumbranceStatus, Genesis, Loan, LoanStatus, Project, ProjectStatus, RepoAgreement,
     RepoStatus, RetiredBlock, SerialBlock, UnitKind, Vintage,
 };
+use prost::Message as _;
 use std::collections::BTreeMap;
 
 /// A broken invariant or a history that does not verify.
@@ -363,11 +364,8 @@ fn check_credits_of_approved_projects(v: &dyn StateView, created: &Created) -> R
 /// each indexed tx has an outcome carrying that sequence.
 fn check_chain_index(v: &dyn StateView) -> R<()> {
     let chain: ChainState = io(read(v, keys::CHAIN))?.unwrap_or_default();
-    let indexed: usize = io(v.scan_prefix(keys::SEQUENCES))?
-        .iter()
-        .map(|(_, ids)| ids.len() / 32)
-        .sum();
-    if indexed as u64 != chain.sequence {
+    let indexed = io(super::index::records_in_chain(v))?;
+    if indexed != chain.sequence {
         return fail(format!(
             "chain at {} but {indexed} sequence entries",
             chain.sequence
@@ -375,16 +373,25 @@ fn check_chain_index(v: &dyn StateView) -> R<()> {
     }
     let mut seen = std::collections::BTreeSet::new();
     for seq in 1..=chain.sequence {
-        let Some(id) = io(super::index::tx_at(v, seq))? else {
-            return fail(format!("sequence {seq} is not in the chain index"));
+        let Some(bytes) = io(super::index::record_at(v, seq))? else {
+            return fail(format!("sequence {seq} is not in the chain"));
         };
+        let t = CommittedTx::decode(bytes.as_slice()).map_err(|e| {
+            AuditError(format!("the record of sequence {seq} does not decode: {e}"))
+        })?;
+        let Some(o) = t.outcome else {
+            return fail(format!("the record of sequence {seq} has no outcome"));
+        };
+        let id: [u8; 32] = o.tx_id.as_slice().try_into().unwrap_or([0; 32]);
         if !seen.insert(id) {
             return fail(format!("tx {} appears twice in the chain", hex::encode(id)));
         }
-        let t: Option<CommittedTx> = io(read(v, &keys::tx(&id)))?;
-        let Some(o) = t.and_then(|t| t.outcome) else {
-            return fail(format!("tx {} has no outcome", hex::encode(id)));
-        };
+        if io(super::index::sequence_of(v, &id))? != Some(seq) {
+            return fail(format!(
+                "tx {} is not indexed at sequence {seq}",
+                hex::encode(id)
+            ));
+        }
         if o.sequence != seq {
             return fail(format!(
                 "tx {} outcome says sequence {}",

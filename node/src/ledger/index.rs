@@ -1,67 +1,122 @@
 //! The indexes over committed transactions, written once per transaction by `apply_entry`:
 //!
-//! * the **chain index**: chain sequence -> tx id, in buckets of
+//! * the **chain**: the records of committed transactions by chain sequence, in buckets of
 //!   [`keys::SEQUENCE_BUCKET_TXS`] consecutive sequences (Watch, exports and audits read the
-//!   chain in order);
+//!   chain in order), and the sequence of each tx id;
 //! * an account's **history**: the chain sequences of the transactions that concerned it, in
 //!   pages of [`keys::HISTORY_PAGE_TXS`]; the newest page is open (rewritten in place under
 //!   `keys::history_open`) and is sealed under `keys::history_page` when it is full.
 //!
-//! Both are laid out so that a transaction adds no new key most of the time: the state store
-//! pays much more for a new key than for rewriting a small value. A history page is a list of
-//! varints: the first sequence, then the increase to each next one.
+//! Both are laid out so that a transaction adds one new key (its tx id's) most of the time: the
+//! state store pays much more for a new key than for rewriting a small value. A history page is
+//! a list of varints: the first sequence, then the increase to each next one.
 
 use super::keys;
 use super::store::{Overlay, StateView, ViewFault};
 
 type R<T> = Result<T, ViewFault>;
 
-/// Records `tx_id` at chain position `seq` (the next after the chain's current sequence).
-pub fn put_sequence(st: &mut Overlay<'_, dyn StateView + '_>, seq: u64, tx_id: &[u8; 32]) -> R<()> {
+/// Records a committed transaction at chain position `seq` (the next after the chain's current
+/// sequence): its record in the chain's bucket, its sequence under its tx id.
+pub fn put_record(
+    st: &mut Overlay<'_, dyn StateView + '_>,
+    seq: u64,
+    tx_id: &[u8; 32],
+    record: &[u8],
+) -> R<()> {
     let key = keys::sequence_bucket(seq);
-    let mut ids = st.get(&key)?.unwrap_or_default();
-    let position = seq % keys::SEQUENCE_BUCKET_TXS;
-    let expected = usize::try_from(position)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(32);
-    // The chain grows one sequence at a time (sequence 0 is the genesis: never indexed).
-    let held = if seq < keys::SEQUENCE_BUCKET_TXS {
-        expected.saturating_sub(32)
-    } else {
-        expected
-    };
-    if ids.len() != held {
+    let mut bucket = st.get(&key)?.unwrap_or_default();
+    let held = slots(&bucket)?.len();
+    // The chain grows one sequence at a time (sequence 0 is the genesis: never recorded).
+    if held != slot(seq) {
         return Err(ViewFault(format!(
-            "the chain index bucket of sequence {seq} holds {} bytes, {held} expected",
-            ids.len()
+            "the chain bucket of sequence {seq} holds {held} records, {} expected",
+            slot(seq)
         )));
     }
-    ids.extend_from_slice(tx_id);
-    st.put(key, ids);
+    let len = u32::try_from(record.len())
+        .map_err(|_| ViewFault(format!("the record of sequence {seq} is too large")))?;
+    bucket.extend_from_slice(&len.to_le_bytes());
+    bucket.extend_from_slice(record);
+    st.put(key, bucket);
+    st.put(keys::tx(tx_id), seq.to_be_bytes().to_vec());
     Ok(())
 }
 
-/// The tx id at chain position `seq`, if the chain reached it.
-pub fn tx_at(v: &(impl StateView + ?Sized), seq: u64) -> R<Option<[u8; 32]>> {
-    if seq == 0 {
-        return Ok(None);
-    }
-    let Some(ids) = v.get(&keys::sequence_bucket(seq))? else {
-        return Ok(None);
-    };
+/// Where `seq` sits in its bucket (bucket 0 starts at sequence 1).
+fn slot(seq: u64) -> usize {
     let position = seq % keys::SEQUENCE_BUCKET_TXS;
-    // Bucket 0 starts at sequence 1.
     let slot = if seq < keys::SEQUENCE_BUCKET_TXS {
         position.saturating_sub(1)
     } else {
         position
     };
-    let start = usize::try_from(slot)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(32);
-    Ok(ids
-        .get(start..start.saturating_add(32))
-        .and_then(|s| <[u8; 32]>::try_from(s).ok()))
+    usize::try_from(slot).unwrap_or(usize::MAX)
+}
+
+/// The byte ranges of a bucket's records.
+fn slots(bucket: &[u8]) -> R<Vec<std::ops::Range<usize>>> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < bucket.len() {
+        let len = bucket
+            .get(at..at.saturating_add(4))
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| ViewFault("a chain bucket is cut short".into()))?;
+        let start = at.saturating_add(4);
+        let end = start.saturating_add(len as usize);
+        if end > bucket.len() {
+            return Err(ViewFault("a chain bucket is cut short".into()));
+        }
+        out.push(start..end);
+        at = end;
+    }
+    Ok(out)
+}
+
+/// The encoded record at chain position `seq`, if the chain reached it.
+pub fn record_at(v: &(impl StateView + ?Sized), seq: u64) -> R<Option<Vec<u8>>> {
+    if seq == 0 {
+        return Ok(None);
+    }
+    let Some(bucket) = v.get(&keys::sequence_bucket(seq))? else {
+        return Ok(None);
+    };
+    Ok(slots(&bucket)?
+        .get(slot(seq))
+        .map(|r| bucket[r.clone()].to_vec()))
+}
+
+/// The encoded records from chain position `from` (at least 1) to the end of its bucket.
+pub fn records_in_bucket_from(v: &(impl StateView + ?Sized), from: u64) -> R<Vec<Vec<u8>>> {
+    let Some(bucket) = v.get(&keys::sequence_bucket(from))? else {
+        return Ok(Vec::new());
+    };
+    Ok(slots(&bucket)?
+        .into_iter()
+        .skip(slot(from))
+        .map(|r| bucket[r].to_vec())
+        .collect())
+}
+
+/// The chain sequence of a committed tx id.
+pub fn sequence_of(v: &(impl StateView + ?Sized), tx_id: &[u8; 32]) -> R<Option<u64>> {
+    match v.get(&keys::tx(tx_id))? {
+        None => Ok(None),
+        Some(b) => <[u8; 8]>::try_from(b.as_slice())
+            .map(|b| Some(u64::from_be_bytes(b)))
+            .map_err(|_| ViewFault("a tx id maps to no sequence".into())),
+    }
+}
+
+/// Records in the chain buckets (for the audit).
+pub fn records_in_chain(v: &(impl StateView + ?Sized)) -> R<u64> {
+    let mut n = 0u64;
+    for (_, bucket) in v.scan_prefix(keys::SEQUENCES)? {
+        n = n.saturating_add(slots(&bucket)?.len() as u64);
+    }
+    Ok(n)
 }
 
 /// Adds chain sequence `seq` to the account's history (sequences only grow).
@@ -191,22 +246,27 @@ mod tests {
     }
 
     #[test]
-    fn the_chain_index_finds_every_sequence() {
+    fn the_chain_finds_every_record_and_tx_id() {
         let base: &dyn StateView = &MemState::default();
         let mut o = Overlay::new(base);
         for s in 1..=200u64 {
             let mut id = [0u8; 32];
             id[..8].copy_from_slice(&s.to_be_bytes());
-            put_sequence(&mut o, s, &id).expect("put");
+            put_record(&mut o, s, &id, &s.to_le_bytes()[..(s % 8) as usize]).expect("put");
         }
         for s in 1..=200u64 {
-            let id = tx_at(&o, s).expect("read").expect("present");
-            assert_eq!(u64::from_be_bytes(id[..8].try_into().expect("8")), s);
+            let r = record_at(&o, s).expect("read").expect("present");
+            assert_eq!(r, s.to_le_bytes()[..(s % 8) as usize].to_vec());
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&s.to_be_bytes());
+            assert_eq!(sequence_of(&o, &id).expect("read"), Some(s));
         }
-        assert_eq!(tx_at(&o, 201).expect("read"), None);
-        assert_eq!(tx_at(&o, 0).expect("read"), None);
+        assert_eq!(record_at(&o, 201).expect("read"), None);
+        assert_eq!(record_at(&o, 0).expect("read"), None);
+        assert_eq!(records_in_bucket_from(&o, 190).expect("read").len(), 2);
+        assert_eq!(records_in_chain(&o).expect("count"), 200);
         assert!(
-            put_sequence(&mut o, 202, &[0; 32]).is_err(),
+            put_record(&mut o, 202, &[0; 32], b"x").is_err(),
             "a gap is refused"
         );
     }

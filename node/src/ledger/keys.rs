@@ -172,16 +172,19 @@ pub fn market_days_of_kind(kind: i32) -> Vec<u8> {
     key(b'M', &[&[kind as u8]])
 }
 
+/// A committed transaction's chain sequence (8 bytes, big-endian), by tx id.
 pub fn tx(tx_id: &[u8; 32]) -> Vec<u8> {
     key(b'T', &[tx_id])
 }
 
-/// Transactions per chain-index bucket: sequences `[64k, 64k + 64)` share one record.
+/// Transactions per chain bucket: sequences `[64k, 64k + 64)` share one value.
 pub const SEQUENCE_BUCKET_TXS: u64 = 64;
 
-/// Chain index: the bucket holding chain position `seq` (value: the tx ids of its sequences, in
-/// order, 32 bytes each). A new key every 64 transactions, not one per transaction: sled pays
-/// far more for a new key than for rewriting a small value (docs/DECISIONS.md, "State layout").
+/// The chain: the bucket holding the records of chain positions `[64k, 64k + 64)` (value: each
+/// `TxRecord` as a 4-byte little-endian length and its bytes, in sequence order). Records go
+/// to the right edge of the key space a bucket at a time, not one new key each under a random
+/// tx id: sled pays far more for a new key, and rewrites whole pages of big values
+/// (docs/DECISIONS.md, "State layout").
 pub fn sequence_bucket(seq: u64) -> Vec<u8> {
     let first = seq.saturating_sub(seq % SEQUENCE_BUCKET_TXS);
     key(b'Q', &[&first.to_be_bytes()])

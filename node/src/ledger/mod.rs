@@ -140,7 +140,14 @@ pub fn genesis_writes(g: &Genesis) -> Result<Vec<Write>, LedgerError> {
 
 /// The committed outcome of a transaction id, if any.
 pub fn committed(view: &dyn StateView, tx_id: &[u8; 32]) -> Result<Option<CommittedTx>, ViewFault> {
-    read(view, &keys::tx(tx_id))
+    let Some(seq) = index::sequence_of(view, tx_id)? else {
+        return Ok(None);
+    };
+    let record = index::record_at(view, seq)?
+        .ok_or_else(|| ViewFault(format!("tx id maps to sequence {seq}, not in the chain")))?;
+    CommittedTx::decode(record.as_slice())
+        .map(Some)
+        .map_err(|e| ViewFault(format!("the record of sequence {seq} does not decode: {e}")))
 }
 
 /// Applies one log entry's transactions. Errors only on a storage fault or a ledger version this
@@ -164,7 +171,7 @@ pub fn apply_entry(
     let mut outcomes = Vec::with_capacity(txs.len());
     let mut records = Vec::with_capacity(txs.len());
     for tx in txs {
-        if let Some(done) = read::<CommittedTx>(&st, &keys::tx(&tx.tx_id))? {
+        if let Some(done) = committed(&st, &tx.tx_id)? {
             outcomes.push(done.outcome.unwrap_or_default());
             continue;
         }
@@ -217,7 +224,6 @@ pub fn apply_entry(
         outcome.chain_head = head.to_vec();
         chain.sequence = sequence;
         chain.head = head.to_vec();
-        index::put_sequence(&mut st, sequence, &tx.tx_id)?;
         for p in &parties {
             index::put_history(&mut st, p, sequence)?;
         }
@@ -227,7 +233,7 @@ pub fn apply_entry(
             parties: parties.into_iter().collect(),
             lines,
         };
-        st.put(keys::tx(&tx.tx_id), record.encode_to_vec());
+        index::put_record(&mut st, sequence, &tx.tx_id, &record.encode_to_vec())?;
         st.commit_tx();
         outcomes.push(outcome);
         records.push(record);

@@ -231,7 +231,7 @@ pub fn project(v: &dyn StateView, project_id: &str) -> R<Option<(Project, Vec<Is
 }
 
 pub fn transaction(v: &dyn StateView, tx_id: &[u8; 32]) -> R<Option<CommittedTx>> {
-    read(v, &keys::tx(tx_id))
+    super::committed(v, tx_id)
 }
 
 /// Whether anyone may see a committed transaction whole: the operations whose effects the
@@ -279,13 +279,21 @@ pub fn redacted(t: &CommittedTx) -> CommittedTx {
 
 /// A committed transaction's stored record (with its parties and statement lines).
 pub fn record(v: &dyn StateView, tx_id: &[u8; 32]) -> R<Option<TxRecord>> {
-    read(v, &keys::tx(tx_id))
+    match index::sequence_of(v, tx_id)? {
+        Some(seq) => record_at(v, seq),
+        None => Ok(None),
+    }
+}
+
+fn decode_record(seq: u64, bytes: &[u8]) -> R<TxRecord> {
+    TxRecord::decode(bytes)
+        .map_err(|e| ViewFault(format!("the record of sequence {seq} does not decode: {e}")))
 }
 
 /// The record of the transaction at chain position `seq`.
 pub fn record_at(v: &dyn StateView, seq: u64) -> R<Option<TxRecord>> {
-    match index::tx_at(v, seq)? {
-        Some(id) => record(v, &id),
+    match index::record_at(v, seq)? {
+        Some(bytes) => decode_record(seq, &bytes).map(Some),
         None => Ok(None),
     }
 }
@@ -345,14 +353,17 @@ pub fn records_since(v: &dyn StateView, from_sequence: u64, limit: usize) -> R<V
     let mut out = Vec::new();
     let mut seq = from_sequence.max(1);
     while out.len() < limit {
-        let Some(r) = record_at(v, seq)? else {
+        let bucket = index::records_in_bucket_from(v, seq)?;
+        if bucket.is_empty() {
             break;
-        };
-        out.push(r);
-        let Some(after) = seq.checked_add(1) else {
-            break;
-        };
-        seq = after;
+        }
+        for bytes in bucket {
+            if out.len() == limit {
+                break;
+            }
+            out.push(decode_record(seq, &bytes)?);
+            seq = seq.saturating_add(1);
+        }
     }
     Ok(out)
 }
