@@ -163,6 +163,39 @@ pub fn body(signers: &[&str], op: Operation) -> TxBody {
     }
 }
 
+/// A fresh nonce (transactions and admin requests).
+pub fn rand_nonce() -> u64 {
+    NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ (now_ms() << 16)
+}
+
+/// The genesis cluster admin key of the demo (`seeds/keys/cluster-admin.json`).
+pub fn cluster_admin_key() -> SigningKey {
+    demo_key("cluster-admin")
+}
+
+/// A request signed by the cluster admin key for `action`, valid for `valid_for_ms`, with a
+/// fresh nonce.
+pub fn admin_request(
+    action: carbon_proto::v1::admin_body::Action,
+    key: &SigningKey,
+    valid_for_ms: u64,
+) -> carbon_proto::v1::AdminRequest {
+    use ed25519_dalek::Signer;
+    use prost::Message;
+    let body = carbon_proto::v1::AdminBody {
+        chain_id: CHAIN.into(),
+        valid_until_ms: now_ms() + valid_for_ms,
+        nonce: rand_nonce(),
+        action: Some(action),
+    }
+    .encode_to_vec();
+    let sig = key.sign(&carbon_proto::signing::admin_signing_hash(CHAIN, &body));
+    carbon_proto::v1::AdminRequest {
+        body,
+        signature: sig.to_bytes().to_vec(),
+    }
+}
+
 pub fn sign(body: &TxBody, keys: &[&SigningKey]) -> SignedTx {
     sign_body(body, keys)
 }
@@ -565,7 +598,10 @@ impl Cluster {
             for &i in among {
                 if let Ok(mut c) = try_connect(&self.nodes[i].client_addr).await {
                     if let Ok(s) = c
-                        .cluster_status(carbon_proto::v1::ClusterStatusRequest { local: true })
+                        .cluster_status(carbon_proto::v1::ClusterStatusRequest {
+                            local: true,
+                            ..Default::default()
+                        })
                         .await
                     {
                         let s = s.into_inner();

@@ -42,11 +42,14 @@ async fn open_account(cluster: &Cluster, id: &str) {
 
 async fn term_of(cluster: &Cluster, i: usize) -> u64 {
     let mut c = cluster.client(i).await;
-    c.cluster_status(carbon_proto::v1::ClusterStatusRequest { local: true })
-        .await
-        .expect("status")
-        .into_inner()
-        .term
+    c.cluster_status(carbon_proto::v1::ClusterStatusRequest {
+        local: true,
+        ..Default::default()
+    })
+    .await
+    .expect("status")
+    .into_inner()
+    .term
 }
 
 fn status_json(cluster: &Cluster) -> serde_json::Value {

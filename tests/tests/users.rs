@@ -140,16 +140,21 @@ async fn the_penalty_reference_price_is_previewed_for_the_month_ending_on_a_dead
         ],
     );
     let today = dates::date_of(now_ms());
+    // Today's trades: the regulator sees them (the public sees complete days only, see
+    // strangers.rs).
     let preview = |deadline: u32| {
         let mut c = c.clone();
         async move {
-            c.get_reference_price(GetReferencePriceRequest {
+            let mut req = GetReferencePriceRequest {
                 deadline_date: deadline,
                 consistency: 0,
-            })
-            .await
-            .expect("reference price")
-            .into_inner()
+                auth: None,
+            };
+            carbon_proto::read_auth::sign(&mut req, CHAIN, REG, &demo_key(REG), now_ms() + 60_000);
+            c.get_reference_price(req)
+                .await
+                .expect("reference price")
+                .into_inner()
         }
     };
     // A deadline today: today's trades count. (100 x 91 + 300 x 95) / 400 = 94.00.
@@ -184,6 +189,7 @@ async fn the_penalty_reference_price_is_previewed_for_the_month_ending_on_a_dead
         .get_reference_price(GetReferencePriceRequest {
             deadline_date: 20260230,
             consistency: 0,
+            auth: None,
         })
         .await
         .expect_err("invalid date");
@@ -191,9 +197,18 @@ async fn the_penalty_reference_price_is_previewed_for_the_month_ending_on_a_dead
 
     // carbonctl: both date spellings; the table names the window and the price.
     let iso = dates::format_date(today);
-    let out = ok(&ep, &["compliance", "reference-price", &iso]);
+    let out = ok(&ep, &["--as", REG, "compliance", "reference-price", &iso]);
     assert!(out.contains("reference price 94.00 CNY/t"), "{out}");
-    let out = ok(&ep, &["compliance", "reference-price", &today.to_string()]);
+    let out = ok(
+        &ep,
+        &[
+            "--as",
+            REG,
+            "compliance",
+            "reference-price",
+            &today.to_string(),
+        ],
+    );
     assert!(out.contains("94.00"), "{out}");
     let (code, _, err) = ctl(&ep, &["compliance", "reference-price", "2026-02-30"]);
     assert_eq!(code, 2, "a malformed date is a usage error: {err}");

@@ -97,7 +97,7 @@ impl Batcher {
             .map_err(|refusal| ApiError::unavailable(refusal.to_string()))?;
         let entry = Batch {
             timestamp_ms: now_ms(),
-            ledger_version: crate::ledger::VERSION,
+            ledger_version: self.gate.ledger_version(),
             txs: Vec::new(),
         };
         self.raft
@@ -157,7 +157,7 @@ async fn propose(raft: Raft, batch: Vec<Pending>, gate: &Liveness) {
     crate::metrics::get().batch_txs.observe(n as f64);
     let entry = Batch {
         timestamp_ms: now_ms(),
-        ledger_version: crate::ledger::VERSION,
+        ledger_version: gate.ledger_version(),
         txs,
     };
     // A leader that goes quiet while the entry is in flight cannot commit it until a majority

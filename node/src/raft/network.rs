@@ -334,6 +334,7 @@ fn answer_from_wire(r: &pb::ProbeResponse) -> ProbeAnswer {
         last_log: r.last_log.as_ref().map(from_wire),
         leader: (r.leader_id != 0).then_some(r.leader_id),
         would_vote: r.would_vote,
+        ledger_version_max: r.ledger_version_max.max(1),
     }
 }
 
@@ -350,6 +351,7 @@ pub fn answer_to_wire(a: &ProbeAnswer, to: NodeId) -> pb::ProbeResponse {
         last_log: a.last_log.as_ref().map(to_wire),
         leader_id: a.leader.unwrap_or(0),
         would_vote: a.would_vote,
+        ledger_version_max: a.ledger_version_max,
     }
 }
 
