@@ -1230,6 +1230,19 @@ fn give_back(id: u64, q: u64) -> Op {
     })
 }
 
+/// `s` with every number replaced by `#`.
+fn without_numbers(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
 /// The rejection a signer gets for an action on a record id, as (code, message).
 fn answer(r: &mut Reg, signers: &[&str], op: Op) -> (E, String) {
     let o = r.submit(signers, op);
@@ -1287,11 +1300,7 @@ fn a_stranger_acting_on_a_private_record_learns_nothing_of_it() {
         let (code, message) = answer(&mut r, &[STRANGER], real.clone());
         let (code_missing, message_missing) = answer(&mut r, &[STRANGER], missing);
         assert_eq!(code, code_missing, "{real:?}: {message}");
-        assert_eq!(
-            message.replace(|c: char| c.is_ascii_digit(), "#"),
-            message_missing.replace(|c: char| c.is_ascii_digit(), "#"),
-            "{real:?}"
-        );
+        assert_eq!(without_numbers(&message), without_numbers(&message_missing));
         for private in [ENT, ENT2, BANK, "100", "active"] {
             assert!(!message.contains(private), "{real:?}: {message}");
         }

@@ -239,6 +239,9 @@ pub struct Spec {
     pub env: Vec<(usize, String, String)>,
     /// Member index -> extra top-level lines of its TOML config.
     pub config: Vec<(usize, String)>,
+    /// Extra top-level lines of the genesis (`seeds/genesis.toml` otherwise), e.g.
+    /// `public_aggregate_min = 1`.
+    pub genesis_extra: Option<String>,
 }
 
 impl Spec {
@@ -250,6 +253,7 @@ impl Spec {
             partitions: false,
             env: Vec::new(),
             config: Vec::new(),
+            genesis_extra: None,
         }
     }
 
@@ -314,7 +318,12 @@ impl Cluster {
     /// them with [`Cluster::spawn`].
     pub fn configure(spec: Spec) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let genesis = repo_root().join("seeds/genesis.toml");
+        let mut genesis = repo_root().join("seeds/genesis.toml");
+        if let Some(extra) = &spec.genesis_extra {
+            let seeds = std::fs::read_to_string(&genesis).expect("seeds/genesis.toml");
+            genesis = dir.path().join("genesis.toml");
+            std::fs::write(&genesis, format!("{extra}\n{seeds}")).expect("write genesis");
+        }
         let ids: Vec<u64> = (1..=spec.members as u64).collect();
         let net = spec.partitions.then(|| proxy::Partitions::start(&ids));
         // (id, advertised peer address, listen peer address, client address)
@@ -502,7 +511,10 @@ impl Cluster {
         );
         let data_dir = self.dir.path().join(format!("n{id}"));
         let config = self.dir.path().join(format!("n{id}.toml"));
-        let genesis = repo_root().join("seeds/genesis.toml");
+        let genesis = match self.dir.path().join("genesis.toml") {
+            own if own.exists() => own,
+            _ => repo_root().join("seeds/genesis.toml"),
+        };
         let metrics_addr = format!("127.0.0.1:{}", free_port());
         let tls = pki().node_files(&self.dir.path().join("certs"), id);
         let text = format!(

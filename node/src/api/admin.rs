@@ -67,7 +67,7 @@ pub async fn status(node: &Node) -> ClusterStatusResponse {
     ClusterStatusResponse {
         cluster_admin_key,
         node_id: node.id,
-        leader_id: m.current_leader.unwrap_or(0),
+        leader_id: crate::raft::reported_leader(&m, node.id).unwrap_or(0),
         term: m.current_term,
         applied_index: m.last_applied.map_or(0, |l| l.index),
         last_log_index,

@@ -36,7 +36,10 @@ pub async fn readiness(node: &Node) -> Result<(), String> {
         if let Err(fatal) = &m.running_state {
             return Err(format!("Raft stopped: {fatal}"));
         }
-        (m.current_leader, m.last_applied.map_or(0, |l| l.index))
+        (
+            crate::raft::reported_leader(&m, node.id),
+            m.last_applied.map_or(0, |l| l.index),
+        )
     };
     let Some(leader) = leader else {
         return Err("no leader known".into());
