@@ -81,7 +81,14 @@ pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeAddr>;
 /// leads nobody, so it reports no leader.
 pub fn reported_leader(m: &RaftMetrics, me: NodeId) -> Option<NodeId> {
     match m.current_leader {
-        Some(l) if l == me && !m.membership_config.membership().voter_ids().any(|v| v == me) => {
+        Some(l)
+            if l == me
+                && !m
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|v| v == me) =>
+        {
             None
         }
         other => other,
