@@ -441,6 +441,11 @@ impl Cluster {
         self.signal(i, "-STOP");
     }
 
+    /// SIGHUP: the node reads its certificate again.
+    pub fn hangup(&self, i: usize) {
+        self.signal(i, "-HUP");
+    }
+
     /// SIGCONT after [`Cluster::pause`].
     pub fn resume(&mut self, i: usize) {
         self.signal(i, "-CONT");
