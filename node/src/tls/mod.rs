@@ -128,6 +128,8 @@ pub struct NodeTls {
     identity: Arc<RwLock<Identity>>,
     client_ca_pem: Option<Vec<u8>>,
     client_cert_required: bool,
+    /// Counts reloads: outgoing peer clients made before one are made anew.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn read(p: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -186,6 +188,7 @@ impl NodeTls {
             identity: Arc::new(RwLock::new(Identity::from_pem(cert, key))),
             client_ca_pem,
             client_cert_required: c.client_cert_required,
+            generation: Arc::default(),
         })
     }
 
@@ -200,7 +203,15 @@ impl NodeTls {
             Ok(mut i) => *i = identity,
             Err(poisoned) => *poisoned.into_inner() = identity,
         }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// How many reloads happened: a client made at an older generation presents an older
+    /// certificate.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn identity(&self) -> Identity {
