@@ -119,7 +119,8 @@ restarts=$(docker inspect -f '{{.RestartCount}}' "$c")
 say "kill -9 $pid (carbon-node of $victim); restart count $restarts"
 kill -9 "$pid"
 deadline=$((SECONDS + 60))
-while [ "$(docker inspect -f '{{.RestartCount}}' "$c")" = "$restarts" ]; do
+while [ "$(docker inspect -f '{{.RestartCount}}' "$c")" = "$restarts" ] \
+  || [ "$(docker inspect -f '{{.State.Pid}}' "$c")" = 0 ]; do
   [ $SECONDS -lt "$deadline" ] || fail "$victim was not restarted within 60 s"
   sleep 1
 done
