@@ -736,8 +736,11 @@ async fn garbage_page_tokens_are_refused_and_cluster_detail_needs_a_credential()
         .expect_err("a bad credential");
     assert_eq!(e.code(), tonic::Code::PermissionDenied);
     // Health stays everyone's.
-    assert_eq!(
-        cluster.health(0, "").await.expect("health"),
-        tonic_health::pb::health_check_response::ServingStatus::Serving
-    );
+    cluster
+        .wait_health(
+            0,
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+            Duration::from_secs(20),
+        )
+        .await;
 }
