@@ -541,11 +541,14 @@ impl Client {
             .ok_or_else(|| ClientError::Unavailable("no transaction in the answer".into()))
     }
 
+    /// Daily market figures: complete days with enough trades for the public; every day for
+    /// the regulator (`who`).
     pub async fn market_stats(
         &mut self,
         unit_class: Option<UnitClass>,
         from_date: u32,
         to_date: u32,
+        who: Option<&ReadAs>,
     ) -> Result<Vec<MarketDay>> {
         let mut out = Vec::new();
         let mut page_token = Vec::new();
@@ -557,7 +560,9 @@ impl Client {
                 consistency: self.consistency as i32,
                 page_size: 0,
                 page_token,
+                auth: None,
             };
+            let req = self.signed(req, who).await?;
             let r = self
                 .call(|mut c| {
                     let req = req.clone();
@@ -605,16 +610,20 @@ impl Client {
     }
 
     /// Provenance of one serial: its origin and creating transaction, and its retirement if any.
+    /// An allowance's serial needs `who`: its holder, its enterprise or the regulator.
     pub async fn trace(
         &mut self,
         unit_class: UnitClass,
         serial: u64,
+        who: Option<&ReadAs>,
     ) -> Result<TraceSerialResponse> {
         let req = TraceSerialRequest {
             unit_class: Some(unit_class),
             serial,
             consistency: self.consistency as i32,
+            auth: None,
         };
+        let req = self.signed(req, who).await?;
         self.call(|mut c| {
             let req = req.clone();
             async move { c.trace_serial(req).await }
@@ -622,17 +631,24 @@ impl Client {
         .await
     }
 
-    /// The penalty reference price a close with this deadline would use (public).
+    /// The penalty reference price a close with this deadline would use: public over complete
+    /// days with enough trades; whole for the regulator (`who`).
     pub async fn reference_price(
         &mut self,
         deadline_date: u32,
+        who: Option<&ReadAs>,
     ) -> Result<GetReferencePriceResponse> {
         let req = GetReferencePriceRequest {
             deadline_date,
             consistency: self.consistency as i32,
+            auth: None,
         };
-        self.call(|mut c| async move { c.get_reference_price(req).await })
-            .await
+        let req = self.signed(req, who).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.get_reference_price(req).await }
+        })
+        .await
     }
 
     pub async fn repos(&mut self, party: &str, who: &ReadAs) -> Result<Vec<RepoAgreement>> {
@@ -770,9 +786,26 @@ impl Client {
     }
 
     /// The cluster as the leader sees it (or, with `local`, as the answering node sees it).
-    pub async fn cluster_status(&mut self, local: bool) -> Result<ClusterStatusResponse> {
-        self.call(|mut c| async move { c.cluster_status(ClusterStatusRequest { local }).await })
-            .await
+    /// The cluster's status; members' addresses and replication only for the regulator (`who`)
+    /// or with `admin`, a request with the `cluster_status` action signed by the cluster admin
+    /// key.
+    pub async fn cluster_status(
+        &mut self,
+        local: bool,
+        who: Option<&ReadAs>,
+        admin: Option<AdminRequest>,
+    ) -> Result<ClusterStatusResponse> {
+        let req = ClusterStatusRequest {
+            local,
+            auth: None,
+            admin,
+        };
+        let req = self.signed(req, who).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.cluster_status(req).await }
+        })
+        .await
     }
 
     /// A backup of the answering node's state, as a stream of chunks (`AdminRequest` with the

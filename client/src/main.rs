@@ -859,9 +859,10 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
         Command::Tx(t) => cli::commands::tx(ctx, t).await?,
         Command::Market(MarketCmd::Stats { class: c, from, to }) => {
             let filter = c.as_deref().map(class).transpose()?;
+            let who = ctx.read_as_if_given()?;
             let days = ctx
                 .client
-                .market_stats(filter, from.unwrap_or(0), to.unwrap_or(0))
+                .market_stats(filter, from.unwrap_or(0), to.unwrap_or(0), who.as_ref())
                 .await?;
             if ctx.json {
                 show::json(&days);

@@ -76,13 +76,16 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// A random nonce (a new transaction or admin request, even when all else is alike).
+pub fn nonce() -> u64 {
+    let mut b = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    u64::from_le_bytes(b)
+}
+
 /// A body valid for `valid_for`, with a nonce that makes it a new transaction.
 pub fn body(chain_id: &str, signers: Vec<String>, valid_for: Duration, op: Operation) -> TxBody {
-    let nonce = {
-        let mut b = [0u8; 8];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
-        u64::from_le_bytes(b)
-    };
+    let nonce = nonce();
     TxBody {
         chain_id: chain_id.into(),
         signers,

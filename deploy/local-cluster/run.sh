@@ -34,7 +34,7 @@ for i in 1 2 3; do
   pids+=("$!")
 done
 echo "cluster up: client API (TLS) on 127.0.0.1:50051, :50052, :50053 (logs in $data/). Ctrl-C stops it."
-echo "  export CARBON_CA=$data/certs/ca.pem; $bin/carbonctl -e 127.0.0.1:50051 cluster health --cluster"
+echo "  export CARBON_CA=$data/certs/ca.pem; $bin/carbonctl -e 127.0.0.1:50051 --key seeds/keys/cluster-admin.json cluster health --cluster"
 status=0
 wait -n "${pids[@]}" || status=$?
 if [ "$status" -eq 0 ]; then

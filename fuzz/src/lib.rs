@@ -110,6 +110,7 @@ fn genesis() -> Genesis {
         accounts: vec![regulator(REG), regulator(BUFFER)],
         buffer_account_id: BUFFER.into(),
         cluster_admin_key: pk("admin"),
+        public_aggregate_min: 0,
     }
 }
 

@@ -63,6 +63,17 @@ pub fn restore(
     genesis: &Genesis,
     members: Option<BTreeMap<NodeId, NodeAddr>>,
 ) -> Result<CheckReport, BackupError> {
+    restore_with_members(backup, data_dir, genesis, members).map(|(report, _)| report)
+}
+
+/// [`restore`], also returning the ids of the restored membership (voters and learners): a
+/// member restored under an id that is not among them waits for a leader that never adds it.
+pub fn restore_with_members(
+    backup: &Path,
+    data_dir: &Path,
+    genesis: &Genesis,
+    members: Option<BTreeMap<NodeId, NodeAddr>>,
+) -> Result<(CheckReport, BTreeSet<NodeId>), BackupError> {
     let file_err = |source| BackupError::File {
         path: backup.display().to_string(),
         source,
@@ -75,6 +86,12 @@ pub fn restore(
     if let Some(members) = members {
         meta = with_membership(meta, members);
     }
+    let ids: BTreeSet<NodeId> = meta
+        .last_membership
+        .membership()
+        .nodes()
+        .map(|(id, _)| *id)
+        .collect();
     // A fresh data directory (format marker, empty log, genesis state), whose vote is the
     // term of the backup's last entry: openraft refuses to lead in a term below the last log
     // id it holds, so a first election in term 1 over a term-2 snapshot would stop the member.
@@ -88,7 +105,7 @@ pub fn restore(
     let snapshots = Snapshots::open(data_dir.join("snapshots"))?;
     let (path, _) = snapshots.write(&meta, 0, records).map_err(file_err)?;
     snapshots.advance(&meta, &path)?;
-    Ok(check_data_dir(data_dir, genesis)?)
+    Ok((check_data_dir(data_dir, genesis)?, ids))
 }
 
 fn with_membership(mut meta: SnapshotMeta, members: BTreeMap<NodeId, NodeAddr>) -> SnapshotMeta {

@@ -409,7 +409,7 @@ fn render(node: &Arc<Node>, year: u32, today: u32) -> Result<String, ApiError> {
     let _ = write!(
         o,
         "<section id=\"market\"><h2>碳市场成交均价（近12个月）<span>Market prices, last twelve months</span></h2>\
-         <p class=\"note\">{} 至 {}，按日成交量加权平均价（元/吨）· Daily volume-weighted average price, CNY per tonne.</p>",
+         <p class=\"note\">{} 至 {}，按日成交量加权平均价（元/吨）；仅含已结束且成交不少于最低笔数的交易日 · Daily volume-weighted average price, CNY per tonne; complete days with at least the minimum number of trades only.</p>",
         dates::format_date(first),
         dates::format_date(today)
     );
@@ -419,18 +419,19 @@ fn render(node: &Arc<Node>, year: u32, today: u32) -> Result<String, ApiError> {
     // Repo and lending.
     o.push_str(
         "<section id=\"financing\"><h2>未结回购与借碳（按类别）<span>Open repos and loans by unit class</span></h2>\
-         <p class=\"note\">当前数据，不含交易对手 · Current positions, without counterparties.</p>",
+         <p class=\"note\">当前数据，不含交易对手；不足最低笔数的类别不予公布（—） · Current positions, without counterparties; a figure over fewer than the minimum number of contracts is withheld (—).</p>",
     );
+    let withheld = |shown: bool, n: String| if shown { n } else { "—".to_string() };
     let rows = d
         .financing
         .iter()
         .map(|f| {
             vec![
                 esc(&class_label(&f.unit_class.clone().unwrap_or_default())),
-                f.open_repos.to_string(),
-                units(f.repo_units),
-                f.open_loans.to_string(),
-                units(f.loan_units),
+                withheld(!f.repos_withheld, f.open_repos.to_string()),
+                withheld(!f.repos_withheld, units(f.repo_units)),
+                withheld(!f.loans_withheld, f.open_loans.to_string()),
+                withheld(!f.loans_withheld, units(f.loan_units)),
             ]
         })
         .collect();

@@ -265,7 +265,19 @@ fn exported_history(
 fn restore(backup: &std::path::Path, config: &Config, new_membership: bool) -> anyhow::Result<()> {
     let genesis = carbon_node::genesis::load(&config.genesis)?;
     let members = new_membership.then(|| config.initial_members());
-    let report = carbon_node::backup::restore(backup, &config.data_dir, &genesis, members)?;
+    let (report, ids) =
+        carbon_node::backup::restore_with_members(backup, &config.data_dir, &genesis, members)?;
+    if !ids.contains(&config.id) {
+        let listed: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        eprintln!(
+            "warning: the backup's membership (nodes {}) does not name this node's id {}: started \
+             like this, the member waits for a leader that never adds it. Restore under one of \
+             those ids, add it afterwards as a new member (docs/OPERATIONS.md, Add a member), or \
+             restore every member with --new-membership",
+            listed.join(", "),
+            config.id
+        );
+    }
     println!(
         "restored {} into {}: sequence {} head {} applied index {}",
         backup.display(),

@@ -476,7 +476,10 @@ pub async fn scrape(node: &Node, log: &LogStore) -> String {
     let m = get();
     let rm = node.raft.metrics().borrow().clone();
     gauge_u64(&m.raft_term, rm.current_term);
-    gauge_u64(&m.raft_leader, rm.current_leader.unwrap_or(0));
+    gauge_u64(
+        &m.raft_leader,
+        crate::raft::reported_leader(&rm, node.id).unwrap_or(0),
+    );
     m.raft_state.clear();
     m.raft_state
         .get_or_create(&StateLabels {

@@ -99,6 +99,7 @@ pub async fn run(
     let (node, log) = assemble(&config, genesis, &tls, &listeners.peer).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let servers = start_servers(&config, &tls, &node, log, listeners, &stop_rx).await?;
+    tokio::spawn(reload_on_hangup(tls.clone()));
     tracing::info!(
         id = config.id,
         client = %config.client_addr,
@@ -108,6 +109,32 @@ pub async fn run(
     );
     initialise_if_bootstrapping(&config, &node.raft).await?;
     serve_until_shutdown(&node, servers, &stop_tx, shutdown).await
+}
+
+/// Reads the node certificate and key again on every SIGHUP (`tls::reload`); a pair that fails
+/// the checks is refused and the old one kept (the log says why).
+async fn reload_on_hangup(tls: NodeTls) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("no certificate reload on SIGHUP: {e}");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: the node certificate was read again"),
+                Err(e) => tracing::error!(
+                    "SIGHUP: the node certificate was not replaced, the old one stays: {e:#}"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 /// The node's listeners: peer and client gRPC, and the optional disclosure page and metrics.
@@ -159,7 +186,8 @@ async fn assemble(
     let raft_cfg = Arc::new(raft_config(config).validate()?);
     let liveness = Liveness::new(
         config.id,
-        watchdog::Settings::new(&raft_cfg, config.clock_tolerance_ms),
+        watchdog::Settings::new(&raft_cfg, config.clock_tolerance_ms)
+            .with_ledger_version_max(crate::ledger::VERSION),
     );
     let local_ip = crate::raft::network::source_ip(peer_listener.local_addr()?);
     let network = Network {
@@ -252,26 +280,34 @@ async fn start_servers(
     })
 }
 
-/// The peer gRPC server (Raft traffic between members), mutual TLS.
+/// A server run to its end.
+type ServerRun = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
+>;
+
+/// The peer gRPC server (Raft traffic between members), mutual TLS (the certificate resolved per
+/// handshake: `tls::reload`).
 fn peer_server(
     config: &Config,
     tls: &NodeTls,
     node: &Node,
     listener: tokio::net::TcpListener,
     stop_rx: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
-    Ok(tonic::transport::Server::builder()
-        .tls_config(tls.peer_server())?
-        .add_service(
-            PeerServer::new(PeerService {
-                raft: node.raft.clone(),
-                id: config.id,
-                liveness: node.liveness.clone(),
-            })
-            .max_decoding_message_size(MAX_PEER_MESSAGE)
-            .max_encoding_message_size(MAX_PEER_MESSAGE),
-        )
-        .serve_with_incoming_shutdown(incoming(listener), stopped(stop_rx.clone())))
+) -> anyhow::Result<ServerRun> {
+    let incoming = crate::tls::reload::incoming(listener, tls.peer_server()?);
+    Ok(Box::pin(
+        tonic::transport::Server::builder()
+            .add_service(
+                PeerServer::new(PeerService {
+                    raft: node.raft.clone(),
+                    id: config.id,
+                    liveness: node.liveness.clone(),
+                })
+                .max_decoding_message_size(MAX_PEER_MESSAGE)
+                .max_encoding_message_size(MAX_PEER_MESSAGE),
+            )
+            .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())),
+    ))
 }
 
 /// The client gRPC server: the registry API, health (NOT_SERVING until the health task's first
@@ -282,7 +318,7 @@ async fn client_server(
     node: &Arc<Node>,
     listener: tokio::net::TcpListener,
     stop_rx: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
+) -> anyhow::Result<ServerRun> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     // NOT_SERVING until the first evaluation says otherwise (the reporter starts "" SERVING).
     for service in crate::api::health::SERVICES {
@@ -292,14 +328,10 @@ async fn client_server(
     }
     tokio::spawn(crate::api::health::run(node.clone(), health_reporter));
     let (reflection_v1, reflection_v1alpha) = crate::api::reflection::services()?;
-    let mut client = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(crate::api::limits::REQUESTS_PER_CONNECTION_MAX)
         .load_shed(true)
-        .max_concurrent_streams(crate::api::limits::STREAMS_PER_CONNECTION_MAX);
-    if !config.client_plaintext {
-        client = client.tls_config(tls.client_api_server())?;
-    }
-    Ok(client
+        .max_concurrent_streams(crate::api::limits::STREAMS_PER_CONNECTION_MAX)
         .layer(crate::api::rpc_metrics::RpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -308,8 +340,17 @@ async fn client_server(
             RegistryServer::new(RegistryService { node: node.clone() })
                 .max_decoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE)
                 .max_encoding_message_size(crate::api::forward::MAX_CLIENT_MESSAGE),
-        )
-        .serve_with_incoming_shutdown(incoming(listener), stopped(stop_rx.clone())))
+        );
+    let stop = stopped(stop_rx.clone());
+    if config.client_plaintext {
+        return Ok(Box::pin(
+            router.serve_with_incoming_shutdown(incoming(listener), stop),
+        ));
+    }
+    let incoming = crate::tls::reload::incoming(listener, tls.client_api_server()?);
+    Ok(Box::pin(
+        router.serve_with_incoming_shutdown(incoming, stop),
+    ))
 }
 
 /// The bootstrapping member initialises a new cluster once (a failure is logged: another

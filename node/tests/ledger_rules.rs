@@ -1230,6 +1230,97 @@ fn give_back(id: u64, q: u64) -> Op {
     })
 }
 
+/// `s` with every number replaced by `#`.
+fn without_numbers(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
+/// The rejection a signer gets for an action on a record id, as (code, message).
+fn answer(r: &mut Reg, signers: &[&str], op: Op) -> (E, String) {
+    let o = r.submit(signers, op);
+    (o.code(), o.message)
+}
+
+#[test]
+fn a_stranger_acting_on_a_private_record_learns_nothing_of_it() {
+    let mut r = registry();
+    const STRANGER: &str = "ZJ-ENT-99";
+    r.open(STRANGER, Role::Enterprise);
+    let pledge_id = r
+        .ok(&[ENT, BANK], pledge(ENT, BANK, cea(2025), 100))
+        .encumbrance_id;
+    let repo_id = r
+        .ok(&[ENT, BANK], repo(ENT, BANK, 100, 20270101))
+        .encumbrance_id;
+    let loan_id = r
+        .ok(&[ENT, ENT2], lend(ENT, ENT2, cea(2025), 100, 20270101))
+        .loan_id;
+    let closed = r
+        .ok(&[ENT, BANK], pledge(ENT, BANK, cea(2025), 1))
+        .encumbrance_id;
+    r.ok(
+        &[BANK],
+        Op::ReleasePledge(ReleasePledge {
+            pledge_id: closed,
+            quantity: 1,
+        }),
+    );
+    let release = |id| {
+        Op::ReleasePledge(ReleasePledge {
+            pledge_id: id,
+            quantity: 1,
+        })
+    };
+    let cases = [
+        (release(pledge_id), release(9_999)),
+        (release(closed), release(9_998)),
+        (
+            Op::EnforcePledge(EnforcePledge { pledge_id }),
+            Op::EnforcePledge(EnforcePledge { pledge_id: 9_999 }),
+        ),
+        (
+            Op::Repurchase(Repurchase { repo_id }),
+            Op::Repurchase(Repurchase { repo_id: 9_999 }),
+        ),
+        (
+            Op::RepoDefault(RepoDefault { repo_id }),
+            Op::RepoDefault(RepoDefault { repo_id: 9_999 }),
+        ),
+        (give_back(loan_id, 1), give_back(9_999, 1)),
+    ];
+    for (real, missing) in cases {
+        let (code, message) = answer(&mut r, &[STRANGER], real.clone());
+        let (code_missing, message_missing) = answer(&mut r, &[STRANGER], missing);
+        assert_eq!(code, code_missing, "{real:?}: {message}");
+        assert_eq!(without_numbers(&message), without_numbers(&message_missing));
+        for private in [ENT, ENT2, BANK, "100", "active"] {
+            assert!(!message.contains(private), "{real:?}: {message}");
+        }
+    }
+    // A party that may not do this is still told why.
+    let (code, message) = answer(&mut r, &[ENT], release(pledge_id));
+    assert_eq!(code, E::InsufficientSignatures);
+    assert!(message.contains(BANK), "{message}");
+    // Entries of ledger version 1 are applied as version 1 applied them (the chain of an old
+    // log must not change): the stranger was told who must sign.
+    r.version = 1;
+    let (code, message) = answer(&mut r, &[STRANGER], release(pledge_id));
+    assert_eq!(code, E::InsufficientSignatures);
+    assert!(message.contains(BANK), "{message}");
+    assert_eq!(
+        answer(&mut r, &[STRANGER], release(closed)).0,
+        E::EncumbranceClosed
+    );
+}
+
 /// (available, repo) units of a class.
 fn repo_balance(r: &Reg, id: &str, c: &UnitClass) -> (u64, u64) {
     let (balances, _) = queries::holdings(&r.state, id).expect("read");

@@ -4,6 +4,7 @@
 //! chain_id = "zj-carbon-demo"
 //! cluster_admin_key = "<64 hex>"
 //! buffer_account = "ZJ-BUFFER"
+//! public_aggregate_min = 3        # optional: fewest contracts a public aggregate covers
 //! [[accounts]]
 //! id = "ZJ-REG"
 //! name = "浙江省生态环境厅"
@@ -22,6 +23,9 @@ struct File {
     chain_id: String,
     cluster_admin_key: String,
     buffer_account: String,
+    /// The fewest contracts a public aggregate covers (absent: 3).
+    #[serde(default)]
+    public_aggregate_min: Option<u32>,
     accounts: Vec<AccountEntry>,
 }
 
@@ -77,6 +81,16 @@ pub fn parse_toml(text: &str) -> Result<Genesis, GenesisError> {
         accounts,
         buffer_account_id: f.buffer_account,
         cluster_admin_key: key(&f.cluster_admin_key, "cluster_admin_key")?,
+        public_aggregate_min: match f.public_aggregate_min {
+            Some(0) => {
+                return Err(GenesisError(
+                    "public_aggregate_min must be at least 1 (leave it out for the default, 3)"
+                        .into(),
+                ))
+            }
+            Some(k) => k,
+            None => 0,
+        },
     })
 }
 
@@ -84,4 +98,15 @@ pub fn load(path: &std::path::Path) -> Result<Genesis, GenesisError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| GenesisError(format!("{}: {e}", path.display())))?;
     parse_toml(&text).map_err(|e| GenesisError(format!("{}: {}", path.display(), e.0)))
+}
+
+/// The default of `Genesis.public_aggregate_min`.
+pub const PUBLIC_AGGREGATE_MIN_DEFAULT: u32 = 3;
+
+/// The fewest contracts a public aggregate of this registry may cover.
+pub fn public_aggregate_min(g: &Genesis) -> u64 {
+    u64::from(match g.public_aggregate_min {
+        0 => PUBLIC_AGGREGATE_MIN_DEFAULT,
+        k => k,
+    })
 }

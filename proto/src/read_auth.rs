@@ -63,6 +63,10 @@ private_read! {
     ListAccountsRequest => "ListAccounts",
     GetStatementRequest => "GetStatement",
     SimulateRequest => "Simulate",
+    TraceSerialRequest => "TraceSerial",
+    ClusterStatusRequest => "ClusterStatus",
+    GetMarketStatsRequest => "GetMarketStats",
+    GetReferencePriceRequest => "GetReferencePrice",
 }
 
 /// blake3 of the request with its credential unset.

@@ -163,6 +163,39 @@ pub fn body(signers: &[&str], op: Operation) -> TxBody {
     }
 }
 
+/// A fresh nonce (transactions and admin requests).
+pub fn rand_nonce() -> u64 {
+    NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ (now_ms() << 16)
+}
+
+/// The genesis cluster admin key of the demo (`seeds/keys/cluster-admin.json`).
+pub fn cluster_admin_key() -> SigningKey {
+    demo_key("cluster-admin")
+}
+
+/// A request signed by the cluster admin key for `action`, valid for `valid_for_ms`, with a
+/// fresh nonce.
+pub fn admin_request(
+    action: carbon_proto::v1::admin_body::Action,
+    key: &SigningKey,
+    valid_for_ms: u64,
+) -> carbon_proto::v1::AdminRequest {
+    use ed25519_dalek::Signer;
+    use prost::Message;
+    let body = carbon_proto::v1::AdminBody {
+        chain_id: CHAIN.into(),
+        valid_until_ms: now_ms() + valid_for_ms,
+        nonce: rand_nonce(),
+        action: Some(action),
+    }
+    .encode_to_vec();
+    let sig = key.sign(&carbon_proto::signing::admin_signing_hash(CHAIN, &body));
+    carbon_proto::v1::AdminRequest {
+        body,
+        signature: sig.to_bytes().to_vec(),
+    }
+}
+
 pub fn sign(body: &TxBody, keys: &[&SigningKey]) -> SignedTx {
     sign_body(body, keys)
 }
@@ -206,6 +239,9 @@ pub struct Spec {
     pub env: Vec<(usize, String, String)>,
     /// Member index -> extra top-level lines of its TOML config.
     pub config: Vec<(usize, String)>,
+    /// Extra top-level lines of the genesis (`seeds/genesis.toml` otherwise), e.g.
+    /// `public_aggregate_min = 1`.
+    pub genesis_extra: Option<String>,
 }
 
 impl Spec {
@@ -217,6 +253,7 @@ impl Spec {
             partitions: false,
             env: Vec::new(),
             config: Vec::new(),
+            genesis_extra: None,
         }
     }
 
@@ -281,7 +318,12 @@ impl Cluster {
     /// them with [`Cluster::spawn`].
     pub fn configure(spec: Spec) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let genesis = repo_root().join("seeds/genesis.toml");
+        let mut genesis = repo_root().join("seeds/genesis.toml");
+        if let Some(extra) = &spec.genesis_extra {
+            let seeds = std::fs::read_to_string(&genesis).expect("seeds/genesis.toml");
+            genesis = dir.path().join("genesis.toml");
+            std::fs::write(&genesis, format!("{extra}\n{seeds}")).expect("write genesis");
+        }
         let ids: Vec<u64> = (1..=spec.members as u64).collect();
         let net = spec.partitions.then(|| proxy::Partitions::start(&ids));
         // (id, advertised peer address, listen peer address, client address)
@@ -399,6 +441,11 @@ impl Cluster {
         self.signal(i, "-STOP");
     }
 
+    /// SIGHUP: the node reads its certificate again.
+    pub fn hangup(&self, i: usize) {
+        self.signal(i, "-HUP");
+    }
+
     /// SIGCONT after [`Cluster::pause`].
     pub fn resume(&mut self, i: usize) {
         self.signal(i, "-CONT");
@@ -469,7 +516,10 @@ impl Cluster {
         );
         let data_dir = self.dir.path().join(format!("n{id}"));
         let config = self.dir.path().join(format!("n{id}.toml"));
-        let genesis = repo_root().join("seeds/genesis.toml");
+        let genesis = match self.dir.path().join("genesis.toml") {
+            own if own.exists() => own,
+            _ => repo_root().join("seeds/genesis.toml"),
+        };
         let metrics_addr = format!("127.0.0.1:{}", free_port());
         let tls = pki().node_files(&self.dir.path().join("certs"), id);
         let text = format!(
@@ -565,7 +615,10 @@ impl Cluster {
             for &i in among {
                 if let Ok(mut c) = try_connect(&self.nodes[i].client_addr).await {
                     if let Ok(s) = c
-                        .cluster_status(carbon_proto::v1::ClusterStatusRequest { local: true })
+                        .cluster_status(carbon_proto::v1::ClusterStatusRequest {
+                            local: true,
+                            ..Default::default()
+                        })
                         .await
                     {
                         let s = s.into_inner();

@@ -73,7 +73,10 @@ async fn run_sh_serves_and_fails_loudly_when_a_member_dies() {
     let ca = data.path().join("certs/ca.pem").display().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (code, out, _) = ctl(&endpoints, &["--ca", &ca, "cluster", "health", "--cluster"]);
+        let (code, out, _) = ctl(
+            &endpoints,
+            &["--ca", &ca, "--as", REG, "cluster", "health", "--cluster"],
+        );
         if code == 0 && out.matches("is healthy").count() == 3 {
             break;
         }

@@ -94,7 +94,8 @@ async fn garbage_is_answered_with_errors_and_the_node_keeps_serving() {
         .trace_serial(TraceSerialRequest {
             unit_class: None,
             serial: u64::MAX,
-            consistency: 0
+            consistency: 0,
+            auth: None
         })
         .await
         .is_err());

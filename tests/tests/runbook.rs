@@ -42,17 +42,20 @@ async fn open_account(cluster: &Cluster, id: &str) {
 
 async fn term_of(cluster: &Cluster, i: usize) -> u64 {
     let mut c = cluster.client(i).await;
-    c.cluster_status(carbon_proto::v1::ClusterStatusRequest { local: true })
-        .await
-        .expect("status")
-        .into_inner()
-        .term
+    c.cluster_status(carbon_proto::v1::ClusterStatusRequest {
+        local: true,
+        ..Default::default()
+    })
+    .await
+    .expect("status")
+    .into_inner()
+    .term
 }
 
 fn status_json(cluster: &Cluster) -> serde_json::Value {
     let (code, out, err) = ctl(
         &cluster.endpoints(),
-        &["--output", "json", "cluster", "status"],
+        &["--as", REG, "--output", "json", "cluster", "status"],
     );
     assert_eq!(code, 0, "{out}{err}");
     serde_json::from_str(&out).expect("status JSON")
@@ -69,7 +72,10 @@ async fn start_stop_and_health_as_an_operator_sees_them() {
             .wait_health(i, ServingStatus::Serving, Duration::from_secs(20))
             .await;
     }
-    let (code, out, err) = ctl(&cluster.endpoints(), &["cluster", "health", "--cluster"]);
+    let (code, out, err) = ctl(
+        &cluster.endpoints(),
+        &["--as", REG, "cluster", "health", "--cluster"],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.matches("is healthy: SERVING").count(), 3, "{out}");
 
@@ -80,7 +86,10 @@ async fn start_stop_and_health_as_an_operator_sees_them() {
         "{}",
         cluster.log_of(2)
     );
-    let (code, out, _) = ctl(&cluster.endpoints(), &["cluster", "health", "--cluster"]);
+    let (code, out, _) = ctl(
+        &cluster.endpoints(),
+        &["--as", REG, "cluster", "health", "--cluster"],
+    );
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!("{} is unhealthy", cluster.nodes[2].client_addr)),
@@ -88,7 +97,15 @@ async fn start_stop_and_health_as_an_operator_sees_them() {
     );
     let (code, out, _) = ctl(
         &cluster.endpoints(),
-        &["--output", "csv", "cluster", "health", "--cluster"],
+        &[
+            "--as",
+            REG,
+            "--output",
+            "csv",
+            "cluster",
+            "health",
+            "--cluster",
+        ],
     );
     assert_eq!(code, 1);
     assert!(

@@ -140,16 +140,21 @@ async fn the_penalty_reference_price_is_previewed_for_the_month_ending_on_a_dead
         ],
     );
     let today = dates::date_of(now_ms());
+    // Today's trades: the regulator sees them (the public sees complete days only, see
+    // strangers.rs).
     let preview = |deadline: u32| {
         let mut c = c.clone();
         async move {
-            c.get_reference_price(GetReferencePriceRequest {
+            let mut req = GetReferencePriceRequest {
                 deadline_date: deadline,
                 consistency: 0,
-            })
-            .await
-            .expect("reference price")
-            .into_inner()
+                auth: None,
+            };
+            carbon_proto::read_auth::sign(&mut req, CHAIN, REG, &demo_key(REG), now_ms() + 60_000);
+            c.get_reference_price(req)
+                .await
+                .expect("reference price")
+                .into_inner()
         }
     };
     // A deadline today: today's trades count. (100 x 91 + 300 x 95) / 400 = 94.00.
@@ -184,6 +189,7 @@ async fn the_penalty_reference_price_is_previewed_for_the_month_ending_on_a_dead
         .get_reference_price(GetReferencePriceRequest {
             deadline_date: 20260230,
             consistency: 0,
+            auth: None,
         })
         .await
         .expect_err("invalid date");
@@ -191,9 +197,18 @@ async fn the_penalty_reference_price_is_previewed_for_the_month_ending_on_a_dead
 
     // carbonctl: both date spellings; the table names the window and the price.
     let iso = dates::format_date(today);
-    let out = ok(&ep, &["compliance", "reference-price", &iso]);
+    let out = ok(&ep, &["--as", REG, "compliance", "reference-price", &iso]);
     assert!(out.contains("reference price 94.00 CNY/t"), "{out}");
-    let out = ok(&ep, &["compliance", "reference-price", &today.to_string()]);
+    let out = ok(
+        &ep,
+        &[
+            "--as",
+            REG,
+            "compliance",
+            "reference-price",
+            &today.to_string(),
+        ],
+    );
     assert!(out.contains("94.00"), "{out}");
     let (code, _, err) = ctl(&ep, &["compliance", "reference-price", "2026-02-30"]);
     assert_eq!(code, 2, "a malformed date is a usage error: {err}");
@@ -274,9 +289,11 @@ async fn repo_and_lending_through_carbonctl_with_statements_and_public_aggregate
         &["--as", "ZJ-ENT-02", "repo", "list", "ZJ-ENT-01"],
         "PERMISSION_DENIED",
     );
-    // Public: open repos appear aggregated by unit class, without parties.
+    // Public: open repos appear aggregated by unit class, without parties — and one repo is
+    // too few to aggregate (public_aggregate_min, 3): its size is withheld.
     let d = json(&ok(&ep, &["--json", "disclosure", "2025"]));
-    assert_eq!(num(&d["financing"][0]["repoUnits"]), 2000);
+    assert_eq!(d["financing"][0]["reposWithheld"], true, "{d}");
+    assert_eq!(num(&d["financing"][0]["repoUnits"]), 0);
     assert!(!d.to_string().contains("ZJ-BANK-01"));
     ok(&ep, &["--as", "ZJ-BANK-01", "repo", "repurchase", &repo_id]);
     rejected(
@@ -906,7 +923,13 @@ async fn at_noon(cluster: &mut Cluster, date: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn december_trades_price_the_penalty_of_a_31_december_deadline() {
-    let mut cluster = Spec::new(1).start();
+    // The window rule, not the public's minimum of trades, is what this test is about: a
+    // registry whose public aggregates may cover a single trade.
+    let mut cluster = Spec {
+        genesis_extra: Some("public_aggregate_min = 1".into()),
+        ..Spec::new(1)
+    }
+    .start();
     at_noon(&mut cluster, 20261130).await;
     let ep = cluster.endpoints();
     // Transactions are signed with the client's clock: valid long enough for the node's.
@@ -949,6 +972,8 @@ async fn december_trades_price_the_penalty_of_a_31_december_deadline() {
     trade("10", "8000");
     at_noon(&mut cluster, 20261231).await;
     trade("30", "10000");
+    // The public sees complete days: the 31st's trade from the next day on.
+    at_noon(&mut cluster, 20270101).await;
     let preview = ok(&ep, &["compliance", "reference-price", "2026-12-31"]);
     assert!(
         preview.contains("CEA trades of 2026-12-01 to 2026-12-31")

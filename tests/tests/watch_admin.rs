@@ -72,6 +72,7 @@ fn admin(action: Action, key: &SigningKey) -> AdminRequest {
     let body = AdminBody {
         chain_id: CHAIN.into(),
         valid_until_ms: now_ms() + 60_000,
+        nonce: rand_nonce(),
         action: Some(action),
     }
     .encode_to_vec();

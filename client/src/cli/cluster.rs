@@ -59,9 +59,37 @@ pub async fn probe(endpoint: &str, tls: &TlsOptions, timeout: Duration) -> Healt
     }
 }
 
+/// The cluster status as `ctx` may read it: with members' addresses and lag as the regulator
+/// (`--as`) or with the cluster admin key (`--key`), else the public view.
+pub async fn read_status(ctx: &mut Ctx) -> Res<pb::ClusterStatusResponse> {
+    if ctx.actor.is_some() {
+        let who = ctx.read_as()?;
+        return ctx.client.cluster_status(false, Some(&who), None).await;
+    }
+    let admin = match ctx.keys.first() {
+        Some(_) => {
+            let key = super::commands::admin_key(ctx)?;
+            let chain = ctx.client.chain_id().await?;
+            Some(super::commands::admin_request(
+                &chain,
+                pb::admin_body::Action::ClusterStatus(pb::ReadClusterStatus {}),
+                &key,
+            ))
+        }
+        None => None,
+    };
+    ctx.client.cluster_status(false, None, admin).await
+}
+
 pub async fn health(ctx: &mut Ctx, whole_cluster: bool) -> Res<()> {
     let endpoints: Vec<String> = if whole_cluster {
-        let s = ctx.client.cluster_status(false).await?;
+        let s = read_status(ctx).await?;
+        if !s.detail {
+            return Err(ClientError::local(
+                "the members' addresses are shown to the regulator (--as) or with the cluster \
+                 admin key (--key) only",
+            ));
+        }
         s.members.into_iter().map(|m| m.client_address).collect()
     } else {
         ctx.client.endpoints().to_vec()
@@ -141,9 +169,9 @@ struct StatusView {
 }
 
 pub async fn status(ctx: &mut Ctx) -> Res<()> {
-    let s: pb::ClusterStatusResponse = ctx.client.cluster_status(false).await?;
+    let s = read_status(ctx).await?;
     let mut health = Vec::with_capacity(s.members.len());
-    for m in &s.members {
+    for m in s.members.iter().filter(|_| s.detail) {
         let h = probe(&m.client_address, &ctx.tls, ctx.timeout).await;
         health.push(if h.error.is_empty() {
             h.status
@@ -206,6 +234,12 @@ pub fn print(s: &pb::ClusterStatusResponse, health: Vec<String>) {
             s.commit_index,
             hex::encode(&s.cluster_admin_key)
         );
+        if !s.detail {
+            println!(
+                "(the public view: addresses, health and lag are shown to the regulator, --as, \
+                 or with the cluster admin key, --key)"
+            );
+        }
     }
     let rows = members
         .iter()

@@ -538,7 +538,14 @@ pub async fn tx(ctx: &mut Ctx, cmd: TxCmd) -> Res<()> {
         }
         TxCmd::Submit { file } => {
             let f = TxFile::load(&file)?;
-            if let Some(o) = ctx.checked_submit(f.signed()?).await? {
+            let answer = ctx.checked_submit(f.signed()?).await;
+            if settled(&answer) && is_pending_file(&file) {
+                match std::fs::remove_file(&file) {
+                    Ok(()) => eprintln!("{}: settled, removed", file.display()),
+                    Err(e) => eprintln!("{}: settled, but not removed: {e}", file.display()),
+                }
+            }
+            if let Some(o) = answer? {
                 show::outcome(&o, ctx.json);
             }
             Ok(())
@@ -585,7 +592,11 @@ pub async fn tx(ctx: &mut Ctx, cmd: TxCmd) -> Res<()> {
 }
 
 pub async fn trace(ctx: &mut Ctx, class: pb::UnitClass, serial: u64) -> Res<()> {
-    let t = ctx.client.trace(class.clone(), serial).await?;
+    let who = ctx.read_as_if_given()?;
+    let t = ctx
+        .client
+        .trace(class.clone(), serial, who.as_ref())
+        .await?;
     if ctx.json {
         show::json(&t);
         return Ok(());
@@ -763,10 +774,13 @@ pub async fn chain(ctx: &mut Ctx, cmd: ChainCmd) -> Res<()> {
     }
 }
 
-fn admin_request(chain: &str, action: pb::admin_body::Action, key: &Key) -> pb::AdminRequest {
+/// An admin request for one use: valid for a minute (a node refuses more than five) and with a
+/// fresh nonce (a node refuses a body it accepted before).
+pub fn admin_request(chain: &str, action: pb::admin_body::Action, key: &Key) -> pb::AdminRequest {
     let body = pb::AdminBody {
         chain_id: chain.into(),
         valid_until_ms: carbon_client::ops::now_ms() + 60_000,
+        nonce: carbon_client::ops::nonce(),
         action: Some(action),
     }
     .encode_to_vec();
@@ -839,7 +853,7 @@ pub async fn cluster(ctx: &mut Ctx, cmd: ClusterCmd) -> Res<()> {
 }
 
 /// The cluster admin key: the first --key file.
-fn admin_key(ctx: &Ctx) -> Res<Key> {
+pub fn admin_key(ctx: &Ctx) -> Res<Key> {
     ctx.keys
         .first()
         .map(|p| Key::load(p))
@@ -850,4 +864,24 @@ fn admin_key(ctx: &Ctx) -> Res<Key> {
                 "cluster operations are signed with the cluster admin key: give --key FILE",
             )
         })
+}
+
+/// Whether the answer to a submission is definite: committed (an outcome, success or rejection)
+/// or never to be (FATE_NOT_APPLIED). A dry run's rejection is not: a copy sent before may still
+/// be on its way.
+fn settled(answer: &Res<Option<pb::Outcome>>) -> bool {
+    match answer {
+        Ok(Some(_)) => true,
+        Err(ClientError::Rejected { outcome, fate, .. }) => {
+            outcome.is_some() || *fate == pb::Fate::NotApplied
+        }
+        _ => false,
+    }
+}
+
+/// A file carbonctl saved for a transaction of unknown fate (`pending-<id>.tx.json`).
+fn is_pending_file(path: &std::path::Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("pending-") && n.ends_with(".tx.json"))
 }

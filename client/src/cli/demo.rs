@@ -610,7 +610,8 @@ async fn surrender_for(ctx: &mut Ctx, e: &Enterprise) -> Res<()> {
 /// only.
 async fn show_december_reference(ctx: &mut Ctx, today: u32) -> Res<()> {
     let december = (today / 10_000) * 10_000 + 1231;
-    let p = ctx.client.reference_price(december).await?;
+    let reg = as_regulator(ctx)?;
+    let p = ctx.client.reference_price(december, Some(&reg)).await?;
     say(format!(
         "penalty reference for the deadline {}: CEA trades of {} to {} (the one month ending on the deadline, Decree 775 art. 24): {}",
         carbon_proto::dates::format_date(december),
@@ -628,7 +629,8 @@ async fn show_december_reference(ctx: &mut Ctx, today: u32) -> Res<()> {
 /// Close 2025 (the demo cannot wait for 31 December: yesterday stands in as the deadline).
 async fn close_2025(ctx: &mut Ctx) -> Res<()> {
     let deadline = yesterday_cst();
-    let window = ctx.client.reference_price(deadline).await?;
+    let reg = as_regulator(ctx)?;
+    let window = ctx.client.reference_price(deadline, Some(&reg)).await?;
     let close = Op::CloseComplianceYear(pb::CloseComplianceYear {
         year: 2025,
         deadline_date: deadline,
@@ -721,7 +723,9 @@ async fn print_tables(ctx: &mut Ctx, names: &BTreeMap<String, String>) -> Res<()
     header.insert(1, "name");
     println!("\nCompliance 2025");
     println!("{}", show::table(&header, rows));
-    let days = ctx.client.market_stats(None, 0, 0).await?;
+    // The regulator's view: today's trades too (the public sees complete days only).
+    let reg = as_regulator(ctx)?;
+    let days = ctx.client.market_stats(None, 0, 0, Some(&reg)).await?;
     println!("Market statistics");
     println!(
         "{}",
@@ -736,4 +740,11 @@ pub fn cea2025() -> pb::UnitClass {
         vintage: 2025,
         project_id: String::new(),
     }
+}
+
+/// Reads as the regulator (the demo's figures include today's trades, which the public sees only
+/// from tomorrow on).
+fn as_regulator(ctx: &mut Ctx) -> Res<carbon_client::ops::ReadAs> {
+    ctx.actor = Some(REG.into());
+    ctx.read_as()
 }

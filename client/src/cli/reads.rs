@@ -227,7 +227,8 @@ pub async fn statement(
 }
 
 pub async fn reference_price(ctx: &mut Ctx, deadline: u32) -> Res<()> {
-    let r = ctx.client.reference_price(deadline).await?;
+    let who = ctx.read_as_if_given()?;
+    let r = ctx.client.reference_price(deadline, who.as_ref()).await?;
     if ctx.json {
         show::json(&r);
         return Ok(());
@@ -242,7 +243,12 @@ pub async fn reference_price(ctx: &mut Ctx, deadline: u32) -> Res<()> {
         "{}",
         show::table(&show::MARKET_HEADER, show::market_rows(&r.days))
     );
-    if r.traded {
+    if r.withheld {
+        println!(
+            "the public sees no price yet: the complete days of the window hold too few trades \
+             (the regulator sees it; the close uses every trade of the window)"
+        );
+    } else if r.traded {
         println!(
             "reference price {} CNY/t (volume {}, turnover {} CNY)",
             show::yuan(r.reference_price_fen),

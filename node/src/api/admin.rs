@@ -8,6 +8,7 @@
 use super::errors::{from_status, ApiError};
 use super::forward::{forwarded, leader};
 use super::health::CATCHING_UP_ENTRIES_MAX;
+use super::limits::{ADMIN_REQUESTS_REMEMBERED_MAX, ADMIN_REQUEST_VALID_MS_MAX};
 use crate::node::Node;
 use crate::raft::NodeAddr;
 use crate::write::checks::now_ms;
@@ -65,36 +66,75 @@ pub async fn status(node: &Node) -> ClusterStatusResponse {
     ClusterStatusResponse {
         cluster_admin_key,
         node_id: node.id,
-        leader_id: m.current_leader.unwrap_or(0),
+        leader_id: crate::raft::reported_leader(&m, node.id).unwrap_or(0),
         term: m.current_term,
         applied_index: m.last_applied.map_or(0, |l| l.index),
         last_log_index,
         members,
         snapshot_index: m.snapshot.map_or(0, |l| l.index),
         commit_index,
+        detail: true,
     }
 }
 
 /// The cluster as the leader sees it (members' replication and lag), asked of the leader when
 /// this node is not it; this node's own view with `local`, or when no leader is known or
-/// reachable.
+/// reachable. Addresses and replication only for the regulator's credential or an admin
+/// request (`detail_allowed`); a credential that is present but wrong is refused.
 pub async fn cluster_status(
     node: &Node,
     req: ClusterStatusRequest,
     was_forwarded: bool,
-) -> ClusterStatusResponse {
+) -> Result<ClusterStatusResponse, ApiError> {
     if !req.local && !was_forwarded {
         if let Some((id, addr)) = leader(&node.raft) {
             if id != node.id {
                 if let Ok(mut c) = node.forwarder.client(&addr.client_addr) {
-                    if let Ok(r) = c.cluster_status(forwarded(req)).await {
-                        return r.into_inner();
+                    match c.cluster_status(forwarded(req.clone())).await {
+                        Ok(r) => return Ok(r.into_inner()),
+                        // The leader judged the credential: its refusal stands.
+                        Err(s) if super::errors::detail(&s).is_some() => {
+                            return Err(from_status(&s))
+                        }
+                        Err(_) => {}
                     }
                 }
             }
         }
     }
-    status(node).await
+    let detail = detail_allowed(node, &req)?;
+    let s = status(node).await;
+    Ok(if detail { s } else { public_view(s) })
+}
+
+/// Whether `req` may see members' addresses and replication: with the regulator's read
+/// credential, or an admin request with the `cluster_status` action.
+fn detail_allowed(node: &Node, req: &ClusterStatusRequest) -> Result<bool, ApiError> {
+    if let Some(admin) = &req.admin {
+        let body = verify(node, admin)?;
+        if !matches!(body.action, Some(Action::ClusterStatus(_))) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "ClusterStatus takes an admin request with the cluster_status action",
+            ));
+        }
+        return Ok(true);
+    }
+    let who = super::auth::authorise(&node.state.view(), &node.genesis.chain_id, req)?;
+    Ok(who.is_regulator())
+}
+
+/// What anyone may see of the cluster: ids, roles, the leader, term and indexes; no addresses
+/// and no replication figures.
+fn public_view(mut s: ClusterStatusResponse) -> ClusterStatusResponse {
+    for m in &mut s.members {
+        m.peer_address.clear();
+        m.client_address.clear();
+        m.matched_index = 0;
+        m.lag_entries = 0;
+    }
+    s.detail = false;
+    s
 }
 
 pub fn verify(node: &Node, req: &AdminRequest) -> Result<AdminBody, ApiError> {
@@ -116,13 +156,53 @@ pub fn verify(node: &Node, req: &AdminRequest) -> Result<AdminBody, ApiError> {
             "admin request for another chain",
         ));
     }
-    if now_ms() > body.valid_until_ms {
+    let now = now_ms();
+    if now > body.valid_until_ms {
         return Err(ApiError::new(
             ErrorCode::Expired,
             "the admin request has expired",
         ));
     }
+    if body.valid_until_ms - now > ADMIN_REQUEST_VALID_MS_MAX {
+        return Err(ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "an admin request may be valid for at most {ADMIN_REQUEST_VALID_MS_MAX} ms \
+                 (ADMIN_REQUEST_VALID_MS_MAX) from this node's clock; sign a new one"
+            ),
+        ));
+    }
+    remember_once(blake3::hash(&req.body).into(), body.valid_until_ms, now)?;
     Ok(body)
+}
+
+/// Admin requests this node accepted and that are still valid: body hash -> valid until (ms).
+static ACCEPTED: std::sync::Mutex<std::collections::BTreeMap<[u8; 32], u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Accepts a verified admin request once: a replay of it (the same body) is refused while it is
+/// valid (and after that as expired). Only bodies signed by the cluster admin key get here, so
+/// only its holder can fill the memory.
+fn remember_once(hash: [u8; 32], valid_until_ms: u64, now: u64) -> Result<(), ApiError> {
+    let mut accepted = match ACCEPTED.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    accepted.retain(|_, until| *until >= now);
+    if accepted.contains_key(&hash) {
+        return Err(ApiError::new(
+            ErrorCode::Replayed,
+            "this admin request was accepted before: a replay is refused; sign a new one",
+        ));
+    }
+    if accepted.len() >= ADMIN_REQUESTS_REMEMBERED_MAX {
+        return Err(super::limits::exhausted(format!(
+            "{ADMIN_REQUESTS_REMEMBERED_MAX} admin requests accepted in the last \
+             {ADMIN_REQUEST_VALID_MS_MAX} ms (ADMIN_REQUESTS_REMEMBERED_MAX); retry later"
+        )));
+    }
+    accepted.insert(hash, valid_until_ms);
+    Ok(())
 }
 
 /// How long `AddLearner` waits for the learner to catch up before it answers (below carbonctl's
@@ -265,6 +345,12 @@ pub async fn handle(
             return Err(ApiError::new(
                 ErrorCode::InvalidArgument,
                 "a backup is taken with the Backup RPC",
+            ))
+        }
+        Some(Action::ClusterStatus(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "the detailed status is asked with the ClusterStatus RPC",
             ))
         }
         None => {

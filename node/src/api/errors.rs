@@ -111,7 +111,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::SameAccount => Code::InvalidArgument,
         E::MessageTooLarge | E::ResourceExhausted => Code::ResourceExhausted,
         E::BadSignature => Code::Unauthenticated,
-        E::InsufficientSignatures | E::RoleNotPermitted | E::PermissionDenied => {
+        E::InsufficientSignatures | E::RoleNotPermitted | E::PermissionDenied | E::Replayed => {
             Code::PermissionDenied
         }
         E::UnknownAccount

@@ -29,11 +29,19 @@ pub const CATCHING_UP_ENTRIES_MAX: u64 = 64;
 
 /// `Ok` when the node should serve; otherwise why not.
 pub async fn readiness(node: &Node) -> Result<(), String> {
-    let m = node.raft.metrics().borrow().clone();
-    if let Err(fatal) = &m.running_state {
-        return Err(format!("Raft stopped: {fatal}"));
-    }
-    let Some(leader) = m.current_leader else {
+    // Read through a borrow: the metrics (membership, replication) are not copied every tick.
+    let (leader, applied) = {
+        let m = node.raft.metrics();
+        let m = m.borrow();
+        if let Err(fatal) = &m.running_state {
+            return Err(format!("Raft stopped: {fatal}"));
+        }
+        (
+            crate::raft::reported_leader(&m, node.id),
+            m.last_applied.map_or(0, |l| l.index),
+        )
+    };
+    let Some(leader) = leader else {
         return Err("no leader known".into());
     };
     let lease = node.liveness.settings.lease;
@@ -58,7 +66,6 @@ pub async fn readiness(node: &Node) -> Result<(), String> {
         .await
         .map_err(|e| format!("Raft stopped: {e}"))?
         .max(node.liveness.leader_commit_seen());
-    let applied = m.last_applied.map_or(0, |l| l.index);
     if applied + CATCHING_UP_ENTRIES_MAX < committed {
         return Err(format!(
             "catching up: applied {applied} of {committed} committed entries"

@@ -21,6 +21,17 @@ pub const WATCH_STREAMS_MAX: usize = 256;
 /// Of those, streams without a read credential (the public stream) at most: anonymous clients
 /// cannot take the slots of the regulator and the parties.
 pub const WATCH_PUBLIC_STREAMS_MAX: usize = 192;
+/// Of those, streams reserved for regulator accounts: no other account can take them.
+pub const WATCH_REGULATOR_STREAMS_MAX: usize = 16;
+/// The rest (`WATCH_STREAMS_MAX` - public - regulator) is shared by the other accounts, each
+/// with at most this many streams open on a node at once.
+pub const WATCH_STREAMS_PER_ACCOUNT_MAX: usize = 4;
+/// Longest validity an admin request (membership change, backup, cluster status) may claim,
+/// from this node's clock: as a read credential, a one-request ticket.
+pub const ADMIN_REQUEST_VALID_MS_MAX: u64 = 5 * 60 * 1000;
+/// Admin requests a node remembers (to refuse their replay) within that validity; more are
+/// refused (only the cluster admin key's holder can send them).
+pub const ADMIN_REQUESTS_REMEMBERED_MAX: usize = 4_096;
 /// Bytes of signed transactions queued on the leader and not yet proposed.
 pub const PROPOSAL_QUEUE_BYTES_MAX: usize = 64 << 20;
 /// Records in one page of a list read.
@@ -80,9 +91,12 @@ impl Pager {
     }
 }
 
+/// Bytes of a page token (a state key: ids and numbers, far shorter); a longer one is refused.
+pub const PAGE_TOKEN_BYTES_MAX: usize = 512;
+
 /// A page token must be a key of the list it pages (`prefix`); anything else is refused.
 pub fn check_token(token: &[u8], prefix: &[u8]) -> Result<(), ApiError> {
-    if token.is_empty() || token.starts_with(prefix) {
+    if token.is_empty() || (token.starts_with(prefix) && token.len() <= PAGE_TOKEN_BYTES_MAX) {
         Ok(())
     } else {
         Err(ApiError::new(

@@ -214,7 +214,7 @@ impl Registry for RegistryService {
     ) -> Resp<ClusterStatusResponse> {
         let fwd = is_forwarded(req.metadata());
         Ok(Response::new(
-            admin::cluster_status(&self.node, req.into_inner(), fwd).await,
+            admin::cluster_status(&self.node, req.into_inner(), fwd).await?,
         ))
     }
 

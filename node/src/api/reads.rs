@@ -187,6 +187,40 @@ pub fn as_seen_by(who: &Reader, r: TxRecord) -> CommittedTx {
     }
 }
 
+/// A committed transaction (found by its tx id) as `who` may see it.
+fn seen_by(
+    view: &dyn crate::ledger::StateView,
+    who: &Reader,
+    t: CommittedTx,
+) -> Result<CommittedTx, ApiError> {
+    let id = t
+        .outcome
+        .as_ref()
+        .map(|o| o.tx_id.as_slice())
+        .unwrap_or_default();
+    let record = <[u8; 32]>::try_from(id)
+        .ok()
+        .map(|id| queries::record(view, &id))
+        .transpose()?
+        .flatten();
+    Ok(match record {
+        Some(r) => as_seen_by(who, r),
+        None => as_seen_by_public(t),
+    })
+}
+
+/// Whether the transaction at chain `sequence` concerns `who` (or `who` is the regulator).
+fn sees_sequence(
+    view: &dyn crate::ledger::StateView,
+    who: &Reader,
+    sequence: u64,
+) -> Result<bool, ApiError> {
+    if who.is_regulator() {
+        return Ok(true);
+    }
+    Ok(queries::record_at(view, sequence)?.is_some_and(|r| who.sees_parties(&r.parties)))
+}
+
 /// What the public may see of a committed transaction.
 pub fn as_seen_by_public(t: CommittedTx) -> CommittedTx {
     if queries::is_public(&t) {
@@ -233,19 +267,49 @@ pub fn chain_head(
     })
 }
 
+/// What the public may see of market figures (docs/SECURITY.md): complete CST days only, so
+/// that a figure never changes once shown (comparing two reads of one day would give the trade
+/// in between), and a day of a unit class only with at least `public_aggregate_min` trades.
+pub struct PublicMarket {
+    /// The first CST date that is not complete (today, by this node's clock).
+    pub today: u32,
+    pub min_trades: u64,
+}
+
+impl PublicMarket {
+    pub fn new(node: &Node) -> PublicMarket {
+        PublicMarket {
+            today: crate::ledger::dates::date_of(now_ms()),
+            min_trades: carbon_proto::genesis::public_aggregate_min(&node.genesis),
+        }
+    }
+
+    pub fn complete(&self, d: &MarketDay) -> bool {
+        d.date < self.today
+    }
+
+    pub fn shows(&self, d: &MarketDay) -> bool {
+        self.complete(d) && d.trades >= self.min_trades
+    }
+}
+
 pub fn market_stats(
     node: &Arc<Node>,
     r: GetMarketStatsRequest,
 ) -> Result<GetMarketStatsResponse, ApiError> {
     check_token(&r.page_token, keys::MARKET_DAYS)?;
+    let view = node.state.view();
+    let who = authorise(&view, &node.genesis.chain_id, &r)?;
+    let public = (!who.is_regulator()).then(|| PublicMarket::new(node));
     let pager = Pager::new(r.page_size);
     let rows = queries::market_page(
-        &node.state.view(),
+        &view,
         r.unit_class.as_ref(),
         r.from_date,
         r.to_date,
         &r.page_token,
         pager.read_limit(),
+        &|d| public.as_ref().is_none_or(|p| p.shows(d)),
     )?;
     let (days, next_page_token) = pager.take(rows, |d| d.encoded_len());
     Ok(GetMarketStatsResponse {
@@ -254,27 +318,93 @@ pub fn market_stats(
     })
 }
 
+/// Provenance of a serial, as the reader may see it (see `TraceSerialRequest` in the proto and
+/// docs/SECURITY.md): credits are public, allowances are traced by their holder, the enterprise
+/// they were allocated to and the regulator only.
 pub fn trace(node: &Arc<Node>, r: TraceSerialRequest) -> Result<TraceSerialResponse, ApiError> {
     let class = r
         .unit_class
+        .clone()
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidUnitClass, "give a unit class"))?;
     let view = node.state.view();
+    let who = authorise(&view, &node.genesis.chain_id, &r)?;
+    if class.kind() == UnitKind::Cea && !who.is_regulator() {
+        return trace_allowance(&view, &who, &class, r.serial);
+    }
     let mut t = queries::trace(&view, &class, r.serial)?.ok_or_else(|| {
         ApiError::not_found(format!(
             "serial {} of that class was never created",
             r.serial
         ))
     })?;
-    // Anyone may trace a serial; the creating transaction shows what the public may see of it
-    // (an issuance whole, an allocation redacted).
-    t.created_by = t.created_by.map(as_seen_by_public);
-    // A private origin (an allocation) keeps its size private too: the range shows the traced
-    // serial alone, not the whole block it was created in.
-    if t.created_by.as_ref().is_some_and(|c| c.tx.is_none()) {
-        if let Some(range) = t.origin.as_mut().and_then(|o| o.range.as_mut()) {
-            range.first = r.serial;
-            range.last = r.serial;
+    if who.is_regulator() {
+        return Ok(t);
+    }
+    // An issuance is public whole; so is a cancellation. A surrender is private: its reason and
+    // year only, not who surrendered nor how much with it.
+    t.created_by = match t.created_by {
+        Some(c) => Some(seen_by(&view, &who, c)?),
+        None => None,
+    };
+    if let Some(b) = t.retired.as_mut() {
+        let mine = who.account_id() == Some(b.account_id.as_str());
+        if b.reason() != RetireReason::Cancelled && !mine {
+            *b = RetiredBlock {
+                range: Some(single(&class, r.serial)),
+                reason: b.reason,
+                year: b.year,
+                ..Default::default()
+            };
         }
+    }
+    Ok(t)
+}
+
+fn single(class: &UnitClass, serial: u64) -> SerialRange {
+    SerialRange {
+        unit_class: Some(class.clone()),
+        first: serial,
+        last: serial,
+    }
+}
+
+/// An allowance's serial: whole for the enterprise it was allocated to; the serial alone (no
+/// allocation, no boundary) for the account that holds or retired it; for everyone else the
+/// same refusal whether the serial exists or not, so that no search over serial numbers finds
+/// an allocation's size or a vintage's total.
+fn trace_allowance(
+    view: &dyn crate::ledger::StateView,
+    who: &Reader,
+    class: &UnitClass,
+    serial: u64,
+) -> Result<TraceSerialResponse, ApiError> {
+    let refused = || {
+        ApiError::denied(
+            "an allowance's serial is traced by the account holding it, the enterprise it was \
+             allocated to and the regulator, with a ReadAuth (allocations are private)",
+        )
+    };
+    let Some(me) = who.account_id() else {
+        return Err(refused());
+    };
+    let Some(mut t) = queries::trace(view, class, serial)? else {
+        return Err(refused());
+    };
+    let origin_sequence = t.origin.as_ref().map_or(0, |o| o.sequence);
+    if sees_sequence(view, who, origin_sequence)? {
+        return Ok(t);
+    }
+    let retired_by_me = t.retired.as_ref().is_some_and(|b| b.account_id == me);
+    if !retired_by_me && !queries::holds(view, me, class, serial)? {
+        return Err(refused());
+    }
+    t.origin = Some(SerialOrigin {
+        range: Some(single(class, serial)),
+        ..Default::default()
+    });
+    t.created_by = None;
+    if let Some(b) = t.retired.as_mut() {
+        b.range = Some(single(class, serial));
     }
     Ok(t)
 }
@@ -306,7 +436,11 @@ pub fn disclosure(
         ..Default::default()
     };
     if r.page_token.is_empty() {
-        out.financing = queries::open_financing(&node.state.view())?;
+        let k = carbon_proto::genesis::public_aggregate_min(&node.genesis);
+        out.financing = queries::open_financing(&node.state.view())?
+            .into_iter()
+            .map(|f| public_financing(f, k))
+            .collect();
     }
     for d in records {
         match d {
@@ -317,6 +451,18 @@ pub fn disclosure(
         }
     }
     Ok(out)
+}
+
+/// Open repos and loans of a class as the public sees them: each kind only over at least `k`
+/// contracts.
+fn public_financing(mut f: OpenFinancing, k: u64) -> OpenFinancing {
+    if f.open_repos < k {
+        (f.open_repos, f.repo_units, f.repos_withheld) = (0, 0, true);
+    }
+    if f.open_loans < k {
+        (f.open_loans, f.loan_units, f.loans_withheld) = (0, 0, true);
+    }
+    f
 }
 
 fn date_arg(date: u32, what: &str, optional: bool) -> Result<u32, ApiError> {
@@ -337,14 +483,19 @@ fn page(limit: u32) -> usize {
     }
 }
 
-/// Public: the penalty reference price a close with this deadline would use.
+/// The penalty reference price a close with this deadline would use: whole for the regulator;
+/// for the public over complete days only, each day listed only with at least
+/// `public_aggregate_min` trades, and the totals withheld when the trades they cover, or those
+/// of the days not listed, number fewer (a total minus the listed days must not give them).
 pub fn reference_price(
     node: &Arc<Node>,
     r: GetReferencePriceRequest,
 ) -> Result<GetReferencePriceResponse, ApiError> {
     let deadline = date_arg(r.deadline_date, "deadline", false)?;
-    let p = queries::reference_price(&node.state.view(), deadline)?;
-    Ok(GetReferencePriceResponse {
+    let view = node.state.view();
+    let who = authorise(&view, &node.genesis.chain_id, &r)?;
+    let p = queries::reference_price(&view, deadline)?;
+    let mut out = GetReferencePriceResponse {
         first_date: p.first_date,
         last_date: p.last_date,
         days: p.days,
@@ -352,7 +503,46 @@ pub fn reference_price(
         turnover_fen: u64::try_from(p.turnover_fen).unwrap_or(u64::MAX),
         traded: p.price_fen.is_some(),
         reference_price_fen: p.price_fen.unwrap_or(0),
-    })
+        withheld: false,
+    };
+    if !who.is_regulator() {
+        out = public_reference_price(out, &PublicMarket::new(node));
+    }
+    Ok(out)
+}
+
+fn public_reference_price(
+    mut out: GetReferencePriceResponse,
+    public: &PublicMarket,
+) -> GetReferencePriceResponse {
+    let complete: Vec<MarketDay> = out.days.drain(..).filter(|d| public.complete(d)).collect();
+    let sum = |days: &[&MarketDay], f: fn(&MarketDay) -> u64| {
+        days.iter()
+            .fold(0u128, |n, d| n.saturating_add(u128::from(f(d))))
+    };
+    let all: Vec<&MarketDay> = complete.iter().collect();
+    let trades = sum(&all, |d| d.trades);
+    let listed_trades = sum(
+        &complete
+            .iter()
+            .filter(|d| public.shows(d))
+            .collect::<Vec<_>>(),
+        |d| d.trades,
+    );
+    let k = u128::from(public.min_trades);
+    let unlisted = trades.saturating_sub(listed_trades);
+    out.traded = trades > 0;
+    out.withheld = trades > 0 && (trades < k || (unlisted > 0 && unlisted < k));
+    let (volume, turnover) = (sum(&all, |d| d.volume), sum(&all, |d| d.turnover_fen));
+    (out.volume, out.turnover_fen, out.reference_price_fen) = if out.withheld {
+        (0, 0, 0)
+    } else {
+        let price = turnover.checked_div(volume).unwrap_or(0);
+        let fit = |n: u128| u64::try_from(n).unwrap_or(u64::MAX);
+        (fit(volume), fit(turnover), fit(price))
+    };
+    out.days = complete.into_iter().filter(|d| public.shows(d)).collect();
+    out
 }
 
 pub fn repos(node: &Arc<Node>, r: ListReposRequest) -> Result<ListReposResponse, ApiError> {
@@ -443,7 +633,7 @@ pub fn statement(
     queries::statement_token(&r.page_token).map_err(|_| {
         ApiError::new(
             ErrorCode::InvalidArgument,
-            "page_token is not one a statement page gave out: pass next_page_token as received",
+            "page_token is no statement page token: pass next_page_token of the same request",
         )
     })?;
     let (lines, next_page_token) =

@@ -113,7 +113,8 @@ pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError
     let ctx = Ctx {
         log_index: applied_index + 1,
         timestamp_ms: crate::write::checks::now_ms().max(ledger_time),
-        ledger_version: ledger::VERSION,
+        // The version the leader would propose now (the newest every voter applies).
+        ledger_version: node.liveness.ledger_version(),
     };
     let applied = ledger::apply_entry(&view, ctx, std::slice::from_ref(&tx))
         .map_err(|e| ApiError::unavailable(e.to_string()))?;

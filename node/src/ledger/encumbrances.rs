@@ -20,18 +20,27 @@ pub fn next_id(x: &mut Exec) -> Res<u64> {
 }
 
 fn active(x: &Exec, id: u64, kind: EncumbranceKind) -> Res<Encumbrance> {
-    let e = match x.get::<Encumbrance>(&keys::encumbrance(id))? {
-        Some(e) if e.kind() == kind => e,
-        _ => {
-            let what = match kind {
-                EncumbranceKind::Freeze => "freeze",
-                _ => "pledge",
-            };
-            return reject(
-                ErrorCode::UnknownEncumbrance,
-                format!("there is no {what} {id}"),
-            );
-        }
+    let found = x
+        .get::<Encumbrance>(&keys::encumbrance(id))?
+        .filter(|e| e.kind() == kind);
+    let e = match kind {
+        // A freeze is acted on by the regulator only, who was required before.
+        EncumbranceKind::Freeze => match found {
+            Some(e) => e,
+            None => {
+                return reject(
+                    ErrorCode::UnknownEncumbrance,
+                    format!("there is no freeze {id}"),
+                )
+            }
+        },
+        _ => x.private_record(
+            found,
+            |e| [e.holder.as_str(), e.pledgee.as_str()],
+            ErrorCode::UnknownEncumbrance,
+            "pledge",
+            id,
+        )?,
     };
     if e.status() != EncumbranceStatus::Active {
         return reject(

@@ -136,6 +136,43 @@ impl Exec<'_, '_> {
         }
     }
 
+    /// Whether any of `parties` signs this transaction.
+    pub fn signed_by_any(&self, parties: &[&str]) -> bool {
+        self.tx
+            .body
+            .signers
+            .iter()
+            .any(|s| parties.contains(&s.as_str()))
+    }
+
+    /// A private record (pledge, repo, loan) looked up by its id for an action, or the one
+    /// rejection a signer gets for an id that does not exist: from ledger version 2 on, a
+    /// record none of whose `parties` signs is answered the same way, so that walking the ids
+    /// tells a stranger nothing (not a record's parties, amounts or state).
+    pub fn private_record<M>(
+        &self,
+        record: Option<M>,
+        parties: impl for<'r> Fn(&'r M) -> [&'r str; 2],
+        unknown: ErrorCode,
+        what: &str,
+        id: u64,
+    ) -> Res<M> {
+        let shown = match record {
+            Some(r) if self.ctx.ledger_version < 2 || self.signed_by_any(&parties(&r)) => Some(r),
+            _ => None,
+        };
+        match shown {
+            Some(r) => Ok(r),
+            None if self.ctx.ledger_version < 2 => {
+                reject(unknown, format!("there is no {what} {id}"))
+            }
+            None => reject(
+                unknown,
+                format!("there is no {what} {id} that the signers of this transaction may act on"),
+            ),
+        }
+    }
+
     /// The first signer whose role is one of `roles`; rejects if none.
     pub fn signer_with_role(&self, roles: &[Role], what: &str) -> Res<Account> {
         for s in &self.tx.body.signers {

@@ -74,12 +74,13 @@ pub fn lend(x: &mut Exec, op: &Lend) -> Res<Effects> {
 }
 
 pub fn return_loan(x: &mut Exec, op: &ReturnLoan) -> Res<Effects> {
-    let Some(mut loan) = x.get::<Loan>(&keys::loan(op.loan_id))? else {
-        return reject(
-            ErrorCode::UnknownLoan,
-            format!("there is no loan {}", op.loan_id),
-        );
-    };
+    let mut loan = x.private_record(
+        x.get::<Loan>(&keys::loan(op.loan_id))?,
+        |l| [l.lender.as_str(), l.borrower.as_str()],
+        ErrorCode::UnknownLoan,
+        "loan",
+        op.loan_id,
+    )?;
     if loan.status() != LoanStatus::Open {
         return reject(
             ErrorCode::LoanClosed,

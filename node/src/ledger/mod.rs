@@ -54,7 +54,11 @@ use store::Overlay;
 ///
 /// A release that changes any outcome, effect or write of an existing operation must bump it and
 /// keep applying older versions exactly as before (see docs/OPERATIONS.md, "Rolling upgrade").
-pub const VERSION: u32 = 1;
+///
+/// Version 2: an action on a pledge, repo or loan by id (release, enforce, repurchase, repo
+/// default, return) that none of the record's parties signs is rejected as if the id did not
+/// exist (`Exec::private_record`); version 1 told such a signer the record's parties.
+pub const VERSION: u32 = 2;
 /// The oldest version this build still applies.
 pub const MIN_VERSION: u32 = 1;
 

@@ -386,6 +386,12 @@ fn containing<M: prost::Message + Default>(
     Ok(found)
 }
 
+/// Whether the account holds `serial` of the class (in any state).
+pub fn holds(v: &dyn StateView, account_id: &str, class: &UnitClass, serial: u64) -> R<bool> {
+    let prefix = keys::holdings_of_class(account_id, class);
+    Ok(containing::<SerialBlock>(v, &prefix, serial, |b| b.range.as_ref())?.is_some())
+}
+
 /// Provenance of one serial: its origin, the transaction that created it, its retirement if any.
 pub fn trace(v: &dyn StateView, class: &UnitClass, serial: u64) -> R<Option<TraceSerialResponse>> {
     let Some(origin) =
@@ -429,7 +435,8 @@ fn market_day_matches(
     !((from_date != 0 && d.date < from_date) || (to_date != 0 && d.date > to_date))
 }
 
-/// A page of daily market figures that pass the filter, in unit class then date order.
+/// A page of daily market figures that pass the filter and `shown` (what the reader may see),
+/// in unit class then date order.
 pub fn market_page(
     v: &dyn StateView,
     filter: Option<&UnitClass>,
@@ -437,10 +444,11 @@ pub fn market_page(
     to_date: u32,
     after: &[u8],
     limit: usize,
+    shown: &dyn Fn(&MarketDay) -> bool,
 ) -> R<Page<MarketDay>> {
     page(v, keys::MARKET_DAYS, after, limit, |k, val| {
         let d: MarketDay = decoded(k, val)?;
-        Ok(market_day_matches(&d, filter, from_date, to_date).then_some(d))
+        Ok((market_day_matches(&d, filter, from_date, to_date) && shown(&d)).then_some(d))
     })
 }
 

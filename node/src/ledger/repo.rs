@@ -33,9 +33,13 @@ pub fn check_future_date(x: &Exec, date: u32, what: &str) -> Res<()> {
 }
 
 fn open_repo(x: &Exec, id: u64) -> Res<RepoAgreement> {
-    let Some(r) = x.get::<RepoAgreement>(&keys::repo(id))? else {
-        return reject(ErrorCode::UnknownRepo, format!("there is no repo {id}"));
-    };
+    let r = x.private_record(
+        x.get::<RepoAgreement>(&keys::repo(id))?,
+        |r| [r.seller.as_str(), r.buyer.as_str()],
+        ErrorCode::UnknownRepo,
+        "repo",
+        id,
+    )?;
     if r.status() != RepoStatus::Open {
         return reject(
             ErrorCode::RepoClosed,

@@ -102,6 +102,27 @@ pub type Vote = openraft::Vote<NodeId>;
 pub type StoredMembership = openraft::StoredMembership<NodeId, NodeAddr>;
 pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeAddr>;
 pub type StorageError = openraft::StorageError<NodeId>;
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeAddr>;
+
+/// The leader this node may report (status, health, metrics): openraft's, except that a member
+/// removed from the voters while it led keeps believing it leads a membership that no longer
+/// names it (openraft 0.9 does not step it down, and the others refuse its traffic); it
+/// leads nobody, so it reports no leader.
+pub fn reported_leader(m: &RaftMetrics, me: NodeId) -> Option<NodeId> {
+    match m.current_leader {
+        Some(l)
+            if l == me
+                && !m
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|v| v == me) =>
+        {
+            None
+        }
+        other => other,
+    }
+}
 
 /// Serializes a peer message (openraft's own types) for the wire and for the log.
 pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, postcard::Error> {

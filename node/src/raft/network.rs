@@ -56,8 +56,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             from: self.self_id,
             target,
             node: node.clone(),
+            generation: self.tls.generation(),
             client: peer_client(&self.tls, target, &node.peer_addr, self.local_ip),
             liveness: self.liveness.clone(),
+            tls: self.tls.clone(),
+            local_ip: self.local_ip,
         }
     }
 }
@@ -88,8 +91,12 @@ pub struct Peer {
     from: NodeId,
     target: NodeId,
     node: NodeAddr,
+    /// The certificate generation the client was made with (`NodeTls::generation`).
+    generation: u64,
     client: Result<PeerClient<Channel>, String>,
     liveness: Arc<Liveness>,
+    tls: NodeTls,
+    local_ip: Option<IpAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +117,12 @@ impl Peer {
         Resp: for<'de> serde::Deserialize<'de>,
         E: std::error::Error + for<'de> serde::Deserialize<'de>,
     {
+        // After a certificate reload (SIGHUP), a new channel: its connections present the new
+        // certificate.
+        if self.generation != self.tls.generation() {
+            self.generation = self.tls.generation();
+            self.client = peer_client(&self.tls, self.target, &self.node.peer_addr, self.local_ip);
+        }
         let client = match &self.client {
             Ok(c) => c.clone(),
             Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&Msg(e.clone())))),
@@ -206,8 +219,9 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 }
 
-/// Probe clients by (node id, peer address): a client verifies the node it was made for.
-type ProbeClients = BTreeMap<(NodeId, String), PeerClient<Channel>>;
+/// Probe clients by (node id, peer address, certificate generation): a client verifies the node
+/// it was made for, and presents the certificate of its generation.
+type ProbeClients = BTreeMap<(NodeId, String, u64), PeerClient<Channel>>;
 
 /// Sends the watchdog's probes (`Peer.Probe`): one client per peer address, reused.
 #[derive(Clone)]
@@ -233,10 +247,12 @@ impl Prober {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let key = (to, addr.to_string());
+        let generation = self.tls.generation();
+        let key = (to, addr.to_string(), generation);
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
+        clients.retain(|(_, _, g), _| *g == generation);
         let c = peer_client(&self.tls, to, addr, self.local_ip)?;
         clients.insert(key, c.clone());
         Ok(c)
@@ -334,6 +350,7 @@ fn answer_from_wire(r: &pb::ProbeResponse) -> ProbeAnswer {
         last_log: r.last_log.as_ref().map(from_wire),
         leader: (r.leader_id != 0).then_some(r.leader_id),
         would_vote: r.would_vote,
+        ledger_version_max: r.ledger_version_max.max(1),
     }
 }
 
@@ -350,6 +367,7 @@ pub fn answer_to_wire(a: &ProbeAnswer, to: NodeId) -> pb::ProbeResponse {
         last_log: a.last_log.as_ref().map(to_wire),
         leader_id: a.leader.unwrap_or(0),
         would_vote: a.would_vote,
+        ledger_version_max: a.ledger_version_max,
     }
 }
 

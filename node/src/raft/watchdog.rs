@@ -50,6 +50,9 @@ pub struct Settings {
     /// long steps down.
     pub lease: Duration,
     pub clock_tolerance_ms: u64,
+    /// The newest ledger version this build applies (probe answers say it; a leader proposes
+    /// the newest version every voter applies, [`Liveness::ledger_version`]).
+    pub ledger_version_max: u32,
 }
 
 impl Settings {
@@ -64,7 +67,14 @@ impl Settings {
             election_timeout_max: Duration::from_millis(raft.election_timeout_max),
             lease: Duration::from_millis(raft.election_timeout_max),
             clock_tolerance_ms,
+            ledger_version_max: 1,
         }
+    }
+
+    /// The same, for a build that applies ledger versions up to `max`.
+    pub fn with_ledger_version_max(mut self, max: u32) -> Settings {
+        self.ledger_version_max = max;
+        self
     }
 }
 
@@ -105,6 +115,8 @@ pub struct ProbeAnswer {
     pub last_log: Option<LogId>,
     pub leader: Option<NodeId>,
     pub would_vote: bool,
+    /// The newest ledger version the member applies (1 from a build that does not say).
+    pub ledger_version_max: u32,
 }
 
 /// What the peer service, the peer network, the batcher and the watchdog share.
@@ -129,6 +141,8 @@ struct Shared {
     clocks: BTreeMap<NodeId, Sample>,
     /// The latest answer of every peer, with when it came.
     answers: BTreeMap<NodeId, (Instant, ProbeAnswer)>,
+    /// The ledger version this leader proposes: the newest every voter applies.
+    ledger_version: u32,
 }
 
 impl Liveness {
@@ -144,6 +158,7 @@ impl Liveness {
                 admission: Err(Refusal::NotLeader),
                 clocks: BTreeMap::new(),
                 answers: BTreeMap::new(),
+                ledger_version: 1,
             }),
             quiet: tokio::sync::watch::channel(false).0,
         })
@@ -196,6 +211,25 @@ impl Liveness {
         self.lock().muted.as_ref() == Some(vote)
     }
 
+    /// The ledger version to propose (and to run dry runs with): the newest one that every
+    /// voter's build applies, as their latest probe answers say; 1 while one has not answered.
+    /// A rolling upgrade thus switches to a new version only once every voter runs a build that
+    /// knows it, and no member meets an entry it cannot apply (docs/OPERATIONS.md).
+    pub fn ledger_version(&self) -> u32 {
+        self.lock().ledger_version
+    }
+
+    /// Recomputes [`Self::ledger_version`] from the voters' latest answers.
+    fn settle_ledger_version(&self, voters: &[NodeId]) {
+        let mut s = self.lock();
+        let mut v = self.settings.ledger_version_max;
+        for id in voters.iter().filter(|id| **id != self.me) {
+            let theirs = s.answers.get(id).map_or(1, |(_, a)| a.ledger_version_max);
+            v = v.min(theirs.max(1));
+        }
+        s.ledger_version = v;
+    }
+
     /// Whether the leader may propose now (checked by the batcher before every entry).
     pub fn admit(&self) -> Result<(), Refusal> {
         self.lock().admission.clone()
@@ -228,10 +262,15 @@ impl Liveness {
     /// Answers a probe from this node's state.
     pub fn answer(&self, raft: &Raft, probe: &Probe) -> ProbeAnswer {
         let now = Instant::now();
-        let m = raft.metrics().borrow().clone();
+        // Read through a borrow: the metrics (membership, replication) are not copied.
+        let (vote, state, current_leader) = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            (m.vote, m.state, m.current_leader)
+        };
         let last_log = raft.data_metrics().borrow().last_log;
-        let quiet = self.is_muted(&m.vote);
-        let age = if m.state == ServerState::Leader && !quiet {
+        let quiet = self.is_muted(&vote);
+        let age = if state == ServerState::Leader && !quiet {
             Some(Duration::ZERO)
         } else {
             self.contact_age(now)
@@ -249,10 +288,11 @@ impl Liveness {
             node: self.me,
             clock_ms: clock::now_ms(),
             leader_contact_age_ms: age.map(|a| a.as_millis() as u64),
-            vote: m.vote,
+            vote,
             last_log,
-            leader: m.current_leader,
+            leader: current_leader,
             would_vote,
+            ledger_version_max: self.settings.ledger_version_max,
         }
     }
 }
@@ -281,6 +321,50 @@ struct Watch {
     /// Follower duties: the next election timeout and when it was last considered.
     timeout: Duration,
     considered_at: Instant,
+    /// The voters and the other voters' peer addresses, as of the membership log id they were
+    /// read at (read again only when the membership changes).
+    members: Members,
+}
+
+/// The voters of one membership, and the peer addresses of the others.
+#[derive(Default)]
+struct Members {
+    log_id: Option<LogId>,
+    voters: Vec<NodeId>,
+    peers: Vec<(NodeId, String)>,
+}
+
+/// What one tick needs of openraft's metrics, read through a borrow: an idle node copies
+/// neither the membership nor the replication map every tick.
+struct Tick {
+    stopped: bool,
+    leader: bool,
+    vote: Vote,
+    millis_since_quorum_ack: Option<u64>,
+}
+
+/// Reads this tick's figures, and the members when the membership changed since the last read.
+fn read_tick(raft: &Raft, me: NodeId, members: &mut Members) -> Tick {
+    let m = raft.metrics();
+    let m = m.borrow();
+    let log_id = *m.membership_config.log_id();
+    if members.log_id != log_id || (log_id.is_none() && members.voters.is_empty()) {
+        let membership = m.membership_config.membership();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        members.peers = membership
+            .nodes()
+            .filter(|(id, _)| **id != me && voters.contains(id))
+            .map(|(id, n)| (*id, n.peer_addr.clone()))
+            .collect();
+        members.voters = voters;
+        members.log_id = log_id;
+    }
+    Tick {
+        stopped: m.running_state.is_err(),
+        leader: m.state == ServerState::Leader,
+        vote: m.vote,
+        millis_since_quorum_ack: m.millis_since_quorum_ack,
+    }
 }
 
 /// Runs until openraft stops.
@@ -293,33 +377,26 @@ pub async fn run(raft: Raft, live: Arc<Liveness>, prober: Prober) {
         probing: None,
         timeout: random_timeout(&live.settings, &mut rng),
         considered_at: Instant::now(),
+        members: Members::default(),
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let m = raft.metrics().borrow().clone();
-        if m.running_state.is_err() {
+        let t = read_tick(&raft, live.me, &mut w.members);
+        if t.stopped {
             return;
         }
-        let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
-        let peers: Vec<(NodeId, String)> = m
-            .membership_config
-            .membership()
-            .nodes()
-            .filter(|(id, _)| **id != live.me && voters.contains(id))
-            .map(|(id, n)| (*id, n.peer_addr.clone()))
-            .collect();
-        if m.state == ServerState::Leader {
-            lead(&live, &prober, &mut w, &m, &voters, &peers);
+        if t.leader {
+            lead(&live, &prober, &mut w, &t);
         } else {
             if w.leading.take().is_some() {
-                tracing::info!(vote = %m.vote, "no longer the leader");
+                tracing::info!(vote = %t.vote, "no longer the leader");
             }
             set_quiet(&live, None);
             set_admission(&live, Err(Refusal::NotLeader));
-            if voters.contains(&live.me) {
-                follow(&raft, &live, &prober, &mut w, &mut rng, &voters, &peers).await;
+            if w.members.voters.contains(&live.me) {
+                follow(&raft, &live, &prober, &mut w, &mut rng).await;
             }
         }
     }
@@ -336,15 +413,9 @@ fn random_timeout(s: &Settings, rng: &mut fastrand::Rng) -> Duration {
 /// Leader duties: probe the voters now and then; go quiet and refuse writes without a majority's
 /// acknowledgement or with a clock a measured majority disagrees with; resume when probes show a
 /// majority still follows.
-fn lead(
-    live: &Arc<Liveness>,
-    prober: &Prober,
-    w: &mut Watch,
-    m: &openraft::RaftMetrics<NodeId, super::NodeAddr>,
-    voters: &[NodeId],
-    peers: &[(NodeId, String)],
-) {
+fn lead(live: &Arc<Liveness>, prober: &Prober, w: &mut Watch, m: &Tick) {
     let now = Instant::now();
+    let (voters, peers) = (&w.members.voters[..], &w.members.peers);
     if w.leading.as_ref().map(|l| &l.0) != Some(&m.vote) {
         tracing::info!(vote = %m.vote, "leading");
         w.leading = Some((m.vote, now));
@@ -355,7 +426,7 @@ fn lead(
         .is_none_or(|t| now.duration_since(t) >= PROBE_INTERVAL);
     if round_due && w.probing.as_ref().is_none_or(|h| h.is_finished()) {
         w.last_probe_round = Some(now);
-        let (prober, live, peers) = (prober.clone(), live.clone(), peers.to_vec());
+        let (prober, live, peers) = (prober.clone(), live.clone(), peers.clone());
         w.probing = Some(tokio::spawn(async move {
             prober.round(&live, &peers, None, usize::MAX).await;
         }));
@@ -365,6 +436,7 @@ fn lead(
     let since_resumed = w.resumed_at.map_or(lease, |t| now.duration_since(t));
     let silent = Duration::from_millis(m.millis_since_quorum_ack.unwrap_or(u64::MAX));
     let quorum_lost = silent > lease && since_resumed > lease;
+    live.settle_ledger_version(voters);
     let clock = live.clock_check(voters, now);
     // A measured clock disagreement comes first: a leader quiet because of its clock also
     // loses its acknowledgements, and the client must learn the cause.
@@ -426,8 +498,6 @@ async fn follow(
     prober: &Prober,
     w: &mut Watch,
     rng: &mut fastrand::Rng,
-    voters: &[NodeId],
-    peers: &[(NodeId, String)],
 ) {
     let now = Instant::now();
     let since_leader = live
@@ -438,14 +508,15 @@ async fn follow(
     }
     w.considered_at = now;
     w.timeout = random_timeout(&live.settings, rng);
+    let (voters, peers) = (w.members.voters.clone(), w.members.peers.clone());
     let last_log = raft.data_metrics().borrow().last_log;
     let quorum = voters.len() / 2 + 1;
     // Enough grants to make a majority with this node's own: no need to wait for the others
     // (an unreachable one would cost the whole probe timeout).
     let granted = prober
-        .round(live, peers, Some(last_log), quorum.saturating_sub(1))
+        .round(live, &peers, Some(last_log), quorum.saturating_sub(1))
         .await;
-    let clock = live.clock_check(voters, Instant::now());
+    let clock = live.clock_check(&voters, Instant::now());
     if 1 + granted.len() < quorum {
         tracing::debug!(
             ?granted,
@@ -568,7 +639,41 @@ mod tests {
             last_log: None,
             leader: Some(1),
             would_vote: false,
+            ledger_version_max: 1,
         }
+    }
+
+    #[test]
+    fn a_leader_proposes_the_newest_ledger_version_every_voter_applies() {
+        let live = Liveness::new(1, settings().with_ledger_version_max(3));
+        let now = Instant::now();
+        let vote = Vote::new(1, 1);
+        live.settle_ledger_version(&[1]);
+        assert_eq!(live.ledger_version(), 3, "alone, its own newest version");
+        live.settle_ledger_version(&[1, 2, 3]);
+        assert_eq!(
+            live.ledger_version(),
+            1,
+            "voters that never answered: version 1"
+        );
+        live.record(
+            ProbeAnswer {
+                ledger_version_max: 2,
+                ..answer(2, vote)
+            },
+            sample(now),
+        );
+        live.record(
+            ProbeAnswer {
+                ledger_version_max: 5,
+                ..answer(3, vote)
+            },
+            sample(now),
+        );
+        live.settle_ledger_version(&[1, 2, 3]);
+        assert_eq!(live.ledger_version(), 2);
+        live.settle_ledger_version(&[1, 3]);
+        assert_eq!(live.ledger_version(), 3, "never above its own");
     }
 
     fn sample(now: Instant) -> Sample {

@@ -10,13 +10,18 @@
 //!   certificates (`client_ca`, optional or required). `carbon-node dev` alone may serve it in
 //!   plaintext, and then only on a loopback address.
 //! * [`certs`] makes a local CA, node and client certificates (`carbon-node certs`).
+//! * [`reload`]: the node certificate is replaced without a restart (SIGHUP): the servers
+//!   resolve it per handshake.
 
 pub mod certs;
+pub mod reload;
 
 use crate::raft::NodeId;
 use anyhow::{bail, Context};
+use reload::{Callers, Current};
 use std::path::{Path, PathBuf};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use std::sync::{Arc, RwLock};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 /// Every node name ends with this; no other certificate name may.
 pub const NODE_NAME_SUFFIX: &str = ".carbon.internal";
@@ -109,42 +114,66 @@ impl TlsConfig {
     }
 }
 
-/// A node's loaded TLS material, checked to name the node it belongs to.
+/// A node's loaded TLS material, checked to name the node it belongs to. Clones share the
+/// current certificate: a [`NodeTls::reload`] reaches every server and client made from it.
 #[derive(Clone)]
 pub struct NodeTls {
     id: NodeId,
+    paths: TlsConfig,
+    ca_pem: Vec<u8>,
     ca: Certificate,
-    identity: Identity,
-    client_ca: Option<Certificate>,
+    /// What the servers present (resolved per handshake).
+    current: Arc<Current>,
+    /// What outgoing connections present (read when a client is made).
+    identity: Arc<RwLock<Identity>>,
+    client_ca_pem: Option<Vec<u8>>,
     client_cert_required: bool,
+    /// Counts reloads: outgoing peer clients made before one are made anew.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn read(p: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(p).with_context(|| format!("cannot read the {what} {}", p.display()))
 }
 
+/// Reads the node certificate and key of `c`, checked to name node `id` and to match.
+fn read_identity(
+    c: &TlsConfig,
+    id: NodeId,
+) -> anyhow::Result<(Vec<u8>, Vec<u8>, rustls::sign::CertifiedKey)> {
+    let cert = read(&c.cert, "node certificate")?;
+    let key = read(&c.key, "node key")?;
+    let leaf = pem_certs(&cert).with_context(|| format!("certificate {}", c.cert.display()))?;
+    match node_id_of(&leaf[0]) {
+        Some(named) if named == id => {}
+        Some(named) => bail!(
+            "certificate {} names node {named}, but this is node {id}",
+            c.cert.display()
+        ),
+        None => bail!(
+            "certificate {} names no node (it needs the DNS name {})",
+            c.cert.display(),
+            node_name(id)
+        ),
+    }
+    let certified = reload::certified_key(&cert, &key).with_context(|| {
+        format!(
+            "certificate {} and key {}",
+            c.cert.display(),
+            c.key.display()
+        )
+    })?;
+    Ok((cert, key, certified))
+}
+
 impl NodeTls {
-    /// Loads the files of `c` for node `id`; refuses a certificate that names another node.
+    /// Reads and checks the CA, the node certificate (it must name node `id`) and its key.
     pub fn load(c: &TlsConfig, id: NodeId) -> anyhow::Result<Self> {
         let ca = read(&c.ca, "CA certificate")?;
-        let cert = read(&c.cert, "node certificate")?;
-        let key = read(&c.key, "node key")?;
         pem_certs(&ca).with_context(|| format!("CA certificate {}", c.ca.display()))?;
-        let leaf = pem_certs(&cert).with_context(|| format!("certificate {}", c.cert.display()))?;
-        match node_id_of(&leaf[0]) {
-            Some(named) if named == id => {}
-            Some(named) => bail!(
-                "certificate {} names node {named}, but this is node {id}",
-                c.cert.display()
-            ),
-            None => bail!(
-                "certificate {} names no node (it needs the DNS name {})",
-                c.cert.display(),
-                node_name(id)
-            ),
-        }
-        let client_ca = match &c.client_ca {
-            Some(p) => Some(Certificate::from_pem(read(p, "client CA certificate")?)),
+        let (cert, key, certified) = read_identity(c, id)?;
+        let client_ca_pem = match &c.client_ca {
+            Some(p) => Some(read(p, "client CA certificate")?),
             None if c.client_cert_required => {
                 bail!("client_cert_required needs client_ca")
             }
@@ -152,39 +181,76 @@ impl NodeTls {
         };
         Ok(NodeTls {
             id,
-            ca: Certificate::from_pem(ca),
-            identity: Identity::from_pem(cert, key),
-            client_ca,
+            paths: c.clone(),
+            ca: Certificate::from_pem(&ca),
+            ca_pem: ca,
+            current: Current::new(certified),
+            identity: Arc::new(RwLock::new(Identity::from_pem(cert, key))),
+            client_ca_pem,
             client_cert_required: c.client_cert_required,
+            generation: Arc::default(),
         })
+    }
+
+    /// Reads the node certificate and key again (SIGHUP): from now on every handshake presents
+    /// the new certificate. A certificate that does not name this node, or a key that does not
+    /// match it, is refused and the old pair kept.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let (cert, key, certified) = read_identity(&self.paths, self.id)?;
+        self.current.set(certified);
+        let identity = Identity::from_pem(cert, key);
+        match self.identity.write() {
+            Ok(mut i) => *i = identity,
+            Err(poisoned) => *poisoned.into_inner() = identity,
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// How many reloads happened: a client made at an older generation presents an older
+    /// certificate.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn identity(&self) -> Identity {
+        match self.identity.read() {
+            Ok(i) => i.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The peer port: this node's certificate, and a certificate of the cluster CA required of
     /// every caller.
-    pub fn peer_server(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(self.identity.clone())
-            .client_ca_root(self.ca.clone())
-            .client_auth_optional(false)
+    pub fn peer_server(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        reload::server_config(
+            self.current.clone(),
+            Callers::Certified {
+                roots: reload::roots(&self.ca_pem)?,
+                required: true,
+            },
+        )
     }
 
     /// Dialling node `target`: it must present a certificate naming `target`; we present ours.
     pub fn peer_client(&self, target: NodeId) -> ClientTlsConfig {
         ClientTlsConfig::new()
             .ca_certificate(self.ca.clone())
-            .identity(self.identity.clone())
+            .identity(self.identity())
             .domain_name(node_name(target))
     }
 
-    /// The client API.
-    pub fn client_api_server(&self) -> ServerTlsConfig {
-        let c = ServerTlsConfig::new().identity(self.identity.clone());
-        match &self.client_ca {
-            Some(ca) => c
-                .client_ca_root(ca.clone())
-                .client_auth_optional(!self.client_cert_required),
-            None => c,
-        }
+    /// The client API: the node certificate; client certificates of `client_ca` when set.
+    pub fn client_api_server(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        let callers = match &self.client_ca_pem {
+            Some(ca) => Callers::Certified {
+                roots: reload::roots(ca)?,
+                required: self.client_cert_required,
+            },
+            None => Callers::Anyone,
+        };
+        reload::server_config(self.current.clone(), callers)
     }
 
     /// Forwarding to the leader's client API: the leader's certificate must be of the cluster
@@ -192,7 +258,7 @@ impl NodeTls {
     pub fn forward_client(&self) -> ClientTlsConfig {
         ClientTlsConfig::new()
             .ca_certificate(self.ca.clone())
-            .identity(self.identity.clone())
+            .identity(self.identity())
     }
 
     pub fn id(&self) -> NodeId {

@@ -136,18 +136,19 @@ impl Proposer {
             .admit()
             .map_err(|refusal| ApiError::unavailable(refusal.to_string()))?;
         self.raft
-            .client_write(entry(Vec::new()))
+            .client_write(entry(Vec::new(), self.gate.ledger_version()))
             .await
             .map_err(|e| ApiError::unavailable(format!("cannot move the ledger's time: {e}")))?;
         Ok(())
     }
 }
 
-/// An entry of these transactions, stamped now by this leader's clock.
-fn entry(txs: Vec<Bytes>) -> Batch {
+/// An entry of these transactions, stamped now by this leader's clock, to be applied with
+/// `ledger_version` (the newest every voter applies: `Liveness::ledger_version`).
+fn entry(txs: Vec<Bytes>, ledger_version: u32) -> Batch {
     Batch {
         timestamp_ms: crate::raft::clock::now_ms(),
-        ledger_version: crate::ledger::VERSION,
+        ledger_version,
         txs,
     }
 }
@@ -254,7 +255,7 @@ async fn propose_entry(raft: &Raft, groups: Vec<Group>, gate: &Liveness) {
     // A leader that goes quiet while the entry is in flight cannot commit it until a majority
     // follows again: its callers learn that now (fate unknown) instead of waiting for the heal.
     let result = tokio::select! {
-        r = raft.client_write(entry(txs)) => r,
+        r = raft.client_write(entry(txs, gate.ledger_version())) => r,
         () = gate.until_quiet() => {
             let e = ApiError::unavailable(
                 "this leader lost its majority while the entry was in flight; it may still commit",

@@ -61,6 +61,7 @@ pub fn genesis() -> Genesis {
         ],
         buffer_account_id: BUFFER.into(),
         cluster_admin_key: pk("admin"),
+        public_aggregate_min: 0,
     }
 }
 
@@ -71,6 +72,8 @@ pub struct Reg {
     pub now: u64,
     pub index: u64,
     nonce: u64,
+    /// The ledger version entries are applied with (default: this build's newest).
+    pub version: u32,
     /// Which key names sign for an account (default: the account's own name).
     pub signers: BTreeMap<String, Vec<String>>,
 }
@@ -102,6 +105,7 @@ impl Reg {
             now: T0,
             index: 1,
             nonce: 0,
+            version: ledger::VERSION,
             signers: BTreeMap::new(),
         }
     }
@@ -140,7 +144,7 @@ impl Reg {
         let ctx = Ctx {
             log_index: self.index,
             timestamp_ms: self.now,
-            ledger_version: ledger::VERSION,
+            ledger_version: self.version,
         };
         let applied = ledger::apply_entry(&self.state, ctx, &verified).expect("no storage fault");
         self.state.apply(applied.writes);

@@ -91,7 +91,13 @@ pub async fn terms(cluster: &Cluster) -> Vec<(u64, u64)> {
             continue;
         }
         let mut c = channel(&n.client_addr, Duration::from_millis(500));
-        if let Ok(s) = c.cluster_status(ClusterStatusRequest { local: true }).await {
+        if let Ok(s) = c
+            .cluster_status(ClusterStatusRequest {
+                local: true,
+                ..Default::default()
+            })
+            .await
+        {
             out.push((n.id, s.into_inner().term));
         }
     }
@@ -107,7 +113,13 @@ pub async fn leader(cluster: &Cluster) -> Option<(usize, u64, u64)> {
             continue;
         }
         let mut c = channel(&n.client_addr, Duration::from_millis(500));
-        let Ok(s) = c.cluster_status(ClusterStatusRequest { local: true }).await else {
+        let Ok(s) = c
+            .cluster_status(ClusterStatusRequest {
+                local: true,
+                ..Default::default()
+            })
+            .await
+        else {
             continue;
         };
         let s = s.into_inner();
