@@ -16,31 +16,51 @@ use super::store::{Overlay, StateView, ViewFault};
 
 type R<T> = Result<T, ViewFault>;
 
-/// Records a committed transaction at chain position `seq` (the next after the chain's current
-/// sequence): its record in the chain's bucket, its sequence under its tx id.
-pub fn put_record(
-    st: &mut Overlay<'_, dyn StateView + '_>,
-    seq: u64,
-    tx_id: &[u8; 32],
-    record: &[u8],
-) -> R<()> {
-    let key = keys::sequence_bucket(seq);
-    let mut bucket = st.get(&key)?.unwrap_or_default();
-    let held = slots(&bucket)?.len();
-    // The chain grows one sequence at a time (sequence 0 is the genesis: never recorded).
-    if held != slot(seq) {
-        return Err(ViewFault(format!(
-            "the chain bucket of sequence {seq} holds {held} records, {} expected",
-            slot(seq)
-        )));
-    }
-    let len = u32::try_from(record.len())
-        .map_err(|_| ViewFault(format!("the record of sequence {seq} is too large")))?;
-    bucket.extend_from_slice(&len.to_le_bytes());
-    bucket.extend_from_slice(record);
-    st.put(key, bucket);
+/// Indexes a committed transaction's chain sequence under its tx id.
+pub fn put_tx_id(st: &mut Overlay<'_, dyn StateView + '_>, tx_id: &[u8; 32], seq: u64) {
     st.put(keys::tx(tx_id), seq.to_be_bytes().to_vec());
+}
+
+/// Records an entry's committed transactions (encoded `TxRecord`s) from chain position `first`
+/// (the next after the chain's sequence before the entry) in the chain's buckets: each bucket
+/// read and written once per entry.
+pub fn put_records(
+    st: &mut Overlay<'_, dyn StateView + '_>,
+    first: u64,
+    records: &[Vec<u8>],
+) -> R<()> {
+    let mut seq = first;
+    let mut rest = records;
+    while !rest.is_empty() {
+        let key = keys::sequence_bucket(seq);
+        let mut bucket = st.get(&key)?.unwrap_or_default();
+        let held = slots(&bucket)?.len();
+        // The chain grows one sequence at a time (sequence 0 is the genesis: never recorded).
+        if held != slot(seq) {
+            return Err(ViewFault(format!(
+                "the chain bucket of sequence {seq} holds {held} records, {} expected",
+                slot(seq)
+            )));
+        }
+        let room = bucket_room(seq);
+        let (now, later) = rest.split_at(room.min(rest.len()));
+        for r in now {
+            let len = u32::try_from(r.len())
+                .map_err(|_| ViewFault(format!("the record of sequence {seq} is too large")))?;
+            bucket.extend_from_slice(&len.to_le_bytes());
+            bucket.extend_from_slice(r);
+            seq = seq.saturating_add(1);
+        }
+        st.put(key, bucket);
+        rest = later;
+    }
     Ok(())
+}
+
+/// Records the bucket of `seq` still takes, `seq`'s included.
+fn bucket_room(seq: u64) -> usize {
+    let position = seq % keys::SEQUENCE_BUCKET_TXS;
+    usize::try_from(keys::SEQUENCE_BUCKET_TXS.saturating_sub(position)).unwrap_or(1)
 }
 
 /// Where `seq` sits in its bucket (bucket 0 starts at sequence 1).
@@ -249,10 +269,17 @@ mod tests {
     fn the_chain_finds_every_record_and_tx_id() {
         let base: &dyn StateView = &MemState::default();
         let mut o = Overlay::new(base);
-        for s in 1..=200u64 {
-            let mut id = [0u8; 32];
-            id[..8].copy_from_slice(&s.to_be_bytes());
-            put_record(&mut o, s, &id, &s.to_le_bytes()[..(s % 8) as usize]).expect("put");
+        let record = |s: u64| s.to_le_bytes()[..(s % 8) as usize].to_vec();
+        let mut s = 1u64;
+        for n in [1u64, 70, 63, 66] {
+            let records: Vec<Vec<u8>> = (s..s + n).map(record).collect();
+            put_records(&mut o, s, &records).expect("put");
+            for t in s..s + n {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&t.to_be_bytes());
+                put_tx_id(&mut o, &id, t);
+            }
+            s += n;
         }
         for s in 1..=200u64 {
             let r = record_at(&o, s).expect("read").expect("present");
@@ -266,7 +293,7 @@ mod tests {
         assert_eq!(records_in_bucket_from(&o, 190).expect("read").len(), 2);
         assert_eq!(records_in_chain(&o).expect("count"), 200);
         assert!(
-            put_record(&mut o, 202, &[0; 32], b"x").is_err(),
+            put_records(&mut o, 202, &[b"x".to_vec()]).is_err(),
             "a gap is refused"
         );
     }

@@ -46,7 +46,7 @@ use carbon_proto::VerifiedTx;
 use error::{reject, Abort, Res};
 use exec::{read, Exec};
 use prost::Message;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use store::Overlay;
 
 /// The version of the ledger rules this build applies and proposes. An entry records the version
@@ -171,77 +171,28 @@ pub fn apply_entry(
         .ok_or_else(|| ViewFault("the registry has no genesis".into()))?;
     let mut chain: ChainState = read(view, keys::CHAIN)?
         .ok_or_else(|| ViewFault("the registry has no chain state".into()))?;
+    let first_sequence = chain.sequence.saturating_add(1);
     let mut st = Overlay::new(view);
     let mut outcomes = Vec::with_capacity(txs.len());
-    let mut records = Vec::with_capacity(txs.len());
+    let mut records: Vec<TxRecord> = Vec::with_capacity(txs.len());
+    // This entry's transactions so far, by tx id: their records are written at its end.
+    let mut in_entry: BTreeMap<[u8; 32], usize> = BTreeMap::new();
     for tx in txs {
+        if let Some(&i) = in_entry.get(&tx.tx_id) {
+            outcomes.push(records[i].outcome.clone().unwrap_or_default());
+            continue;
+        }
         if let Some(done) = committed(&st, &tx.tx_id)? {
             outcomes.push(done.outcome.unwrap_or_default());
             continue;
         }
-        let Some(sequence) = chain.sequence.checked_add(1) else {
-            return Err(ViewFault("the chain sequence is exhausted".into()).into());
-        };
-        let before = chain.clone();
-        let mut x = Exec {
-            st: &mut st,
-            ctx,
-            tx,
-            genesis: &genesis,
-            chain: &mut chain,
-            sequence,
-            parties: BTreeSet::new(),
-            lines: Vec::new(),
-        };
-        let result = run(&mut x);
-        let mut parties = std::mem::take(&mut x.parties);
-        let mut lines = std::mem::take(&mut x.lines);
-        let (code, message, effects) = match result {
-            Ok(effects) => {
-                // Every signer was authorised (run checks them all first).
-                parties.extend(tx.body.signers.iter().cloned());
-                (ErrorCode::Ok, String::new(), effects)
-            }
-            Err(Abort::Rejected(e)) => {
-                st.abort_tx();
-                chain = before;
-                lines.clear();
-                // A rejection is history only for the accounts that really signed it: naming
-                // an account as signer must not write into its history.
-                parties = authorised_signers(&st, tx)?;
-                (e.code, e.message, Effects::default())
-            }
-            Err(Abort::Fault(f)) => return Err(f.into()),
-        };
-        let mut outcome = Outcome {
-            tx_id: tx.tx_id.to_vec(),
-            log_index: ctx.log_index,
-            sequence,
-            timestamp_ms: ctx.timestamp_ms,
-            code: code as i32,
-            message,
-            effects: Some(effects),
-            chain_head: Vec::new(),
-            ledger_version: ctx.ledger_version,
-        };
-        let head = next_head(&chain.head, &outcome);
-        outcome.chain_head = head.to_vec();
-        chain.sequence = sequence;
-        chain.head = head.to_vec();
-        for p in &parties {
-            index::put_history(&mut st, p, sequence)?;
-        }
-        let record = TxRecord {
-            tx: Some(tx.signed.clone()),
-            outcome: Some(outcome.clone()),
-            parties: parties.into_iter().collect(),
-            lines,
-        };
-        index::put_record(&mut st, sequence, &tx.tx_id, &record.encode_to_vec())?;
-        st.commit_tx();
-        outcomes.push(outcome);
+        let record = apply_tx(&mut st, ctx, &genesis, &mut chain, tx)?;
+        in_entry.insert(tx.tx_id, records.len());
+        outcomes.push(record.outcome.clone().unwrap_or_default());
         records.push(record);
     }
+    let encoded: Vec<Vec<u8>> = records.iter().map(Message::encode_to_vec).collect();
+    index::put_records(&mut st, first_sequence, &encoded)?;
     st.put(keys::CHAIN.to_vec(), chain.encode_to_vec());
     st.commit_tx();
     Ok(Applied {
@@ -249,6 +200,78 @@ pub fn apply_entry(
         outcomes,
         chain,
         records,
+    })
+}
+
+/// Executes one transaction not committed before: runs it (a rejection drops its writes),
+/// extends the chain, indexes it under its id and in its parties' histories; returns its
+/// record (written by the caller with the entry's others).
+fn apply_tx<'v>(
+    st: &mut Overlay<'v, dyn StateView + 'v>,
+    ctx: Ctx,
+    genesis: &Genesis,
+    chain: &mut ChainState,
+    tx: &VerifiedTx,
+) -> Result<TxRecord, EntryError> {
+    let Some(sequence) = chain.sequence.checked_add(1) else {
+        return Err(ViewFault("the chain sequence is exhausted".into()).into());
+    };
+    let before = chain.clone();
+    let mut x = Exec {
+        st: &mut *st,
+        ctx,
+        tx,
+        genesis,
+        chain: &mut *chain,
+        sequence,
+        parties: BTreeSet::new(),
+        lines: Vec::new(),
+    };
+    let result = run(&mut x);
+    let mut parties = std::mem::take(&mut x.parties);
+    let mut lines = std::mem::take(&mut x.lines);
+    let (code, message, effects) = match result {
+        Ok(effects) => {
+            // Every signer was authorised (run checks them all first).
+            parties.extend(tx.body.signers.iter().cloned());
+            (ErrorCode::Ok, String::new(), effects)
+        }
+        Err(Abort::Rejected(e)) => {
+            st.abort_tx();
+            *chain = before;
+            lines.clear();
+            // A rejection is history only for the accounts that really signed it: naming
+            // an account as signer must not write into its history.
+            parties = authorised_signers(&*st, tx)?;
+            (e.code, e.message, Effects::default())
+        }
+        Err(Abort::Fault(f)) => return Err(f.into()),
+    };
+    let mut outcome = Outcome {
+        tx_id: tx.tx_id.to_vec(),
+        log_index: ctx.log_index,
+        sequence,
+        timestamp_ms: ctx.timestamp_ms,
+        code: code as i32,
+        message,
+        effects: Some(effects),
+        chain_head: Vec::new(),
+        ledger_version: ctx.ledger_version,
+    };
+    let head = next_head(&chain.head, &outcome);
+    outcome.chain_head = head.to_vec();
+    chain.sequence = sequence;
+    chain.head = head.to_vec();
+    for p in &parties {
+        index::put_history(st, p, sequence)?;
+    }
+    index::put_tx_id(st, &tx.tx_id, sequence);
+    st.commit_tx();
+    Ok(TxRecord {
+        tx: Some(tx.signed.clone()),
+        outcome: Some(outcome),
+        parties: parties.into_iter().collect(),
+        lines,
     })
 }
 

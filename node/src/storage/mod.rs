@@ -1,5 +1,7 @@
 //! Storage: the Raft log and vote in a write-ahead log ([`log`]), the registry's state in sled
-//! ([`state_db`]) applied entry by entry ([`apply`]) by openraft's state machine ([`state`]), and
+//! ([`state_db`], seen and written through [`view`]: hot records in memory, writes back to sled
+//! every so many entries) applied entry by entry ([`apply`]) by openraft's state machine
+//! ([`state`]), and
 //! snapshot files ([`snapshots`], format in [`snapshot_file`]).
 //!
 //! ```text
@@ -20,6 +22,7 @@ pub mod snapshot_file;
 pub mod snapshots;
 pub mod state;
 pub mod state_db;
+pub mod view;
 
 pub use log::LogStore;
 pub use state::StateMachine;

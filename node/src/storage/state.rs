@@ -161,6 +161,8 @@ impl StateMachine {
         let started = std::time::Instant::now();
         let applied = self.lock();
         let view = self.view();
+        // The snapshot is of sled's records: everything applied goes there first.
+        view.write_back()?;
         let generation = self.inner.db.next_generation()?;
         let snapshot_id = match *applied {
             Some(l) => format!("{}-{}-g{generation}", l.leader_id.term, l.index),

@@ -15,12 +15,10 @@
 //! leftovers of an install that crashed before its switch and are dropped when the database
 //! opens. Switching generations is one durable write of the root pointer.
 
-use crate::ledger::{self, StateView, ViewFault};
-use crate::raft::{decode, encode, LogId, StoredMembership};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::ops::Bound;
-use std::sync::{Arc, RwLock};
+pub use super::view::{Change, SledView};
+use crate::raft::encode;
+use serde::Serialize;
+use std::sync::RwLock;
 
 /// Keys of the state machine's own records inside the state tree (0xFF never starts a ledger key).
 pub const APPLIED: &[u8] = b"\xffapplied";
@@ -43,199 +41,6 @@ pub enum DbError {
     Corrupt { key: String, reason: String },
     #[error("new state tree {0} is not empty: the generation counter went backwards")]
     TreeNotFresh(String),
-}
-
-/// The hot records of one state tree, in memory (`ledger::keys::is_hot`: accounts, holdings,
-/// counters, contracts — everything but the records kept forever). Every transaction reads them;
-/// here it reads them without a tree walk, whatever the number of accounts. Written through: a
-/// commit goes to sled first, then here, under the write lock.
-#[derive(Default)]
-pub struct Hot {
-    map: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
-}
-
-impl Hot {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
-        self.map.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Loads the hot records of `tree` (at open, and for a tree that becomes current).
-    fn load(tree: &sled::Tree) -> Result<Self, DbError> {
-        let mut map = BTreeMap::new();
-        for r in tree.iter() {
-            let (k, v) = r?;
-            if ledger::keys::is_hot(&k) {
-                map.insert(k.to_vec(), v.to_vec());
-            }
-        }
-        Ok(Hot {
-            map: RwLock::new(map),
-        })
-    }
-
-    fn range(&self, prefix: &[u8], start: &[u8], limit: usize) -> ledger::store::Rows {
-        self.read()
-            .range::<[u8], _>((Bound::Included(start.max(prefix)), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-
-    /// Records in memory (a metric).
-    pub fn records(&self) -> usize {
-        self.read().len()
-    }
-}
-
-/// Read access to one state tree, for the ledger and the reads: hot records from memory, the
-/// rest from sled.
-#[derive(Clone)]
-pub struct SledView {
-    pub(super) tree: sled::Tree,
-    hot: Arc<Hot>,
-}
-
-/// One change to the state tree (a ledger write or a state-machine record).
-pub type Change = (Vec<u8>, Option<Vec<u8>>);
-
-fn fault(e: sled::Error) -> ViewFault {
-    ViewFault(e.to_string())
-}
-
-fn hot_prefix(prefix: &[u8]) -> bool {
-    !prefix.is_empty() && ledger::keys::is_hot(prefix)
-}
-
-impl StateView for SledView {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ViewFault> {
-        if ledger::keys::is_hot(key) {
-            return Ok(self.hot.read().get(key).cloned());
-        }
-        self.tree
-            .get(key)
-            .map(|v| v.map(|v| v.to_vec()))
-            .map_err(fault)
-    }
-
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<ledger::store::Rows, ViewFault> {
-        if hot_prefix(prefix) {
-            return Ok(self.hot.range(prefix, prefix, usize::MAX));
-        }
-        self.tree
-            .scan_prefix(prefix)
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(fault))
-            .collect()
-    }
-
-    fn scan_from(
-        &self,
-        prefix: &[u8],
-        start: &[u8],
-        limit: usize,
-    ) -> Result<ledger::store::Rows, ViewFault> {
-        if hot_prefix(prefix) {
-            return Ok(self.hot.range(prefix, start, limit));
-        }
-        let start = start.max(prefix);
-        self.tree
-            .range(start..)
-            .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
-            .take(limit)
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(fault))
-            .collect()
-    }
-}
-
-impl SledView {
-    /// A record the state machine keeps for itself (applied id, membership, last timestamp).
-    pub fn meta<T: for<'de> Deserialize<'de>>(&self, key: &[u8]) -> Result<Option<T>, DbError> {
-        let value = match self.get(key) {
-            Ok(v) => v,
-            Err(e) => {
-                return Err(DbError::Corrupt {
-                    key: String::from_utf8_lossy(key).into_owned(),
-                    reason: e.0,
-                })
-            }
-        };
-        match value {
-            None => Ok(None),
-            Some(v) => decode(&v).map(Some).map_err(|e| DbError::Corrupt {
-                key: String::from_utf8_lossy(key).into_owned(),
-                reason: e.to_string(),
-            }),
-        }
-    }
-
-    /// The last applied log id.
-    pub fn applied(&self) -> Result<Option<LogId>, DbError> {
-        Ok(self.meta::<Option<LogId>>(APPLIED)?.flatten())
-    }
-
-    pub fn membership(&self) -> Result<StoredMembership, DbError> {
-        Ok(self.meta(MEMBERSHIP)?.unwrap_or_default())
-    }
-
-    /// The ledger's time: the largest leader timestamp applied so far (0 before any entry).
-    pub fn ledger_time_ms(&self) -> Result<u64, DbError> {
-        Ok(self.meta(LAST_TIMESTAMP)?.unwrap_or(0))
-    }
-
-    /// Every record, in key order (for snapshots).
-    pub fn records(&self) -> impl Iterator<Item = std::io::Result<(Vec<u8>, Vec<u8>)>> + '_ {
-        self.tree.iter().map(|r| {
-            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(std::io::Error::other)
-        })
-    }
-
-    /// Applies changes atomically: one sled batch (a crash leaves all of it or none), then the
-    /// hot records in memory, under their write lock (a reader sees all of an entry's hot
-    /// changes or none). Hot path: once per applied entry; blocks (sled), so never called on a
-    /// tokio worker.
-    pub fn commit(&self, changes: Vec<Change>) -> Result<(), DbError> {
-        let mut batch = sled::Batch::default();
-        let mut hot = Vec::new();
-        for (k, v) in changes {
-            let is_hot = ledger::keys::is_hot(&k);
-            match &v {
-                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
-                None => batch.remove(k.as_slice()),
-            }
-            if is_hot {
-                hot.push((k, v));
-            }
-        }
-        self.tree.apply_batch(batch)?;
-        let mut map = self.hot.map.write().unwrap_or_else(|p| p.into_inner());
-        for (k, v) in hot {
-            match v {
-                Some(v) => map.insert(k, v),
-                None => map.remove(&k),
-            };
-        }
-        Ok(())
-    }
-
-    /// Applies a sled batch to a tree that is not current yet (a snapshot being loaded): its
-    /// hot records are read into memory when it becomes current (`StateDb::switch_to`).
-    pub fn write_unloaded(&self, batch: sled::Batch) -> Result<(), DbError> {
-        Ok(self.tree.apply_batch(batch)?)
-    }
-
-    pub fn name(&self) -> String {
-        String::from_utf8_lossy(&self.tree.name()).into_owned()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
-    }
-
-    /// Hot records held in memory.
-    pub fn hot_records(&self) -> usize {
-        self.hot.records()
-    }
 }
 
 /// Encodes a state-machine record for a batch.
@@ -277,11 +82,10 @@ impl StateDb {
             }
         }
         let tree = db.open_tree(name.as_bytes())?;
-        let hot = Arc::new(Hot::load(&tree)?);
         Ok(StateDb {
             db,
             root,
-            current: RwLock::new(SledView { tree, hot }),
+            current: RwLock::new(SledView::load(tree)?),
         })
     }
 
@@ -297,8 +101,10 @@ impl StateDb {
         &self.root
     }
 
-    /// Makes every write so far durable (sled's flush; see docs/ARCHITECTURE.md, Durability).
+    /// Writes what the current view holds back into sled, then makes every write so far
+    /// durable (sled's flush; see docs/ARCHITECTURE.md, Durability).
     pub fn flush(&self) -> Result<(), DbError> {
+        self.view().write_back()?;
         self.db.flush()?;
         Ok(())
     }
@@ -330,10 +136,7 @@ impl StateDb {
         if !tree.is_empty() {
             return Err(DbError::TreeNotFresh(name));
         }
-        Ok(SledView {
-            tree,
-            hot: Arc::default(),
-        })
+        Ok(SledView::unloaded(tree))
     }
 
     /// Makes `tree` the current state: flushes it and switches the root pointer durably. A crash
@@ -341,10 +144,7 @@ impl StateDb {
     /// open); after it, the new one. The replaced tree is kept until the next switch (reads that
     /// started on it finish on it) and dropped then or at the next open.
     pub fn switch_to(&self, tree: SledView) -> Result<(), DbError> {
-        let tree = SledView {
-            hot: Arc::new(Hot::load(&tree.tree)?),
-            tree: tree.tree,
-        };
+        let tree = SledView::load(tree.into_tree())?;
         let new_name = tree.name();
         assert_ne!(new_name, self.view().name(), "switch to the live tree");
         self.db.flush()?;

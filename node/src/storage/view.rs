@@ -1,0 +1,329 @@
+//! How the state machine and the reads see one state tree, and how applied entries reach it.
+//!
+//! * **Hot records** (`ledger::keys::is_hot`: accounts, holdings, counters, contracts — all but
+//!   the records kept forever) are held in memory, whole, and read from there: no tree walk,
+//!   whatever the number of accounts.
+//! * **Write-back.** An applied entry's changes go to memory first (hot records, and a buffer of
+//!   the cold ones); every [`WRITE_BACK_ENTRIES_MAX`] entries, or when the buffer holds
+//!   [`WRITE_BACK_BYTES_MAX`] bytes, they reach sled in ONE atomic batch, with the applied log
+//!   id of the last entry: a record rewritten by many entries in between (an account's
+//!   holdings, its open history page, a chain bucket) is written once. sled pays more per key
+//!   written than for anything else on the apply path.
+//!
+//! What this keeps true: sled always holds a prefix of whole entries (its applied id says
+//! which); the state database is a cache of "snapshot + log" (docs/ARCHITECTURE.md,
+//! Durability), so a crash loses at most the entries since the last write-back, which openraft
+//! applies again from the log (they are never purged before a snapshot, and a snapshot is built
+//! from written-back state). Reads always see every applied entry: memory first, then sled.
+
+use super::state_db::DbError;
+use crate::ledger::{self, StateView, ViewFault};
+use crate::raft::{decode, LogId, StoredMembership};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use super::state_db::{APPLIED, LAST_TIMESTAMP, MEMBERSHIP};
+
+/// Applied entries held in memory at most before they are written back to sled: bounds the
+/// entries a restart applies again.
+pub const WRITE_BACK_ENTRIES_MAX: usize = 64;
+/// Bytes of cold changes held in memory at most before they are written back.
+pub const WRITE_BACK_BYTES_MAX: usize = 32 << 20;
+
+/// One change to the state tree (a ledger write or a state-machine record).
+pub type Change = (Vec<u8>, Option<Vec<u8>>);
+
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A hot record in memory: its value (`None`: deleted since the last write-back) and whether it
+/// changed since then.
+struct HotRecord {
+    value: Option<Vec<u8>>,
+    dirty: bool,
+}
+
+/// What memory holds of one state tree.
+#[derive(Default)]
+struct Memory {
+    /// Every hot record (and those deleted since the last write-back).
+    hot: BTreeMap<Vec<u8>, HotRecord>,
+    /// Keys of the hot records changed since the last write-back.
+    dirty: Vec<Vec<u8>>,
+    /// Cold changes since the last write-back.
+    cold: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    cold_bytes: usize,
+    entries: usize,
+}
+
+/// Read access to one state tree, for the ledger and the reads; cheap to clone (clones share
+/// the memory of the tree).
+#[derive(Clone)]
+pub struct SledView {
+    tree: sled::Tree,
+    memory: Arc<RwLock<Memory>>,
+}
+
+fn fault(e: sled::Error) -> ViewFault {
+    ViewFault(e.to_string())
+}
+
+fn hot_prefix(prefix: &[u8]) -> bool {
+    !prefix.is_empty() && ledger::keys::is_hot(prefix)
+}
+
+impl SledView {
+    /// A view of `tree` with its hot records read into memory (at open, and for a tree that
+    /// becomes current).
+    pub fn load(tree: sled::Tree) -> Result<Self, DbError> {
+        let mut hot = BTreeMap::new();
+        for r in tree.iter() {
+            let (k, v) = r?;
+            if ledger::keys::is_hot(&k) {
+                let record = HotRecord {
+                    value: Some(v.to_vec()),
+                    dirty: false,
+                };
+                hot.insert(k.to_vec(), record);
+            }
+        }
+        let memory = Memory {
+            hot,
+            ..Memory::default()
+        };
+        Ok(SledView {
+            tree,
+            memory: Arc::new(RwLock::new(memory)),
+        })
+    }
+
+    /// A view of a tree being filled (a snapshot being loaded): written with [`Self::write_unloaded`]
+    /// and read into memory when it becomes current.
+    pub fn unloaded(tree: sled::Tree) -> Self {
+        SledView {
+            tree,
+            memory: Arc::default(),
+        }
+    }
+
+    pub fn into_tree(self) -> sled::Tree {
+        self.tree
+    }
+
+    fn memory(&self) -> RwLockReadGuard<'_, Memory> {
+        self.memory.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rows of the tree and of the memory's cold changes under `prefix` from `start`, merged.
+    fn cold_range(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<ledger::store::Rows, ViewFault> {
+        let start = start.max(prefix);
+        let memory = self.memory();
+        let changed: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = memory
+            .cold
+            .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .collect();
+        let read = limit.saturating_add(changed.len());
+        let mut rows: Map = self
+            .tree
+            .range(start..)
+            .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
+            .take(read)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(fault))
+            .collect::<Result<_, _>>()?;
+        let last = rows.keys().next_back().cloned();
+        for (k, v) in changed {
+            // Beyond the last row read, a change could be followed by rows not read: leave it.
+            let complete = rows.len() < read;
+            if !complete && last.as_ref().is_some_and(|l| k > l) {
+                break;
+            }
+            match v {
+                Some(v) => rows.insert(k.clone(), v.clone()),
+                None => rows.remove(k),
+            };
+        }
+        Ok(rows.into_iter().take(limit).collect())
+    }
+}
+
+impl StateView for SledView {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ViewFault> {
+        {
+            let memory = self.memory();
+            if ledger::keys::is_hot(key) {
+                return Ok(memory.hot.get(key).and_then(|r| r.value.clone()));
+            }
+            if let Some(v) = memory.cold.get(key) {
+                return Ok(v.clone());
+            }
+        }
+        self.tree
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(fault)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<ledger::store::Rows, ViewFault> {
+        self.scan_from(prefix, prefix, usize::MAX)
+    }
+
+    fn scan_from(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<ledger::store::Rows, ViewFault> {
+        if hot_prefix(prefix) {
+            return Ok(self
+                .memory()
+                .hot
+                .range::<[u8], _>((Bound::Included(start.max(prefix)), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .filter_map(|(k, r)| r.value.as_ref().map(|v| (k.clone(), v.clone())))
+                .take(limit)
+                .collect());
+        }
+        self.cold_range(prefix, start, limit)
+    }
+}
+
+impl SledView {
+    /// A record the state machine keeps for itself (applied id, membership, last timestamp).
+    pub fn meta<T: for<'de> Deserialize<'de>>(&self, key: &[u8]) -> Result<Option<T>, DbError> {
+        let corrupt = |reason: String| DbError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason,
+        };
+        match self.get(key).map_err(|e| corrupt(e.0))? {
+            None => Ok(None),
+            Some(v) => decode(&v).map(Some).map_err(|e| corrupt(e.to_string())),
+        }
+    }
+
+    /// The last applied log id.
+    pub fn applied(&self) -> Result<Option<LogId>, DbError> {
+        Ok(self.meta::<Option<LogId>>(APPLIED)?.flatten())
+    }
+
+    pub fn membership(&self) -> Result<StoredMembership, DbError> {
+        Ok(self.meta(MEMBERSHIP)?.unwrap_or_default())
+    }
+
+    /// The ledger's time: the largest leader timestamp applied so far (0 before any entry).
+    pub fn ledger_time_ms(&self) -> Result<u64, DbError> {
+        Ok(self.meta(LAST_TIMESTAMP)?.unwrap_or(0))
+    }
+
+    /// Every record, in key order (for snapshots). Only of written-back state: the caller
+    /// writes back first and holds off applies (`state::StateMachine::build`).
+    pub fn records(&self) -> impl Iterator<Item = std::io::Result<(Vec<u8>, Vec<u8>)>> + '_ {
+        self.tree.iter().map(|r| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(std::io::Error::other)
+        })
+    }
+
+    /// Takes one applied entry's changes (module docs: into memory, written back to sled every
+    /// so many entries). Hot path: once per applied entry; may block (sled), so never called on
+    /// a tokio worker.
+    pub fn commit(&self, changes: Vec<Change>) -> Result<(), DbError> {
+        let full = {
+            let mut m = self.memory.write().unwrap_or_else(|p| p.into_inner());
+            for (k, v) in changes {
+                if ledger::keys::is_hot(&k) {
+                    match m.hot.get_mut(&k) {
+                        Some(r) if r.dirty => r.value = v,
+                        Some(r) => {
+                            r.value = v;
+                            r.dirty = true;
+                            m.dirty.push(k);
+                        }
+                        None => {
+                            let record = HotRecord {
+                                value: v,
+                                dirty: true,
+                            };
+                            m.hot.insert(k.clone(), record);
+                            m.dirty.push(k);
+                        }
+                    }
+                } else {
+                    let n = k.len().saturating_add(v.as_ref().map_or(0, Vec::len));
+                    m.cold_bytes = m.cold_bytes.saturating_add(n);
+                    m.cold.insert(k, v);
+                }
+            }
+            m.entries = m.entries.saturating_add(1);
+            m.entries >= WRITE_BACK_ENTRIES_MAX || m.cold_bytes >= WRITE_BACK_BYTES_MAX
+        };
+        if full {
+            self.write_back()?;
+        }
+        Ok(())
+    }
+
+    /// Writes what memory holds back to sled in one atomic batch (module docs).
+    pub fn write_back(&self) -> Result<(), DbError> {
+        let mut m = self.memory.write().unwrap_or_else(|p| p.into_inner());
+        if m.entries == 0 && m.dirty.is_empty() && m.cold.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in &m.cold {
+            match v {
+                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+                None => batch.remove(k.as_slice()),
+            }
+        }
+        for k in &m.dirty {
+            match m.hot.get(k).and_then(|r| r.value.as_ref()) {
+                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+                None => batch.remove(k.as_slice()),
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        let memory = &mut *m;
+        for k in std::mem::take(&mut memory.dirty) {
+            let deleted = match memory.hot.get_mut(&k) {
+                Some(r) => {
+                    r.dirty = false;
+                    r.value.is_none()
+                }
+                None => false,
+            };
+            if deleted {
+                memory.hot.remove(&k);
+            }
+        }
+        m.cold.clear();
+        m.cold_bytes = 0;
+        m.entries = 0;
+        Ok(())
+    }
+
+    /// Applies a sled batch to a tree that is not current yet (a snapshot being loaded): its
+    /// hot records are read into memory when it becomes current (`StateDb::switch_to`).
+    pub fn write_unloaded(&self, batch: sled::Batch) -> Result<(), DbError> {
+        Ok(self.tree.apply_batch(batch)?)
+    }
+
+    pub fn name(&self) -> String {
+        String::from_utf8_lossy(&self.tree.name()).into_owned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty() && self.memory().hot.values().all(|r| r.value.is_none())
+    }
+
+    /// Hot records held in memory.
+    pub fn hot_records(&self) -> usize {
+        self.memory().hot.len()
+    }
+}
