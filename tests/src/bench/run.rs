@@ -8,7 +8,7 @@ use super::open_loop;
 use super::postgres::{self, PgRun};
 use super::report::{self, Report};
 use super::target::{Client, Target};
-use super::verify::{self, VerifyBound};
+use super::verify;
 use super::workload::{self, Spender};
 use anyhow::Result;
 use std::path::PathBuf;
