@@ -9,7 +9,14 @@ use std::time::Instant;
 fn quick_bench_completes_and_prints_its_tables() {
     let t0 = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_carbon-bench"))
-        .args(["--quick", "--no-postgres", "--secs", "1.5", "--open-secs", "1"])
+        .args([
+            "--quick",
+            "--no-postgres",
+            "--secs",
+            "1.5",
+            "--open-secs",
+            "1",
+        ])
         .env("CARBON_NODE_BIN", carbon_tests::node_binary())
         .output()
         .expect("carbon-bench runs");

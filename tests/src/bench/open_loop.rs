@@ -3,8 +3,8 @@
 //! of everything scheduled behind it instead of hiding them (no coordinated omission).
 //!
 //! Only committed answers enter the histogram; the others are counted by kind.
-//! Requests in flight are bounded (`IN_FLIGHT_MAX`, the registry's per-connection limit times
-//! the connections); a send that waits for a slot, or for the scheduler, counts as late, and its
+//! Requests in flight are bounded (`IN_FLIGHT_PER_CONNECTION` on each connection of the pool);
+//! a send that waits for a slot, or for the scheduler, counts as late, and its
 //! latency still starts at its intended time.
 
 use super::drive::{self, histogram, Tally};
@@ -14,6 +14,10 @@ use carbon_proto::v1::SignedTx;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+
+/// Requests in flight on one connection: the registry's `REQUESTS_PER_CONNECTION_MAX` (more are
+/// shed by the node).
+pub const IN_FLIGHT_PER_CONNECTION: usize = 256;
 
 /// Later than this after its intended time, a send counts as late (tokio's timer has 1 ms
 /// granularity).
@@ -30,8 +34,9 @@ pub struct OpenLoop {
 /// Sends `txs` at `rate` per second over `pool` for at most `limit`, then waits (bounded by the
 /// request timeout) for the answers.
 pub async fn run(pool: &[Client], txs: Vec<SignedTx>, rate: f64, limit: Duration) -> OpenLoop {
-    let per_conn = 256usize;
-    let slots = Arc::new(Semaphore::new(per_conn * pool.len().max(1)));
+    let slots: Vec<Arc<Semaphore>> = (0..pool.len().max(1))
+        .map(|_| Arc::new(Semaphore::new(IN_FLIGHT_PER_CONNECTION)))
+        .collect();
     let shared = Arc::new(Mutex::new(Tally::default()));
     let interval = Duration::from_secs_f64(1.0 / rate.max(1e-3));
     let (t0, mut late, mut scheduled) = (Instant::now(), 0u64, 0usize);
@@ -42,7 +47,7 @@ pub async fn run(pool: &[Client], txs: Vec<SignedTx>, rate: f64, limit: Duration
             break;
         }
         tokio::time::sleep_until(intended.into()).await;
-        let Ok(permit) = slots.clone().acquire_owned().await else {
+        let Ok(permit) = slots[i % slots.len()].clone().acquire_owned().await else {
             break;
         };
         if intended.elapsed() > LATE {

@@ -60,7 +60,7 @@ pub fn print_verify(v: &VerifyBound) {
     );
 }
 
-pub fn print_progress(r: &ClusterRun) {
+pub fn print_progress(r: &ClusterRun, batch_clients: usize) {
     if let Some(e) = &r.error {
         println!("  FAILED: {e}");
         return;
@@ -77,7 +77,7 @@ pub fn print_progress(r: &ClusterRun) {
         let extra = p.tally.summary();
         println!(
             "  {:<34} {:>9.0} tx/s  ({} ok in {:.1} s){}",
-            p.scenario.name(8),
+            p.scenario.name(batch_clients),
             p.tally.tps(),
             p.tally.ok,
             p.tally.secs,

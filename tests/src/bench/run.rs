@@ -129,13 +129,19 @@ pub async fn run(opts: Options) -> Result<Report> {
     let verify = verify::measure(Duration::from_secs_f64(opts.verify_secs));
     report::print_verify(&verify);
     let pg = baseline(&opts);
-    let ring = Arc::new(Keyring::derive(opts.accounts, opts.seed, &opts.tag));
+    let shared = Keyring::derive(opts.accounts, opts.seed, &opts.tag);
     let mut runs = Vec::new();
     for round in 1..=opts.rounds {
+        // An existing cluster keeps the accounts of the last round: open new ones.
+        let fresh =
+            opts.endpoints.as_ref().filter(|_| round > 1).map(|_| {
+                Keyring::derive(opts.accounts, opts.seed, &format!("{}r{round}", opts.tag))
+            });
+        let ring = fresh.as_ref().unwrap_or(&shared);
         for &nodes in &opts.nodes {
             for build in &opts.builds {
-                let r = one_cluster(&opts, build, nodes, round, &ring).await;
-                report::print_progress(&r);
+                let r = one_cluster(&opts, build, nodes, round, ring).await;
+                report::print_progress(&r, opts.batch_clients);
                 runs.push(r);
             }
         }
