@@ -20,6 +20,8 @@ pub struct Reading {
     pub members: Vec<MemberReading>,
     pub client_cpu_s: f64,
     pub leadership: Option<Leadership>,
+    /// (node id, last snapshot index) of each member that answered.
+    pub snapshots: Vec<(u64, u64)>,
 }
 
 pub async fn read(target: &Target) -> Reading {
@@ -46,6 +48,7 @@ pub async fn read(target: &Target) -> Reading {
         members,
         client_cpu_s: procfs::self_cpu_seconds(),
         leadership: target.leadership().await.ok(),
+        snapshots: target.snapshot_indexes().await,
     }
 }
 
@@ -91,6 +94,8 @@ pub struct Usage {
     pub leader_changed: bool,
     /// Sum over every member: CPU µs per committed transaction.
     pub cluster_cpu_us: Option<f64>,
+    /// Members that made a snapshot during the phase (a build pauses applies in today's node).
+    pub snapshots: usize,
 }
 
 pub fn usage(target: &Target, before: &Reading, after: &Reading, committed: u64) -> Usage {
@@ -116,6 +121,11 @@ pub fn usage(target: &Target, before: &Reading, after: &Reading, committed: u64)
         client_cpu_us: (after.client_cpu_s - before.client_cpu_s) * 1e6 / n,
         leader_changed: before.leadership != after.leadership,
         cluster_cpu_us: (!all.is_empty()).then(|| all.iter().map(|p| p.cpu_us).sum()),
+        snapshots: after
+            .snapshots
+            .iter()
+            .filter(|(id, i)| before.snapshots.iter().any(|(b, j)| b == id && j < i))
+            .count(),
     }
 }
 

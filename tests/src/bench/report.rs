@@ -239,7 +239,7 @@ impl Report {
     fn print_resources(&self, nodes: usize) {
         println!("\n--- {nodes} node(s): per committed transfer, by role (mean over rounds) ---");
         println!(
-            "{:<34} {:<6} | {:>9} {:>9} {:>9} {:>7} | {:>8} {:>8} {:>7} {:>8} {:>7} | {:>6} {:>6} | lead",
+            "{:<34} {:<6} | {:>9} {:>9} {:>9} {:>7} | {:>8} {:>8} {:>7} {:>8} {:>7} | {:>6} {:>6} | snap | lead",
             "scenario", "build", "CPU µs L", "F", "cluster", "client", "io B L", "F", "wal B L", "state ΔL", "tx/sync", "RSS L", "F"
         );
         for s in SCENARIOS {
@@ -273,8 +273,9 @@ fn resources_row(ps: &[&PhaseResult]) -> String {
         })
     };
     let changed = ps.iter().filter(|p| p.usage.leader_changed).count();
+    let snaps: usize = ps.iter().map(|p| p.usage.snapshots).sum();
     format!(
-        "{:>9} {:>9} {:>9} {:>7} | {:>8} {:>8} {:>7} {:>8} {:>7} | {:>6} {:>6} | {}",
+        "{:>9} {:>9} {:>9} {:>7} | {:>8} {:>8} {:>7} {:>8} {:>7} | {:>6} {:>6} | {snaps:>4} | {}",
         num(role(|p| Some(p.cpu_us), true)),
         num(role(|p| Some(p.cpu_us), false)),
         num(avg(&|p| p.usage.cluster_cpu_us)),

@@ -202,6 +202,12 @@ impl Target {
         false
     }
 
+    /// Each answering member's last snapshot index, by node id.
+    pub async fn snapshot_indexes(&self) -> Vec<(u64, u64)> {
+        let s = self.statuses().await;
+        s.iter().map(|s| (s.node_id, s.snapshot_index)).collect()
+    }
+
     async fn statuses(&self) -> Vec<carbon_proto::v1::ClusterStatusResponse> {
         let mut out = Vec::new();
         for i in 0..self.members.len() {
