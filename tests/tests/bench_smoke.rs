@@ -12,11 +12,12 @@ fn quick_bench_completes_and_prints_its_tables() {
         .args([
             "--quick",
             "--no-postgres",
-            "--secs",
-            "1.5",
-            "--open-secs",
-            "1",
+            "--txs",
+            "600",
+            "--seq-txs",
+            "20",
         ])
+        .args(["--secs", "1", "--open-secs", "0.5", "--verify-secs", "0.1"])
         .env("CARBON_NODE_BIN", carbon_tests::node_binary())
         .output()
         .expect("carbon-bench runs");

@@ -29,6 +29,9 @@ pub struct Target {
     tls: ClientTlsConfig,
     /// The processes of a local cluster (killed when dropped).
     cluster: Option<Cluster>,
+    /// One lazily connected channel per member for status questions (a TLS handshake per
+    /// question would cost more than the question).
+    control: Vec<Client>,
 }
 
 /// Who leads, in which term, as one member sees it.
@@ -66,11 +69,13 @@ impl Target {
                 metrics_addr: Some(n.metrics_addr.clone()),
             })
             .collect();
-        let target = Target {
+        let mut target = Target {
             members,
             tls: pki().client_tls(),
             cluster: Some(cluster),
+            control: Vec::new(),
         };
+        target.control = target.control_channels()?;
         target.wait_for_leader(Duration::from_secs(60)).await?;
         Ok(target)
     }
@@ -93,7 +98,9 @@ impl Target {
                 .collect(),
             tls,
             cluster: None,
+            control: Vec::new(),
         };
+        target.control = target.control_channels()?;
         target.wait_for_leader(Duration::from_secs(30)).await?;
         target.learn_ids().await?;
         Ok(target)
@@ -104,20 +111,36 @@ impl Target {
         self.cluster.is_some()
     }
 
-    /// A new connection (its own HTTP/2 connection) to member `i`.
-    pub async fn connect(&self, i: usize) -> Result<Client> {
+    fn endpoint(&self, i: usize) -> Result<Endpoint> {
         let addr = &self.members[i].client_addr;
-        let channel = Endpoint::from_shared(format!("https://{addr}"))?
+        Ok(Endpoint::from_shared(format!("https://{addr}"))?
             .tls_config(self.tls.clone())?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
+            .tcp_nodelay(true))
+    }
+
+    fn client(channel: Channel) -> Client {
+        RegistryClient::new(channel)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20)
+    }
+
+    /// A new connection (its own HTTP/2 connection) to member `i`.
+    pub async fn connect(&self, i: usize) -> Result<Client> {
+        let addr = &self.members[i].client_addr;
+        let channel = self
+            .endpoint(i)?
             .connect()
             .await
             .with_context(|| format!("connect to {addr}"))?;
-        Ok(RegistryClient::new(channel)
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(64 << 20))
+        Ok(Self::client(channel))
+    }
+
+    fn control_channels(&self) -> Result<Vec<Client>> {
+        (0..self.members.len())
+            .map(|i| Ok(Self::client(self.endpoint(i)?.connect_lazy())))
+            .collect()
     }
 
     /// `n` connections to member `i`.
@@ -129,10 +152,18 @@ impl Target {
         Ok(out)
     }
 
+    /// The status channel of member `i` (a fresh connection until those exist).
+    async fn control_or_connect(&self, i: usize) -> Result<Client> {
+        match self.control.get(i) {
+            Some(c) => Ok(c.clone()),
+            None => self.connect(i).await,
+        }
+    }
+
     /// Who leads, asked of every member in turn (local view) until one knows.
     pub async fn leadership(&self) -> Result<Leadership> {
         for i in 0..self.members.len() {
-            let Ok(mut c) = self.connect(i).await else {
+            let Ok(mut c) = self.control_or_connect(i).await else {
                 continue;
             };
             let req = ClusterStatusRequest { local: true };
@@ -211,7 +242,7 @@ impl Target {
     async fn statuses(&self) -> Vec<carbon_proto::v1::ClusterStatusResponse> {
         let mut out = Vec::new();
         for i in 0..self.members.len() {
-            if let Ok(mut c) = self.connect(i).await {
+            if let Ok(mut c) = self.control_or_connect(i).await {
                 let req = ClusterStatusRequest { local: true };
                 if let Ok(s) = c.cluster_status(req).await {
                     out.push(s.into_inner());
