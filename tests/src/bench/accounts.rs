@@ -3,7 +3,7 @@
 //! demo key) opens them and allocates each its CEA through `SubmitBatch`.
 
 use super::drive::{self, Tally};
-use super::target::Client;
+use super::target::Target;
 use crate::nemesis::answer::Answer;
 use crate::{demo_key, REG};
 use anyhow::{bail, Result};
@@ -113,14 +113,15 @@ impl Step {
 }
 
 /// Opens every account of `ring` (and declares the bench's vintage): the time to open them.
-pub async fn open(pool: &[Client], ring: &Keyring) -> Result<Step> {
+pub async fn open(target: &Target, ring: &Keyring) -> Result<Step> {
     let reg = demo_key(REG);
     let declare = Operation::DeclareVintage(DeclareVintage {
         vintage: VINTAGE,
         cap: u64::MAX / 4,
     });
     let t = sign_body(&body(REG, declare), &[&reg]);
-    match drive::submit_one(&pool[0], t).await {
+    let leader = target.connect(target.leader_index().await?).await?;
+    match drive::submit_one(&leader, t).await {
         Answer::Committed(o) if matches!(o.code(), ErrorCode::Ok | ErrorCode::VintageExists) => {}
         other => bail!("declaring vintage {VINTAGE}: {other:?}"),
     }
@@ -133,11 +134,11 @@ pub async fn open(pool: &[Client], ring: &Keyring) -> Result<Step> {
     all.push((&ring.hot.0, &ring.hot.1));
     all.push((&ring.sink.0, &ring.sink.1));
     let txs = signed_by_regulator(&all, &reg, |(id, k)| open_op(id, k));
-    run_setup(pool, txs, "opening accounts").await
+    run_setup(target, txs, "opening accounts").await
 }
 
 /// Allocates `units` CEA to every uniform account and a large allocation to the hot sender.
-pub async fn fund(pool: &[Client], ring: &Keyring, units: u64) -> Result<Step> {
+pub async fn fund(target: &Target, ring: &Keyring, units: u64) -> Result<Step> {
     let reg = demo_key(REG);
     let mut all: Vec<(&str, u64)> = ring.ids.iter().map(|id| (id.as_str(), units)).collect();
     all.push((&ring.hot.0, HOT_UNITS));
@@ -148,7 +149,7 @@ pub async fn fund(pool: &[Client], ring: &Keyring, units: u64) -> Result<Step> {
             quantity: *q,
         })
     });
-    run_setup(pool, txs, "funding accounts").await
+    run_setup(target, txs, "funding accounts").await
 }
 
 fn open_op(id: &str, k: &SigningKey) -> Operation {
@@ -172,11 +173,11 @@ fn signed_by_regulator<T: Sync>(
 }
 
 /// Submits setup transactions in batches of 500 from 8 clients; every one must succeed.
-async fn run_setup(pool: &[Client], txs: Vec<SignedTx>, what: &str) -> Result<Step> {
+async fn run_setup(target: &Target, txs: Vec<SignedTx>, what: &str) -> Result<Step> {
     let n = txs.len();
     let t0 = Instant::now();
     let tally: Tally =
-        drive::batches_until_decided(pool, txs, 500, 8, Duration::from_secs(7_200)).await?;
+        drive::batches_until_decided(target, txs, 500, 8, Duration::from_secs(7_200)).await?;
     let step = Step {
         txs: n,
         secs: t0.elapsed().as_secs_f64(),

@@ -3,7 +3,7 @@
 //! read with the one reading of the write contract (`nemesis::answer`) and counted: committed
 //! successes, committed rejections (by code), not applied (by code), fate unknown.
 
-use super::target::Client;
+use super::target::{Client, Target};
 use crate::nemesis::answer::{self, Answer};
 use anyhow::Result;
 use carbon_proto::v1::{ErrorCode, SignedTx, SubmitBatchRequest, SubmitRequest};
@@ -194,10 +194,31 @@ async fn join(workers: Vec<tokio::task::JoinHandle<Tally>>, t0: Instant) -> Tall
     total
 }
 
-/// Setup: submits every transaction in batches until each is committed (resending the same
-/// bytes of those not committed, at most `ATTEMPTS` times each, within `limit`).
+/// Setup: submits every transaction in batches until each is committed, a part of at most
+/// `PART` at a time, resending the same bytes of those not committed (at most `ATTEMPTS`
+/// times each, within `limit`), each attempt to the member that leads then: a follower would
+/// forward every transaction of a batch on its own.
 pub async fn batches_until_decided(
-    pool: &[Client],
+    target: &Target,
+    txs: Vec<SignedTx>,
+    size: usize,
+    clients: usize,
+    limit: Duration,
+) -> Result<Tally> {
+    const PART: usize = 50_000;
+    let t0 = Instant::now();
+    let mut total = Tally::default();
+    for part in txs.chunks(PART) {
+        let deadline = limit.saturating_sub(t0.elapsed());
+        let t = part_until_decided(target, part.to_vec(), size, clients, deadline).await?;
+        total.merge(&t);
+    }
+    total.secs = t0.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+async fn part_until_decided(
+    target: &Target,
     txs: Vec<SignedTx>,
     size: usize,
     clients: usize,
@@ -212,14 +233,14 @@ pub async fn batches_until_decided(
             break;
         }
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
         }
-        let (decided, again) = one_pass(pool, pending, size, clients).await;
+        let pool = target.pool(target.leader_index().await?, clients).await?;
+        let (decided, again) = one_pass(&pool, pending, size, clients).await;
         total.merge(&decided);
         pending = again;
     }
     total.unknown += pending.len() as u64;
-    total.secs = t0.elapsed().as_secs_f64();
     Ok(total)
 }
 

@@ -70,6 +70,9 @@ impl Scenario {
     }
 }
 
+/// Client connections to the leader (Submit x256 puts 16 clients on each).
+pub const CONNECTIONS: usize = 16;
+
 pub const SCENARIOS: [Scenario; 9] = [
     Scenario::Submit {
         concurrency: 1,
@@ -216,15 +219,19 @@ async fn scenarios(
     ring: &Keyring,
     out: &mut ClusterRun,
 ) -> Result<()> {
-    let leader = target.leader_index().await?;
-    let pool = target.pool(leader, 16).await?;
-    out.opened = accounts::open(&pool, ring).await?;
-    out.funded = accounts::fund(&pool, ring, opts.fund_units).await?;
+    out.opened = accounts::open(target, ring).await?;
+    out.funded = accounts::fund(target, ring, opts.fund_units).await?;
     target.wait_applied(Duration::from_secs(120)).await;
     let mut spender = Spender::new(ring.len(), opts.fund_units, opts.seed ^ out.round as u64);
     let mut peak = out.funded.tps().max(out.opened.tps());
     let mut submit256 = None;
+    let (mut leader, mut pool) = (usize::MAX, Vec::new());
     for scenario in SCENARIOS {
+        // Clients talk to the leader of the moment (as a client that follows leaderId would).
+        let now = target.leader_index().await?;
+        if now != leader {
+            (leader, pool) = (now, target.pool(now, CONNECTIONS).await?);
+        }
         let rate = opts
             .rate
             .or(submit256.map(|t: f64| t / 2.0))

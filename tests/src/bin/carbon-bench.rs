@@ -155,12 +155,36 @@ fn options(a: Args) -> Result<Options> {
     })
 }
 
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 fn main() -> Result<()> {
     let opts = options(Args::parse())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = rt.block_on(run::run(opts))?;
+    // On Ctrl-C or SIGTERM the run is dropped, and with it every cluster it started: the
+    // harness kills its node processes on drop.
+    let report = rt.block_on(async {
+        tokio::select! {
+            r = run::run(opts) => r.map(Some),
+            _ = stop_signal() => Ok(None),
+        }
+    })?;
+    let Some(report) = report else {
+        eprintln!("carbon-bench: stopped by a signal; its nodes were killed");
+        std::process::exit(130);
+    };
     report.print();
     if report.runs.iter().any(|r| r.error.is_some()) {
         std::process::exit(1);
