@@ -41,7 +41,7 @@ fn quick_bench_completes_and_prints_its_tables() {
     ] {
         assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
     }
-    println!("carbon-bench --quick took {:?}", t0.elapsed());
+    println!("{stdout}\ncarbon-bench --quick took {:?}", t0.elapsed());
 }
 
 /// `--endpoints`: the bench against a cluster it did not start (the harness's), through the CA
@@ -85,6 +85,7 @@ async fn bench_runs_against_an_existing_cluster() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    println!("{stdout}");
     for line in [
         "--- 1 node(s): committed transfers per second",
         "cluster",

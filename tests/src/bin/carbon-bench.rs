@@ -105,7 +105,7 @@ fn builds(a: &Args) -> Vec<Build> {
     if !a.endpoints.is_empty() {
         return vec![Build {
             label: "cluster".into(),
-            bin: PathBuf::new(),
+            bin: PathBuf::from(a.endpoints.join(",")),
         }];
     }
     let bin = a.node_bin.clone().unwrap_or_else(carbon_tests::node_binary);
