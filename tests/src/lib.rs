@@ -19,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
+pub mod bench;
 pub mod nemesis;
 pub mod pki;
 pub mod proxy;

@@ -1,172 +1,193 @@
-//! Throughput benchmark: starts a local cluster of real nodes (release build recommended) and
-//! measures committed transfers per second three ways, side by side in one run:
-//! one client submitting one at a time, many concurrent `Submit`s, and `SubmitBatch`.
-//! Prints figures, node memory (RSS) and disk use. It asserts nothing about speed.
+//! `carbon-bench`: throughput, latency and per-transaction resources of the registry, through
+//! its public gRPC API, beside the ed25519 bound and a PostgreSQL baseline measured in the same
+//! run. Prints; asserts nothing about speed. docs/BENCHMARKS.md has the commands and the figures.
 //!
-//! `cargo run --release -p carbon-tests --bin carbon-bench -- [nodes] [txs per mode] [snapshot every N entries]`
+//! ```text
+//! cargo build --release -p carbon-tests --bin carbon-bench -p carbon-node
+//! target/release/carbon-bench                                   # 3 nodes of target/release/carbon-node
+//! target/release/carbon-bench --compare OLD_BIN NEW_BIN --rounds 2
+//! target/release/carbon-bench --quick                           # CI smoke: 1 and 3 nodes, small
+//! target/release/carbon-bench --endpoints h1:50051,h2:50051 --ca ca.pem
+//! ```
 
-use carbon_proto::v1::{
-    submit_result, tx_body::Operation, Allocate, DeclareVintage, ErrorCode, Role, SignedTx,
-    SubmitBatchRequest, Transfer, UnitClass, UnitKind,
-};
-use carbon_tests::*;
-use std::time::{Duration, Instant};
+use anyhow::{bail, Result};
+use carbon_tests::bench::run::{self, Build, Options};
+use clap::Parser;
+use std::path::PathBuf;
 
-const SINK: &str = "BENCH-SINK";
-const SENDER: &str = "BENCH-SENDER";
-
-fn transfers(n: usize) -> Vec<SignedTx> {
-    (0..n)
-        .map(|_| {
-            let op = Operation::Transfer(Transfer {
-                from_account: SENDER.into(),
-                to_account: SINK.into(),
-                unit_class: Some(UnitClass {
-                    kind: UnitKind::Cea as i32,
-                    vintage: 2025,
-                    project_id: String::new(),
-                }),
-                quantity: 1,
-            });
-            sign(&body(&[SENDER], op), &[&test_key(SENDER)])
-        })
-        .collect()
+#[derive(Parser, Debug)]
+#[command(
+    name = "carbon-bench",
+    about = "Benchmark of the carbon registry through its gRPC API"
+)]
+struct Args {
+    /// The node binary of local clusters (default: CARBON_NODE_BIN, or carbon-node next to this binary).
+    #[arg(long)]
+    node_bin: Option<PathBuf>,
+    /// Two node binaries: the same scenarios run against each in turn (A B A B ...), ratios new/old.
+    #[arg(long, num_args = 2, value_names = ["OLD_BIN", "NEW_BIN"])]
+    compare: Vec<PathBuf>,
+    /// Node counts of local clusters, e.g. 1,3 (default 3; --quick: 1,3).
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<usize>,
+    /// Rounds: every build is measured once per round, alternating.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Accounts of the uniform load (default 10000; --quick: 1000).
+    #[arg(long)]
+    accounts: Option<usize>,
+    /// CEA units allocated to each account (a sender never sends more transfers than this).
+    #[arg(long, default_value_t = 1_000)]
+    fund_units: u64,
+    /// Seed of the accounts' keys and of the transfers' choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Most transfers signed for one closed-loop phase (default 200000; --quick: 1500).
+    #[arg(long)]
+    txs: Option<usize>,
+    /// Transfers of the Submit x1 phases (default 2000; --quick: 50).
+    #[arg(long)]
+    seq_txs: Option<usize>,
+    /// Longest a closed-loop phase sends, seconds (default 15; --quick: 4).
+    #[arg(long)]
+    secs: Option<f64>,
+    /// Length of the open loop, seconds (default 15; --quick: 2).
+    #[arg(long)]
+    open_secs: Option<f64>,
+    /// Open-loop rate, tx/s (default: half the Submit x256 uniform rate measured just before).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Concurrent SubmitBatch clients.
+    #[arg(long, default_value_t = 8)]
+    batch_clients: usize,
+    /// Skip the PostgreSQL baseline.
+    #[arg(long)]
+    no_postgres: bool,
+    /// Run the PostgreSQL baseline in --quick mode too.
+    #[arg(long)]
+    postgres: bool,
+    /// pgbench client counts.
+    #[arg(long, value_delimiter = ',', default_values_t = [16usize, 256])]
+    pg_clients: Vec<usize>,
+    /// Seconds of pgbench per client count.
+    #[arg(long, default_value_t = 20)]
+    pg_secs: u64,
+    /// Seconds of each ed25519 measurement.
+    #[arg(long)]
+    verify_secs: Option<f64>,
+    /// Snapshot every N log entries (the node's default).
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_logs: u64,
+    /// An existing cluster's client endpoints (host:port, comma-separated): no /proc figures.
+    #[arg(long, value_delimiter = ',')]
+    endpoints: Vec<String>,
+    /// The CA certificate (PEM) of --endpoints.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// A short smoke run (CI).
+    #[arg(long)]
+    quick: bool,
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
+fn builds(a: &Args) -> Vec<Build> {
+    if let [old, new] = a.compare.as_slice() {
+        return vec![
+            Build {
+                label: "old".into(),
+                bin: old.clone(),
+            },
+            Build {
+                label: "new".into(),
+                bin: new.clone(),
+            },
+        ];
+    }
+    if !a.endpoints.is_empty() {
+        return vec![Build {
+            label: "cluster".into(),
+            bin: PathBuf::from(a.endpoints.join(",")),
+        }];
+    }
+    let bin = a.node_bin.clone().unwrap_or_else(carbon_tests::node_binary);
+    vec![Build {
+        label: "node".into(),
+        bin,
+    }]
 }
 
-fn du_kb(path: &std::path::Path) -> u64 {
-    fn walk(p: &std::path::Path) -> u64 {
-        let Ok(md) = std::fs::metadata(p) else {
-            return 0;
-        };
-        if md.is_dir() {
-            std::fs::read_dir(p)
-                .map(|d| d.flatten().map(|e| walk(&e.path())).sum())
-                .unwrap_or(0)
-        } else {
-            md.len()
+fn options(a: Args) -> Result<Options> {
+    let q = a.quick;
+    let endpoints = match (a.endpoints.is_empty(), &a.ca) {
+        (true, _) => None,
+        (false, Some(ca)) => Some((a.endpoints.clone(), ca.clone())),
+        (false, None) => bail!("--endpoints needs --ca (the CA certificate of the cluster)"),
+    };
+    let nodes = match (&endpoints, a.nodes.is_empty()) {
+        (Some((e, _)), _) => vec![e.len()],
+        (None, true) if q => vec![1, 3],
+        (None, true) => vec![3],
+        (None, false) => a.nodes.clone(),
+    };
+    let tag = match endpoints {
+        Some(_) => format!("{:x}", carbon_tests::now_ms() % (1 << 32)),
+        None => String::new(),
+    };
+    Ok(Options {
+        builds: builds(&a),
+        endpoints,
+        nodes,
+        rounds: a.rounds.max(1),
+        accounts: a.accounts.unwrap_or(if q { 1_000 } else { 10_000 }).max(2),
+        fund_units: a.fund_units.max(1),
+        seed: a.seed,
+        tag,
+        txs: a.txs.unwrap_or(if q { 1_500 } else { 200_000 }),
+        seq_txs: a.seq_txs.unwrap_or(if q { 50 } else { 2_000 }),
+        phase_secs: a.secs.unwrap_or(if q { 4.0 } else { 15.0 }),
+        open_secs: a.open_secs.unwrap_or(if q { 2.0 } else { 15.0 }),
+        rate: a.rate,
+        batch_clients: a.batch_clients.max(1),
+        postgres: !a.no_postgres && (!q || a.postgres),
+        pg_clients: a.pg_clients.clone(),
+        pg_secs: if q { a.pg_secs.min(5) } else { a.pg_secs },
+        verify_secs: a.verify_secs.unwrap_or(if q { 0.2 } else { 1.0 }),
+        snapshot_logs: a.snapshot_logs.max(1),
+    })
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
-    walk(path) / 1024
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let nodes: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
-    let n: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5_000);
-    let snapshot_logs: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+fn main() -> Result<()> {
+    let opts = options(Args::parse())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run(nodes, n, snapshot_logs));
-}
-
-async fn run(nodes: usize, n: usize, snapshot_logs: u64) {
-    let cluster = Cluster::start(nodes, snapshot_logs);
-    let leader = cluster
-        .wait_for_leader(&(0..nodes).collect::<Vec<_>>(), Duration::from_secs(30))
-        .await;
-    let mut c = cluster.client(leader).await;
-    let reg = |op| sign(&body(&[REG], op), &[&demo_key(REG)]);
-    for t in [
-        reg(open_account_op(SINK, Role::Enterprise)),
-        reg(open_account_op(SENDER, Role::Enterprise)),
-        reg(Operation::DeclareVintage(DeclareVintage {
-            vintage: 2025,
-            cap: 100_000_000,
-        })),
-        reg(Operation::Allocate(Allocate {
-            enterprise_id: SENDER.into(),
-            vintage: 2025,
-            quantity: 50_000_000,
-        })),
-    ] {
-        assert_eq!(submit(&mut c, t).await.code(), ErrorCode::Ok);
-    }
-    println!("carbon-bench: {nodes} node(s), {n} transfers per mode, client on the leader");
-
-    // 1. One client, one transaction at a time.
-    let txs = transfers(n / 10);
-    let t0 = Instant::now();
-    for t in txs.iter() {
-        assert_eq!(submit(&mut c, t.clone()).await.code(), ErrorCode::Ok);
-    }
-    let sequential = txs.len() as f64 / t0.elapsed().as_secs_f64();
-
-    // 2. 256 concurrent Submit calls.
-    let txs = transfers(n);
-    let t0 = Instant::now();
-    let mut handles = Vec::new();
-    for chunk in txs.chunks(n.div_ceil(256)) {
-        let mut c = c.clone();
-        let chunk = chunk.to_vec();
-        handles.push(tokio::spawn(async move {
-            for t in chunk {
-                assert_eq!(submit(&mut c, t).await.code(), ErrorCode::Ok);
-            }
-        }));
-    }
-    for h in handles {
-        h.await.expect("task");
-    }
-    let concurrent = n as f64 / t0.elapsed().as_secs_f64();
-
-    // 3. SubmitBatch of 500 from 8 concurrent clients.
-    let txs = transfers(n);
-    let t0 = Instant::now();
-    let mut handles = Vec::new();
-    for chunk in txs.chunks(500) {
-        let mut c = c.clone();
-        let chunk = chunk.to_vec();
-        handles.push(tokio::spawn(async move {
-            let r = c
-                .submit_batch(SubmitBatchRequest { txs: chunk })
-                .await
-                .expect("batch")
-                .into_inner();
-            assert!(r.results.iter().all(|r| matches!(
-                &r.result,
-                Some(submit_result::Result::Outcome(o)) if o.code() == ErrorCode::Ok
-            )));
-        }));
-        if handles.len() >= 8 {
-            handles.remove(0).await.expect("task");
+        .build()?;
+    // On Ctrl-C or SIGTERM the run is dropped, and with it every cluster it started: the
+    // harness kills its node processes on drop.
+    let report = rt.block_on(async {
+        tokio::select! {
+            r = run::run(opts) => r.map(Some),
+            _ = stop_signal() => Ok(None),
         }
+    })?;
+    let Some(report) = report else {
+        eprintln!("carbon-bench: stopped by a signal; its nodes were killed");
+        std::process::exit(130);
+    };
+    report.print();
+    if report.runs.iter().any(|r| r.error.is_some()) {
+        std::process::exit(1);
     }
-    for h in handles {
-        h.await.expect("task");
-    }
-    let batched = n as f64 / t0.elapsed().as_secs_f64();
-
-    let (seq, _) = cluster
-        .wait_converged(&(0..nodes).collect::<Vec<_>>(), 0, Duration::from_secs(60))
-        .await;
-    println!("  sequential Submit   : {sequential:>9.0} tx/s");
-    println!(
-        "  256 concurrent      : {concurrent:>9.0} tx/s  ({:.1}x sequential)",
-        concurrent / sequential
-    );
-    println!(
-        "  SubmitBatch x500    : {batched:>9.0} tx/s  ({:.1}x sequential)",
-        batched / sequential
-    );
-    println!("  chain sequence after: {seq}");
-    for node in &cluster.nodes {
-        let pid = node.child.as_ref().map_or(0, |c| c.id());
-        println!(
-            "  node {}: RSS {} MiB, data dir {} MiB",
-            node.id,
-            rss_kb(pid) / 1024,
-            du_kb(&node.data_dir) / 1024
-        );
-    }
+    Ok(())
 }
