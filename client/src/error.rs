@@ -76,17 +76,19 @@ impl ClientError {
         if let Some(d) = carbon_proto::status::detail(s) {
             return Self::from_detail(d);
         }
+        // A status without the registry's detail comes from the transport (a connection's
+        // request limit, a proxy, TLS): say what it was, and retry what a retry may cure.
+        let text = format!("{}: {}", s.code(), s.message());
         match s.code() {
-            tonic::Code::Unavailable
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::Unknown
-            | tonic::Code::Cancelled
-            | tonic::Code::Aborted => ClientError::Unavailable(s.message().to_string()),
-            tonic::Code::NotFound => ClientError::rejected(ErrorCode::NotFound, s.message()),
-            _ => ClientError::rejected(
-                ErrorCode::Malformed,
-                format!("{}: {}", s.code(), s.message()),
-            ),
+            tonic::Code::NotFound => ClientError::rejected(ErrorCode::NotFound, text),
+            tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => {
+                ClientError::rejected(ErrorCode::PermissionDenied, text)
+            }
+            tonic::Code::InvalidArgument | tonic::Code::OutOfRange => {
+                ClientError::rejected(ErrorCode::Malformed, text)
+            }
+            tonic::Code::Unimplemented => ClientError::rejected(ErrorCode::InvalidArgument, text),
+            _ => ClientError::Unavailable(text),
         }
     }
 }

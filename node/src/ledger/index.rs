@@ -201,6 +201,45 @@ pub fn history(
     Ok(out)
 }
 
+/// What of a cold record (`keys::is_hot` false) belongs to the state as of chain sequence `s`:
+/// the record, the part of it written by then (a chain bucket's first records), or nothing (it
+/// was written after). Cold records are only ever added, each carrying the sequence that wrote
+/// it, so a snapshot can be cut from a state that keeps growing: the hot records as of `s`
+/// (copied at once) and the cold ones through this filter (`storage::view::Cut`).
+pub fn cold_as_of(key: &[u8], value: &[u8], s: u64) -> R<Option<Vec<u8>>> {
+    use carbon_proto::v1::{Cancellation, RetiredBlock, SerialOrigin};
+    use prost::Message;
+    let keep = |written: u64| Ok((written <= s).then(|| value.to_vec()));
+    let undecodable =
+        |e: prost::DecodeError| ViewFault(format!("record {}: {e}", hex::encode(key)));
+    match key.first() {
+        Some(b'T') => match <[u8; 8]>::try_from(value) {
+            Ok(b) => keep(u64::from_be_bytes(b)),
+            Err(_) => Err(ViewFault("a tx id maps to no sequence".into())),
+        },
+        Some(b'Q') => {
+            let first = keys::trailing_u64(key).unwrap_or(0).max(1);
+            if first > s {
+                return Ok(None);
+            }
+            let n =
+                usize::try_from(s.saturating_sub(first).saturating_add(1)).unwrap_or(usize::MAX);
+            let cut = slots(value)?
+                .get(n.saturating_sub(1))
+                .map_or(value.len(), |r| r.end);
+            Ok(Some(value[..cut].to_vec()))
+        }
+        Some(b'X' | b'I') => keep(keys::trailing_u64(key).unwrap_or(u64::MAX)),
+        Some(b'R') => keep(RetiredBlock::decode(value).map_err(undecodable)?.sequence),
+        Some(b'O') => keep(SerialOrigin::decode(value).map_err(undecodable)?.sequence),
+        Some(b'K') => keep(Cancellation::decode(value).map_err(undecodable)?.sequence),
+        _ => Err(ViewFault(format!(
+            "record {} is of no cold family this build knows",
+            hex::encode(key)
+        ))),
+    }
+}
+
 /// The smallest key after `k`.
 fn next_key(k: &[u8]) -> Vec<u8> {
     let mut n = k.to_vec();
@@ -295,6 +334,46 @@ mod tests {
         assert!(
             put_records(&mut o, 202, &[b"x".to_vec()]).is_err(),
             "a gap is refused"
+        );
+    }
+
+    #[test]
+    fn a_cut_keeps_what_was_written_by_its_sequence() {
+        let base: &dyn StateView = &MemState::default();
+        let mut o = Overlay::new(base);
+        let records: Vec<Vec<u8>> = (1..=70u64).map(|s| vec![s as u8; 3]).collect();
+        put_records(&mut o, 1, &records).expect("put");
+        let b0 = o
+            .get(&keys::sequence_bucket(1))
+            .expect("read")
+            .expect("bucket");
+        let cut = cold_as_of(&keys::sequence_bucket(1), &b0, 10)
+            .expect("cut")
+            .expect("kept");
+        assert_eq!(slots(&cut).expect("slots").len(), 10);
+        let b1 = o
+            .get(&keys::sequence_bucket(64))
+            .expect("read")
+            .expect("bucket");
+        assert_eq!(
+            cold_as_of(&keys::sequence_bucket(64), &b1, 63).expect("cut"),
+            None
+        );
+        let whole = cold_as_of(&keys::sequence_bucket(64), &b1, 99).expect("cut");
+        assert_eq!(whole, Some(b1.clone()));
+        let t = 9u64.to_be_bytes();
+        assert!(cold_as_of(&keys::tx(&[1; 32]), &t, 9)
+            .expect("cut")
+            .is_some());
+        assert!(cold_as_of(&keys::tx(&[1; 32]), &t, 8)
+            .expect("cut")
+            .is_none());
+        assert!(cold_as_of(&keys::history_page("A", 40), &[], 39)
+            .expect("cut")
+            .is_none());
+        assert!(
+            cold_as_of(b"Zchain", &[], 1).is_err(),
+            "hot records are not cut"
         );
     }
 }

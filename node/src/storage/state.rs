@@ -2,10 +2,11 @@
 //! ([`super::state_db`]), builds and installs snapshots ([`super::snapshots`]), and broadcasts
 //! newly committed transactions for `Watch`.
 //!
-//! One lock serialises apply, snapshot build and snapshot install, and holds the last applied
-//! log id: a snapshot is a consistent view of one applied id, an install never interleaves with
-//! an apply, and applied indexes are checked to be contiguous. Building a snapshot pauses
-//! applies while the state streams to disk (sled has no point-in-time read view).
+//! One lock serialises apply, the cut of a snapshot and snapshot install, and holds the last
+//! applied log id: a snapshot is a consistent view of one applied id, an install never
+//! interleaves with an apply, and applied indexes are checked to be contiguous. Building a
+//! snapshot pauses applies only while it writes back and copies the hot records
+//! (`view::Cut`); the file is written while applies go on.
 //!
 //! Every method that touches sled or files runs on a blocking thread (`spawn_blocking`), never on
 //! a tokio worker.
@@ -63,8 +64,11 @@ pub type Commits = Arc<Vec<TxRecord>>;
 struct Inner {
     db: StateDb,
     snapshots: Snapshots,
-    /// Serialises apply, build and install; holds the last applied log id.
+    /// Serialises apply, the cut of a snapshot being built, and install; holds the last
+    /// applied log id.
     applied: Mutex<Option<LogId>>,
+    /// Serialises building and installing snapshots (a build reads the tree an install drops).
+    snapshotting: Mutex<()>,
     /// The snapshot being received from the leader.
     incoming: Mutex<Option<PathBuf>>,
     commits: broadcast::Sender<Commits>,
@@ -107,6 +111,7 @@ impl StateMachine {
                 applied: Mutex::new(view.applied()?),
                 db,
                 snapshots,
+                snapshotting: Mutex::new(()),
                 incoming: Mutex::new(None),
                 commits,
             }),
@@ -157,27 +162,36 @@ impl StateMachine {
         Ok(out)
     }
 
+    /// Builds a snapshot without holding off applies for longer than it takes to write back
+    /// and copy the hot records: the cut is made under the lock, the file is written after.
     fn build(&self) -> Result<Current, StorageError> {
         let started = std::time::Instant::now();
-        let applied = self.lock();
-        let view = self.view();
-        // The snapshot is of sled's records: everything applied goes there first.
-        view.write_back()?;
-        let generation = self.inner.db.next_generation()?;
-        let snapshot_id = match *applied {
-            Some(l) => format!("{}-{}-g{generation}", l.leader_id.term, l.index),
-            None => format!("0-0-g{generation}"),
+        let _building = self
+            .inner
+            .snapshotting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (meta, cut, generation) = {
+            let applied = self.lock();
+            let view = self.view();
+            let cut = view.cut()?;
+            let generation = self.inner.db.next_generation()?;
+            let snapshot_id = match *applied {
+                Some(l) => format!("{}-{}-g{generation}", l.leader_id.term, l.index),
+                None => format!("0-0-g{generation}"),
+            };
+            let meta = SnapshotMeta {
+                last_log_id: view.applied()?,
+                last_membership: view.membership()?,
+                snapshot_id,
+            };
+            assert_eq!(meta.last_log_id, *applied, "state and applied id disagree");
+            (meta, cut, generation)
         };
-        let meta = SnapshotMeta {
-            last_log_id: view.applied()?,
-            last_membership: view.membership()?,
-            snapshot_id,
-        };
-        assert_eq!(meta.last_log_id, *applied, "state and applied id disagree");
         let (path, records) = self
             .inner
             .snapshots
-            .write(&meta, generation, view.records())
+            .write(&meta, generation, cut.records())
             .map_err(snap_err)?;
         crate::crash_point!("snapshot-build-after-file");
         let current = self
@@ -194,6 +208,11 @@ impl StateMachine {
 
     fn install(&self, meta: &SnapshotMeta, received: PathBuf) -> Result<(), StorageError> {
         let started = std::time::Instant::now();
+        let _installing = self
+            .inner
+            .snapshotting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut applied = self.lock();
         let (file_meta, _) = snapshot_file::open(&received).map_err(snap_err)?;
         if file_meta.snapshot_id != meta.snapshot_id || file_meta.last_log_id != meta.last_log_id {

@@ -153,6 +153,89 @@ impl SledView {
     }
 }
 
+/// A snapshot's cut of the state: its hot records copied at one applied entry, and the chain
+/// sequence then; its cold records are read from sled afterwards, through
+/// `ledger::index::cold_as_of`, while applies go on (cold records are only ever added, each
+/// carrying the sequence that wrote it). Made under the state machine's lock after a
+/// write-back, so sled holds every cold record up to the cut.
+pub struct Cut {
+    tree: sled::Tree,
+    hot: Vec<(Vec<u8>, Vec<u8>)>,
+    sequence: u64,
+}
+
+impl SledView {
+    /// Writes back, then copies what the cut needs (see [`Cut`]).
+    pub fn cut(&self) -> Result<Cut, DbError> {
+        self.write_back()?;
+        let sequence = ledger::queries::chain(self)
+            .map_err(|e| DbError::Corrupt {
+                key: "chain".into(),
+                reason: e.0,
+            })?
+            .map_or(0, |c| c.sequence);
+        let hot = self
+            .memory()
+            .hot
+            .iter()
+            .filter_map(|(k, r)| r.value.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect();
+        Ok(Cut {
+            tree: self.tree.clone(),
+            hot,
+            sequence,
+        })
+    }
+}
+
+impl Cut {
+    /// Every record of the cut, in key order.
+    pub fn records(&self) -> impl Iterator<Item = std::io::Result<(Vec<u8>, Vec<u8>)>> + '_ {
+        let cold = self.tree.iter().filter_map(move |r| {
+            let (k, v) = match r {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(std::io::Error::other(e))),
+            };
+            if ledger::keys::is_hot(&k) {
+                return None;
+            }
+            match ledger::index::cold_as_of(&k, &v, self.sequence) {
+                Ok(Some(v)) => Some(Ok((k.to_vec(), v))),
+                Ok(None) => None,
+                Err(e) => Some(Err(std::io::Error::other(e))),
+            }
+        });
+        Merged {
+            hot: self.hot.iter().peekable(),
+            cold: cold.peekable(),
+        }
+    }
+}
+
+/// Two key-ordered streams of records, merged in key order (their keys never coincide).
+struct Merged<'a, C: Iterator<Item = std::io::Result<(Vec<u8>, Vec<u8>)>>> {
+    hot: std::iter::Peekable<std::slice::Iter<'a, (Vec<u8>, Vec<u8>)>>,
+    cold: std::iter::Peekable<C>,
+}
+
+impl<C: Iterator<Item = std::io::Result<(Vec<u8>, Vec<u8>)>>> Iterator for Merged<'_, C> {
+    type Item = std::io::Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let hot_first = match (self.hot.peek(), self.cold.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => true,
+            (None, Some(_)) | (_, Some(Err(_))) => false,
+            (Some((h, _)), Some(Ok((c, _)))) => h < c,
+        };
+        if hot_first {
+            self.hot.next().map(|(k, v)| Ok((k.clone(), v.clone())))
+        } else {
+            self.cold.next()
+        }
+    }
+}
+
 impl StateView for SledView {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ViewFault> {
         {
@@ -219,15 +302,6 @@ impl SledView {
     /// The ledger's time: the largest leader timestamp applied so far (0 before any entry).
     pub fn ledger_time_ms(&self) -> Result<u64, DbError> {
         Ok(self.meta(LAST_TIMESTAMP)?.unwrap_or(0))
-    }
-
-    /// Every record, in key order (for snapshots). Only of written-back state: the caller
-    /// writes back first and holds off applies (`state::StateMachine::build`).
-    pub fn records(&self) -> impl Iterator<Item = std::io::Result<(Vec<u8>, Vec<u8>)>> + '_ {
-        self.tree.iter().map(|r| {
-            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(std::io::Error::other)
-        })
     }
 
     /// Takes one applied entry's changes (module docs: into memory, written back to sled every

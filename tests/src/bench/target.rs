@@ -166,7 +166,10 @@ impl Target {
             let Ok(mut c) = self.control_or_connect(i).await else {
                 continue;
             };
-            let req = ClusterStatusRequest { local: true, ..Default::default() };
+            let req = ClusterStatusRequest {
+                local: true,
+                ..Default::default()
+            };
             if let Ok(s) = c.cluster_status(req).await {
                 let s = s.into_inner();
                 if s.leader_id != 0 {
@@ -209,7 +212,10 @@ impl Target {
         for i in 0..self.members.len() {
             let mut c = self.connect(i).await?;
             let s = c
-                .cluster_status(ClusterStatusRequest { local: true, ..Default::default() })
+                .cluster_status(ClusterStatusRequest {
+                    local: true,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner();
             self.members[i].id = s.node_id;
@@ -243,7 +249,10 @@ impl Target {
         let mut out = Vec::new();
         for i in 0..self.members.len() {
             if let Ok(mut c) = self.control_or_connect(i).await {
-                let req = ClusterStatusRequest { local: true, ..Default::default() };
+                let req = ClusterStatusRequest {
+                    local: true,
+                    ..Default::default()
+                };
                 if let Ok(s) = c.cluster_status(req).await {
                     out.push(s.into_inner());
                 }
