@@ -209,6 +209,11 @@ pub struct Metrics {
     pub follower_matched_index: Family<FollowerLabels, Gauge>,
     pub follower_lag_entries: Family<FollowerLabels, Gauge>,
     pub health_serving: Gauge,
+    pub read_index_rounds: Counter,
+    pub read_index_shared: Counter,
+    pub read_index_lease: Counter,
+    pub quiet_spells: Counter,
+    pub leadership_terms: Counter,
 }
 
 /// RPC paths the node serves, from the descriptors (Registry) and the standard services.
@@ -400,6 +405,36 @@ impl Metrics {
             "health_serving",
             "1 when grpc.health.v1 answers SERVING (see api::health)",
         );
+        let counter = |r: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            r.register(name, help, c.clone());
+            c
+        };
+        let read_index_rounds = counter(
+            &mut r,
+            "read_index_rounds",
+            "Leadership confirmations for linearizable reads and settles (raft::read_index)",
+        );
+        let read_index_shared = counter(
+            &mut r,
+            "read_index_shared",
+            "Linearizable reads served by a confirmation another read started",
+        );
+        let read_index_lease = counter(
+            &mut r,
+            "read_index_lease",
+            "Linearizable reads served under this leader's read lease, without a round",
+        );
+        let quiet_spells = counter(
+            &mut r,
+            "quiet_spells",
+            "Times this leader went quiet: no majority acknowledged it within the lease",
+        );
+        let leadership_terms = counter(
+            &mut r,
+            "leadership_terms",
+            "Terms this node has led since it started (leader changes to this node)",
+        );
         Metrics {
             registry: r,
             rpcs,
@@ -428,6 +463,11 @@ impl Metrics {
             follower_matched_index,
             follower_lag_entries,
             health_serving,
+            read_index_rounds,
+            read_index_shared,
+            read_index_lease,
+            quiet_spells,
+            leadership_terms,
         }
     }
 
@@ -478,7 +518,7 @@ pub async fn scrape(node: &Node, log: &LogStore) -> String {
     gauge_u64(&m.raft_term, rm.current_term);
     gauge_u64(
         &m.raft_leader,
-        crate::raft::reported_leader(&rm, node.id).unwrap_or(0),
+        crate::raft::reported_leader(&rm, &node.liveness).unwrap_or(0),
     );
     m.raft_state.clear();
     m.raft_state

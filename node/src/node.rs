@@ -32,12 +32,23 @@ pub struct Node {
     pub forwarder: Forwarder,
     /// The watchdog's view: quorum, clock admission, leader contact (health reads it).
     pub liveness: Arc<Liveness>,
+    /// Linearizable reads' leadership confirmations, shared by the reads waiting.
+    pub read_index: crate::raft::read_index::ReadIndex,
 }
+
+/// The timeout of one AppendEntries, heartbeat or read-index confirmation (see [`raft_config`]).
+pub const RPC_TIMEOUT_MS: u64 = 300;
+const _: () =
+    assert!(crate::raft::watchdog::HEARTBEAT_INTERVAL.as_millis() as u64 * 2 <= RPC_TIMEOUT_MS);
+const _: () = assert!(RPC_TIMEOUT_MS < 400, "below election_timeout_min");
 
 pub fn raft_config(c: &Config) -> openraft::Config {
     openraft::Config {
         cluster_name: "carbon-registry".into(),
-        heartbeat_interval: 100,
+        // openraft 0.9 times every AppendEntries, heartbeat and read-index confirmation out at
+        // `heartbeat_interval`: this is that timeout, long enough for a busy follower's fsync.
+        // Heartbeats go out every `watchdog::HEARTBEAT_INTERVAL` (100 ms), which it triggers.
+        heartbeat_interval: RPC_TIMEOUT_MS,
         election_timeout_min: 400,
         election_timeout_max: 800,
         // Elections start from raft::watchdog, after a pre-vote (openraft 0.9 has none).
@@ -189,6 +200,12 @@ async fn assemble(
         watchdog::Settings::new(&raft_cfg, config.clock_tolerance_ms)
             .with_ledger_version_max(crate::ledger::VERSION),
     );
+    {
+        use openraft::storage::RaftLogStorage;
+        if let Some(vote) = log.clone().read_vote().await? {
+            liveness.restored(vote);
+        }
+    }
     let local_ip = crate::raft::network::source_ip(peer_listener.local_addr()?);
     let network = Network {
         self_id: config.id,
@@ -211,6 +228,7 @@ async fn assemble(
         proposer: Proposer::start(raft.clone(), config.max_batch, liveness.clone()),
         pool,
         forwarder: Forwarder::new((!config.client_plaintext).then(|| tls.forward_client())),
+        read_index: crate::raft::read_index::ReadIndex::new(raft.clone(), liveness.clone()),
         liveness,
     });
     Ok((node, log))

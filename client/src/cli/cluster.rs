@@ -158,6 +158,8 @@ struct MemberView {
 #[serde(rename_all = "camelCase")]
 struct StatusView {
     answered_by: u64,
+    /// What the answering node is (leader, follower, recovering, ...).
+    role: String,
     leader_id: u64,
     term: u64,
     commit_index: u64,
@@ -205,6 +207,7 @@ pub fn print(s: &pb::ClusterStatusResponse, health: Vec<String>) {
     if show::output() == Output::Json {
         show::json(&StatusView {
             answered_by: s.node_id,
+            role: s.role.clone(),
             leader_id: s.leader_id,
             term: s.term,
             commit_index: s.commit_index,
@@ -222,8 +225,9 @@ pub fn print(s: &pb::ClusterStatusResponse, health: Vec<String>) {
         let seen_by = if s.node_id == s.leader_id {
             "the leader".to_string()
         } else {
+            let role = if s.role.is_empty() { "member" } else { &s.role };
             format!(
-                "node {} (no leader answered: replication unknown)",
+                "node {} ({role}; no leader answered: replication unknown)",
                 s.node_id
             )
         };

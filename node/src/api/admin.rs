@@ -66,7 +66,7 @@ pub async fn status(node: &Node) -> ClusterStatusResponse {
     ClusterStatusResponse {
         cluster_admin_key,
         node_id: node.id,
-        leader_id: crate::raft::reported_leader(&m, node.id).unwrap_or(0),
+        leader_id: crate::raft::reported_leader(&m, &node.liveness).unwrap_or(0),
         term: m.current_term,
         applied_index: m.last_applied.map_or(0, |l| l.index),
         last_log_index,
@@ -74,6 +74,7 @@ pub async fn status(node: &Node) -> ClusterStatusResponse {
         snapshot_index: m.snapshot.map_or(0, |l| l.index),
         commit_index,
         detail: true,
+        role: crate::raft::role(&m, &node.liveness).as_str().into(),
     }
 }
 

@@ -36,8 +36,14 @@ pub async fn readiness(node: &Node) -> Result<(), String> {
         if let Err(fatal) = &m.running_state {
             return Err(format!("Raft stopped: {fatal}"));
         }
+        if crate::raft::role(&m, &node.liveness) == crate::raft::Role::Recovering {
+            return Err(format!(
+                "recovering: leads term {} in its own view, not yet acknowledged by a majority",
+                m.current_term
+            ));
+        }
         (
-            crate::raft::reported_leader(&m, node.id),
+            crate::raft::reported_leader(&m, &node.liveness),
             m.last_applied.map_or(0, |l| l.index),
         )
     };

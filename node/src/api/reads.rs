@@ -19,7 +19,8 @@ use tonic::transport::Channel;
 pub const MAX_PAGE: usize = super::limits::PAGE_RECORDS_MAX;
 
 /// Linearizable reads: on the leader, confirm leadership and wait until the read index is
-/// applied (openraft's `ensure_linearizable`); on a follower, return a client to the leader.
+/// applied (in rounds shared by the reads waiting: `raft::read_index`); on a follower, return a
+/// client to the leader.
 /// Local reads: nothing to do.
 pub async fn gate(
     node: &Arc<Node>,
@@ -31,8 +32,8 @@ pub async fn gate(
     }
     match leader(&node.raft) {
         Some((id, _)) if id == node.id => {
-            node.raft
-                .ensure_linearizable()
+            node.read_index
+                .confirm()
                 .await
                 .map_err(|e| ApiError::unavailable(format!("cannot confirm leadership: {e}")))?;
             Ok(None)

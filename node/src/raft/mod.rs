@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod network;
 pub mod peer_service;
+pub mod read_index;
 pub mod watchdog;
 
 use carbon_proto::v1::Outcome;
@@ -104,23 +105,74 @@ pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeAddr>;
 pub type StorageError = openraft::StorageError<NodeId>;
 pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeAddr>;
 
-/// The leader this node may report (status, health, metrics): openraft's, except that a member
-/// removed from the voters while it led keeps believing it leads a membership that no longer
-/// names it (openraft 0.9 does not step it down, and the others refuse its traffic); it
-/// leads nobody, so it reports no leader.
-pub fn reported_leader(m: &RaftMetrics, me: NodeId) -> Option<NodeId> {
-    match m.current_leader {
-        Some(l)
-            if l == me
-                && !m
-                    .membership_config
-                    .membership()
-                    .voter_ids()
-                    .any(|v| v == me) =>
-        {
-            None
+/// The leader this node may report (status, health, metrics): openraft's, except
+/// * a member removed from the voters while it led keeps believing it leads a membership that
+///   no longer names it (openraft 0.9 does not step it down, and the others refuse its
+///   traffic): it leads nobody, so it reports no leader;
+/// * a member that leads in its own view but has not heard from a majority in its term
+///   (openraft 0.9 restores a restarted leader from its committed vote, even when the others
+///   have since elected another) is only [`Role::Recovering`]: no leader either. A leader
+///   elected in this process heard from a majority already: their votes.
+pub fn reported_leader(m: &RaftMetrics, live: &watchdog::Liveness) -> Option<NodeId> {
+    match role(m, live) {
+        Role::Removed | Role::Recovering => None,
+        _ => m.current_leader,
+    }
+}
+
+/// What this node is, as status and health report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    /// Leads in its own view, not yet acknowledged by a majority in its term.
+    Recovering,
+    Follower,
+    Candidate,
+    Learner,
+    /// Led, then was removed from the voters (it leads nobody).
+    Removed,
+    Stopped,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Recovering => "recovering",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Learner => "learner",
+            Role::Removed => "removed",
+            Role::Stopped => "stopped",
         }
-        other => other,
+    }
+}
+
+pub fn role(m: &RaftMetrics, live: &watchdog::Liveness) -> Role {
+    use openraft::ServerState as S;
+    let me = live.me;
+    if m.running_state.is_err() {
+        return Role::Stopped;
+    }
+    let voter = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == me);
+    if m.current_leader == Some(me) && !voter {
+        return Role::Removed;
+    }
+    match m.state {
+        S::Leader
+            if live.is_restored_leadership(&m.vote) && m.millis_since_quorum_ack.is_none() =>
+        {
+            Role::Recovering
+        }
+        S::Leader => Role::Leader,
+        S::Candidate => Role::Candidate,
+        S::Learner => Role::Learner,
+        S::Follower => Role::Follower,
+        S::Shutdown => Role::Stopped,
     }
 }
 

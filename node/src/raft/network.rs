@@ -142,21 +142,18 @@ impl Peer {
             }
         };
         let resp = match tokio::time::timeout(option.hard_ttl(), fut).await {
+            // Slowness, not absence: a busy follower answers late. openraft backs off from an
+            // `Unreachable` target for 500 ms; a late answer must not stop replication to a
+            // follower that is alive (issue 19), so it is a network error, retried at the next
+            // heartbeat or entry.
             Err(_) => {
-                return Err(RPCError::Unreachable(Unreachable::new(&Msg(format!(
+                return Err(RPCError::Network(NetworkError::new(&Msg(format!(
                     "node {} did not answer in {:?}",
                     self.target,
                     option.hard_ttl()
                 )))))
             }
-            Ok(Err(status)) => {
-                return Err(RPCError::Unreachable(Unreachable::new(&Msg(format!(
-                    "node {} ({}): {}",
-                    self.target,
-                    self.node.peer_addr,
-                    status.message()
-                )))))
-            }
+            Ok(Err(status)) => return Err(status_error(self.target, &self.node, &status)),
             Ok(Ok(r)) => r.into_inner(),
         };
         let result: Result<Resp, RaftError<NodeId, E>> =
@@ -168,6 +165,26 @@ impl Peer {
                 e,
             ))
         })
+    }
+}
+
+/// A peer's refusal or a transport failure. Only a target that cannot be reached at all
+/// (no connection: `UNAVAILABLE`) is `Unreachable`, for which openraft pauses sending to it;
+/// anything else it answered is retried at once.
+fn status_error<E: std::error::Error>(
+    target: NodeId,
+    node: &NodeAddr,
+    status: &tonic::Status,
+) -> RPCError<NodeId, NodeAddr, RaftError<NodeId, E>> {
+    let msg = Msg(format!(
+        "node {target} ({}): {}",
+        node.peer_addr,
+        status.message()
+    ));
+    if status.code() == tonic::Code::Unavailable {
+        RPCError::Unreachable(Unreachable::new(&msg))
+    } else {
+        RPCError::Network(NetworkError::new(&msg))
     }
 }
 
@@ -196,7 +213,18 @@ impl RaftNetwork<TypeConfig> for Peer {
         if self.liveness.is_muted(&rpc.vote) {
             return Err(gone_quiet());
         }
-        self.call(Kind::Append, &rpc, &option).await
+        let (sent, vote) = (Instant::now(), rpc.vote);
+        self.liveness.sending(&vote, sent);
+        let r = self.call(Kind::Append, &rpc, &option).await;
+        if matches!(
+            r,
+            Ok(AppendEntriesResponse::Success
+                | AppendEntriesResponse::PartialSuccess(_)
+                | AppendEntriesResponse::Conflict)
+        ) {
+            self.liveness.acknowledged(self.target, &vote, sent);
+        }
+        r
     }
 
     async fn install_snapshot(

@@ -9,7 +9,7 @@ use super::network::{answer_to_wire, probe_from_wire};
 use super::watchdog::Liveness;
 use super::{decode, encode, NodeId, Raft};
 use carbon_proto::peer::{peer_server, PeerMessage, ProbeRequest, ProbeResponse};
-use openraft::raft::AppendEntriesResponse;
+use openraft::raft::{AppendEntriesResponse, VoteResponse};
 use serde::Serialize;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -79,6 +79,24 @@ impl PeerService {
 }
 
 impl PeerService {
+    /// A refusal of any vote while [`Liveness::refuses_votes`] (this node just started, or
+    /// holds a read lease): the candidate sees a vote not granted.
+    fn vote_guard(
+        &self,
+    ) -> Option<Result<VoteResponse<NodeId>, openraft::error::RaftError<NodeId>>> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let leading = (m.state == openraft::ServerState::Leader).then_some(&m.vote);
+        if !self.liveness.refuses_votes(leading) {
+            return None;
+        }
+        Some(Ok(VoteResponse {
+            vote: m.vote,
+            vote_granted: false,
+            last_log_id: self.raft.data_metrics().borrow().last_log,
+        }))
+    }
+
     /// Checks the envelope and decodes its payload; returns the sender and the request.
     fn open<T: for<'de> serde::Deserialize<'de>>(
         &self,
@@ -116,7 +134,10 @@ impl peer_server::Peer for PeerService {
     }
 
     async fn vote(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
-        let (from, rpc) = self.open(req)?;
+        let (from, rpc): (NodeId, openraft::raft::VoteRequest<NodeId>) = self.open(req)?;
+        if let Some(refusal) = self.vote_guard() {
+            return self.reply(from, &refusal);
+        }
         let r = self.raft.vote(rpc).await;
         if r.as_ref().is_ok_and(|v| v.vote_granted) {
             self.liveness.vote_granted();

@@ -35,6 +35,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const TICK: Duration = Duration::from_millis(50);
+/// How long after a majority acknowledged a heartbeat its leader may answer linearizable reads
+/// from its own state (`raft::read_index`). Half the shortest election timeout: no member that
+/// acknowledged helps elect another leader sooner than `election_timeout_min` after (openraft's
+/// leader lease, the watchdog's election timer, [`Liveness::refuses_votes`]), and the other
+/// half is margin for clocks that run at different rates.
+pub const LEASE_READ_WINDOW: Duration = Duration::from_millis(200);
+
+/// How often a leader sends heartbeats (openraft's own `heartbeat_interval` is also the timeout
+/// of every AppendEntries, heartbeat and read-index confirmation, so it is set larger and the
+/// watchdog triggers the heartbeats: see `node::raft_config`).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
 /// How often a leader probes every voter (clock samples, who still follows it).
 const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// How long a probe may take.
@@ -58,6 +69,10 @@ pub struct Settings {
 impl Settings {
     pub fn new(raft: &openraft::Config, clock_tolerance_ms: u64) -> Settings {
         assert!(raft.election_timeout_min < raft.election_timeout_max);
+        assert!(
+            LEASE_READ_WINDOW.as_millis() as u64 * 2 <= raft.election_timeout_min,
+            "the read lease is at most half the shortest election timeout"
+        );
         assert!(
             !raft.enable_elect,
             "the watchdog starts elections, not openraft's timer"
@@ -90,6 +105,11 @@ pub enum Refusal {
          this request proposed nothing"
     )]
     QuorumLost { silent_ms: u64, lease_ms: u64 },
+    #[error(
+        "this node restarted as leader and has not yet heard from a majority of voters in its \
+         term: it is recovering; this request proposed nothing"
+    )]
+    Recovering,
     #[error(
         "ledger time comes from the leader's clock, which is not confirmed: {0}; this request \
          proposed nothing"
@@ -124,9 +144,20 @@ pub struct Liveness {
     pub me: NodeId,
     pub settings: Settings,
     started: Instant,
+    /// The vote this node's log held when it started (`Liveness::restored`).
+    vote_at_start: std::sync::OnceLock<Vote>,
     shared: Mutex<Shared>,
     /// True while this node is a leader gone quiet (for waiters, see [`Liveness::until_quiet`]).
     quiet: tokio::sync::watch::Sender<bool>,
+}
+
+/// What a leader knows of its read lease: when it last sent AppendEntries, and per follower
+/// the send time of the newest one acknowledged.
+#[derive(Debug)]
+struct Lease {
+    vote: Vote,
+    last_sent: Instant,
+    acks: BTreeMap<NodeId, Instant>,
 }
 
 #[derive(Debug)]
@@ -143,6 +174,8 @@ struct Shared {
     answers: BTreeMap<NodeId, (Instant, ProbeAnswer)>,
     /// The ledger version this leader proposes: the newest every voter applies.
     ledger_version: u32,
+    /// Leader lease for reads (`raft::read_index`), for the vote this node leads with.
+    lease: Option<Lease>,
 }
 
 impl Liveness {
@@ -151,6 +184,7 @@ impl Liveness {
             me,
             settings,
             started: Instant::now(),
+            vote_at_start: std::sync::OnceLock::new(),
             shared: Mutex::new(Shared {
                 leader_contact: None,
                 leader_commit: 0,
@@ -159,9 +193,21 @@ impl Liveness {
                 clocks: BTreeMap::new(),
                 answers: BTreeMap::new(),
                 ledger_version: 1,
+                lease: None,
             }),
             quiet: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Records the vote this node's log held at startup (set once, before Raft starts).
+    pub fn restored(&self, vote: Vote) {
+        let _ = self.vote_at_start.set(vote);
+    }
+
+    /// Whether `vote` is the one this node started with: a leadership in it was restored by
+    /// openraft from the log, not won by an election in this process.
+    pub fn is_restored_leadership(&self, vote: &Vote) -> bool {
+        self.vote_at_start.get() == Some(vote)
     }
 
     /// Resolves when this leader goes quiet (at once if it is quiet now).
@@ -204,6 +250,80 @@ impl Liveness {
     /// candidate does not start an election while the first one's leadership is on its way.
     pub fn vote_granted(&self) {
         self.leader_contact();
+    }
+
+    /// Called by the peer network before it sends AppendEntries in this leader's `vote`.
+    pub fn sending(&self, vote: &Vote, now: Instant) {
+        let mut s = self.lock();
+        match s.lease.as_mut() {
+            Some(l) if l.vote == *vote => l.last_sent = l.last_sent.max(now),
+            _ => {
+                s.lease = Some(Lease {
+                    vote: *vote,
+                    last_sent: now,
+                    acks: BTreeMap::new(),
+                })
+            }
+        }
+    }
+
+    /// Called by the peer network when `target` acknowledged an AppendEntries sent at `sent`
+    /// in this leader's `vote` (it accepted the vote: success or a log conflict).
+    pub fn acknowledged(&self, target: NodeId, vote: &Vote, sent: Instant) {
+        let mut s = self.lock();
+        if let Some(l) = s.lease.as_mut().filter(|l| l.vote == *vote) {
+            let t = l.acks.entry(target).or_insert(sent);
+            *t = (*t).max(sent);
+        }
+    }
+
+    /// Until when this node, leading with `vote` among `voters`, may answer linearizable reads
+    /// from its own state (`raft::read_index` gives the argument): [`LEASE_READ_WINDOW`] after
+    /// the newest send time a majority (this node included) acknowledged. `None`: no lease.
+    pub fn read_lease_until(
+        &self,
+        vote: &Vote,
+        voters: &[NodeId],
+        now: Instant,
+    ) -> Option<Instant> {
+        let s = self.lock();
+        let l = s.lease.as_ref().filter(|l| l.vote == *vote)?;
+        if !voters.contains(&self.me) {
+            return None;
+        }
+        let mut sent: Vec<Instant> = voters
+            .iter()
+            .filter(|id| **id != self.me)
+            .filter_map(|id| l.acks.get(id).copied())
+            .collect();
+        sent.sort_unstable_by(|a, b| b.cmp(a));
+        let acked = match voters.len() / 2 {
+            0 => now,
+            others => *sent.get(others - 1)?,
+        };
+        Some(acked + LEASE_READ_WINDOW)
+    }
+
+    /// Whether this node must refuse to vote now: for [`LEASE_READ_WINDOW`] after it started
+    /// with a leader's vote in its log (before a crash it may have acknowledged a leader that
+    /// holds a read lease; a new member acknowledged nobody), and, leading
+    /// with `vote`, within [`LEASE_READ_WINDOW`] of its last AppendEntries (an acknowledgement
+    /// of it, even one still on its way, gives this node a read lease). A leader gone quiet
+    /// sends nothing, so it votes again after the window. openraft's own check refuses while a
+    /// follower heard from its leader within `election_timeout_max`.
+    pub fn refuses_votes(&self, leading: Option<&Vote>) -> bool {
+        let now = Instant::now();
+        // Only a member whose log held a leader's vote can have acknowledged one.
+        let followed = self.vote_at_start.get().is_some_and(|v| v.is_committed());
+        if followed && now.duration_since(self.started) < LEASE_READ_WINDOW {
+            return true;
+        }
+        let s = self.lock();
+        leading.is_some_and(|vote| {
+            s.lease.as_ref().is_some_and(|l| {
+                l.vote == *vote && now.duration_since(l.last_sent) < LEASE_READ_WINDOW
+            })
+        })
     }
 
     /// Whether the peer network must not send AppendEntries (or a snapshot) for `vote`.
@@ -317,6 +437,7 @@ struct Watch {
     /// When the network was last allowed to speak for this leader again.
     resumed_at: Option<Instant>,
     last_probe_round: Option<Instant>,
+    last_heartbeat: Option<Instant>,
     probing: Option<tokio::task::JoinHandle<()>>,
     /// Follower duties: the next election timeout and when it was last considered.
     timeout: Duration,
@@ -374,6 +495,7 @@ pub async fn run(raft: Raft, live: Arc<Liveness>, prober: Prober) {
         leading: None,
         resumed_at: None,
         last_probe_round: None,
+        last_heartbeat: None,
         probing: None,
         timeout: random_timeout(&live.settings, &mut rng),
         considered_at: Instant::now(),
@@ -388,6 +510,7 @@ pub async fn run(raft: Raft, live: Arc<Liveness>, prober: Prober) {
             return;
         }
         if t.leader {
+            heartbeat(&raft, &mut w).await;
             lead(&live, &prober, &mut w, &t);
         } else {
             if w.leading.take().is_some() {
@@ -399,6 +522,21 @@ pub async fn run(raft: Raft, live: Arc<Liveness>, prober: Prober) {
                 follow(&raft, &live, &prober, &mut w, &mut rng).await;
             }
         }
+    }
+}
+
+/// Leader duties: a heartbeat every [`HEARTBEAT_INTERVAL`] (only sends a message to openraft's
+/// core; a replication stream with an append in flight sends it after that append).
+async fn heartbeat(raft: &Raft, w: &mut Watch) {
+    let now = Instant::now();
+    if w.last_heartbeat
+        .is_some_and(|t| now.duration_since(t) < HEARTBEAT_INTERVAL)
+    {
+        return;
+    }
+    w.last_heartbeat = Some(now);
+    if let Err(e) = raft.trigger().heartbeat().await {
+        tracing::debug!("heartbeat not sent: {e}");
     }
 }
 
@@ -418,6 +556,7 @@ fn lead(live: &Arc<Liveness>, prober: &Prober, w: &mut Watch, m: &Tick) {
     let (voters, peers) = (&w.members.voters[..], &w.members.peers);
     if w.leading.as_ref().map(|l| &l.0) != Some(&m.vote) {
         tracing::info!(vote = %m.vote, "leading");
+        crate::metrics::get().leadership_terms.inc();
         w.leading = Some((m.vote, now));
         w.resumed_at = Some(now);
     }
@@ -446,6 +585,11 @@ fn lead(live: &Arc<Liveness>, prober: &Prober, w: &mut Watch, m: &Tick) {
             silent_ms: silent.min(since_resumed).as_millis() as u64,
             lease_ms: lease.as_millis() as u64,
         }),
+        // openraft 0.9 restores a restarted leader from its committed vote: until a majority
+        // acknowledges it in this term it leads nobody (it reports "recovering").
+        _ if live.is_restored_leadership(&m.vote) && m.millis_since_quorum_ack.is_none() => {
+            Some(Refusal::Recovering)
+        }
         Err(e) => Some(Refusal::Clock(e.clone())),
         Ok(()) => None,
     };
@@ -544,6 +688,7 @@ fn set_quiet(live: &Liveness, vote: Option<Vote>) {
     if s.muted != vote {
         match &vote {
             Some(v) => {
+                crate::metrics::get().quiet_spells.inc();
                 tracing::warn!(vote = %v, "leader going quiet: no AppendEntries until a majority follows again or another leader takes over")
             }
             None if s.muted.is_some() => tracing::info!("leader speaking again"),
@@ -562,6 +707,7 @@ fn set_admission(live: &Liveness, admission: Result<(), Refusal>) {
         Err(Refusal::QuorumLost { .. }) => 2,
         Err(Refusal::Clock(ClockError::Unconfirmed { .. })) => 3,
         Err(Refusal::Clock(ClockError::Disagrees { .. })) => 4,
+        Err(Refusal::Recovering) => 5,
     };
     // Logged when the kind of answer changes, not at every tick.
     if kind(&s.admission) != kind(&admission) {
@@ -737,5 +883,90 @@ mod tests {
         assert!(!live.is_muted(&newer));
         set_quiet(&live, None);
         assert!(!live.is_muted(&mine));
+    }
+
+    #[test]
+    fn a_read_lease_lasts_the_window_after_the_send_a_majority_acknowledged() {
+        let ms = Duration::from_millis;
+        let live = Liveness::new(1, settings());
+        let mut vote = Vote::new(3, 1);
+        vote.commit();
+        let voters = [1, 2, 3];
+        let t0 = Instant::now();
+        assert_eq!(
+            live.read_lease_until(&vote, &voters, t0),
+            None,
+            "no send yet"
+        );
+        live.sending(&vote, t0);
+        assert_eq!(
+            live.read_lease_until(&vote, &voters, t0),
+            None,
+            "nobody acknowledged"
+        );
+        live.acknowledged(2, &vote, t0);
+        assert_eq!(
+            live.read_lease_until(&vote, &voters, t0),
+            Some(t0 + LEASE_READ_WINDOW),
+            "this node and node 2 are a majority of three"
+        );
+        // Five voters need two others; the older of the two newest counts.
+        let five = [1, 2, 3, 4, 5];
+        assert_eq!(live.read_lease_until(&vote, &five, t0), None);
+        let t1 = t0 + ms(50);
+        live.sending(&vote, t1);
+        live.acknowledged(4, &vote, t1);
+        assert_eq!(
+            live.read_lease_until(&vote, &five, t1),
+            Some(t0 + LEASE_READ_WINDOW)
+        );
+        // An older acknowledgement never shortens the lease; another vote has none.
+        live.acknowledged(2, &vote, t0 - ms(10));
+        assert_eq!(
+            live.read_lease_until(&vote, &voters, t1),
+            Some(t0 + LEASE_READ_WINDOW)
+        );
+        live.acknowledged(2, &vote, t1);
+        assert_eq!(
+            live.read_lease_until(&vote, &voters, t1),
+            Some(t1 + LEASE_READ_WINDOW)
+        );
+        let mut newer = Vote::new(4, 1);
+        newer.commit();
+        assert_eq!(live.read_lease_until(&newer, &voters, t1), None);
+        // A vote that begins to send starts a lease of its own, without the old acks.
+        live.sending(&newer, t1);
+        assert_eq!(live.read_lease_until(&newer, &voters, t1), None);
+        // A single voter is its own majority.
+        assert!(live.read_lease_until(&newer, &[1], t1).is_some());
+    }
+
+    #[test]
+    fn a_member_refuses_votes_just_after_it_starts_and_while_it_leads_with_a_lease() {
+        let ms = Duration::from_millis;
+        let live = Liveness::new(1, settings());
+        assert!(
+            !live.refuses_votes(None),
+            "a new member acknowledged nobody"
+        );
+        let mut followed = Vote::new(2, 2);
+        followed.commit();
+        live.restored(followed);
+        assert!(
+            live.refuses_votes(None),
+            "just restarted after following a leader"
+        );
+        std::thread::sleep(LEASE_READ_WINDOW + ms(20));
+        assert!(
+            !live.refuses_votes(None),
+            "a follower: openraft's own check decides"
+        );
+        let mut vote = Vote::new(3, 1);
+        vote.commit();
+        assert!(!live.refuses_votes(Some(&vote)), "a leader that never sent");
+        live.sending(&vote, Instant::now());
+        assert!(live.refuses_votes(Some(&vote)), "a leader that just sent");
+        live.sending(&vote, Instant::now() - LEASE_READ_WINDOW - ms(1));
+        assert!(live.refuses_votes(Some(&vote)), "the newest send counts");
     }
 }

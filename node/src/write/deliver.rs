@@ -254,7 +254,7 @@ fn committed(node: &Node, tx_id: &TxId) -> Result<Option<Outcome>, ApiError> {
 
 /// Confirms leadership and waits until everything committed before now is applied here.
 async fn read_index(node: &Node) -> Result<(), ApiError> {
-    node.raft.ensure_linearizable().await.map_err(|e| {
+    node.read_index.confirm().await.map_err(|e| {
         ApiError::fate_unknown(
             ErrorCode::Unavailable,
             format!("cannot confirm leadership: {e}"),

@@ -7,6 +7,7 @@
 //! - [`workload`]: pre-signed transfers (uniform, one-hot), always within each sender's units;
 //! - [`drive`]: closed loops (Submit at concurrency C, SubmitBatch of B from K clients);
 //! - [`open_loop`]: fixed-rate sends with latency from the intended send time (HDR);
+//! - [`reads`]: local and linearizable reads on the leader, one reader and eight;
 //! - [`procfs`], [`measure`]: /proc and data-dir readings around each phase, per role;
 //! - [`verify`]: the ed25519 bound of one core; [`postgres`]: the PostgreSQL baseline;
 //! - [`target`]: the cluster under test; [`run`]: the scenarios; [`report`]: the tables.
@@ -17,6 +18,7 @@ pub mod measure;
 pub mod open_loop;
 pub mod postgres;
 pub mod procfs;
+pub mod reads;
 pub mod report;
 pub mod run;
 pub mod target;

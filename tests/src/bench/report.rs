@@ -88,6 +88,20 @@ pub fn print_progress(r: &ClusterRun, batch_clients: usize) {
             }
         );
     }
+    for r in &r.reads {
+        println!(
+            "  {:<34} {:>9.0} reads/s  p50 {:.2} ms, p99 {:.2} ms{}",
+            r.name(),
+            r.rps(),
+            r.latency.value_at_quantile(0.5) as f64 / 1000.0,
+            r.latency.value_at_quantile(0.99) as f64 / 1000.0,
+            if r.failed > 0 {
+                format!("  [{} failed]", r.failed)
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 impl Report {
@@ -125,6 +139,7 @@ impl Report {
             self.print_setup(nodes);
             self.print_throughput(nodes);
             self.print_open_loop(nodes);
+            self.print_reads(nodes);
             self.print_resources(nodes);
         }
         for r in self.runs.iter().filter(|r| r.error.is_some()) {
@@ -231,6 +246,42 @@ impl Report {
                     "{l:<6} offered {rate:.0}/s ({scheduled} sent, {late} late > 2 ms): {} ok ({:.0}/s) · p50 {} · p99 {} · p999 {} · max {}{}",
                     p.tally.ok, p.tally.tps(), ms(h, 0.5), ms(h, 0.99), ms(h, 0.999), ms(h, 1.0),
                     if p.tally.summary().is_empty() { String::new() } else { format!(" · {}", p.tally.summary()) }
+                );
+            }
+        }
+    }
+
+    fn print_reads(&self, nodes: usize) {
+        println!("\n--- {nodes} node(s): reads on the leader, closed loop (reads/s; latency per read, ms) ---");
+        for l in self.labels() {
+            let runs: Vec<&ClusterRun> = self
+                .runs
+                .iter()
+                .filter(|r| r.nodes == nodes && r.build == l && r.error.is_none())
+                .collect();
+            for (linearizable, readers) in super::reads::READ_PHASES {
+                let ps: Vec<_> = runs
+                    .iter()
+                    .flat_map(|r| r.reads.iter())
+                    .filter(|p| p.linearizable == linearizable && p.readers == readers)
+                    .collect();
+                let Some(first) = ps.first() else { continue };
+                let mut h = crate::bench::drive::histogram();
+                for p in &ps {
+                    let _ = h.add(&p.latency);
+                }
+                let rps = ps.iter().map(|p| p.rps()).sum::<f64>() / ps.len() as f64;
+                let failed: u64 = ps.iter().map(|p| p.failed).sum();
+                println!(
+                    "{l:<6} {:<34} {rps:>9.0} reads/s · p50 {:.2} · p99 {:.2}{}",
+                    first.name(),
+                    h.value_at_quantile(0.5) as f64 / 1000.0,
+                    h.value_at_quantile(0.99) as f64 / 1000.0,
+                    if failed > 0 {
+                        format!(" · {failed} failed")
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }

@@ -6,6 +6,7 @@ use super::drive::{self, Tally};
 use super::measure::{self, Usage};
 use super::open_loop;
 use super::postgres::{self, PgRun};
+use super::reads::{self, ReadPhase};
 use super::report::{self, Report};
 use super::target::{Client, Target};
 use super::verify;
@@ -124,6 +125,7 @@ pub struct ClusterRun {
     pub opened: Step,
     pub funded: Step,
     pub phases: Vec<PhaseResult>,
+    pub reads: Vec<ReadPhase>,
     pub error: Option<String>,
 }
 
@@ -188,6 +190,7 @@ async fn one_cluster(
         opened: Step::default(),
         funded: Step::default(),
         phases: Vec::new(),
+        reads: Vec::new(),
         error: None,
     };
     println!(
@@ -257,6 +260,13 @@ async fn scenarios(
             submit256 = Some(r.tally.tps());
         }
         out.phases.push(r);
+    }
+    let leader = target.leader_index().await?;
+    let pool = target.pool(leader, CONNECTIONS).await?;
+    let secs = (opts.phase_secs / 4.0).clamp(2.0, 10.0);
+    for (linearizable, readers) in reads::READ_PHASES {
+        out.reads
+            .push(reads::run(&pool, linearizable, readers, secs).await);
     }
     Ok(())
 }
