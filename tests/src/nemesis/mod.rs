@@ -82,6 +82,8 @@ pub struct Report {
     pub unknown_answers: u64,
     pub timeline: monitor::Timeline,
     pub elapsed: Duration,
+    /// Every acknowledged write: when it was first sent and how long until its committed answer.
+    pub waits: Vec<(Instant, Duration)>,
 }
 
 impl Report {
@@ -96,6 +98,18 @@ impl Report {
             .map(|f| f.start)
             .or(self.timeline.end)
             .unwrap_or_else(Instant::now)
+    }
+
+    /// Longest wait of an acknowledged write (first send to committed answer) that was in
+    /// flight during fault `i` or its aftermath (until the next fault starts).
+    pub fn longest_wait(&self, i: usize) -> Duration {
+        let (start, end) = (self.faults[i].start, self.window_end(i));
+        self.waits
+            .iter()
+            .filter(|(sent, wait)| *sent < end && *sent + *wait > start)
+            .map(|(_, wait)| *wait)
+            .max()
+            .unwrap_or_default()
     }
 
     /// Longest no-commit gap of fault `i`: one that began while the fault was on, and one that
@@ -174,7 +188,14 @@ pub async fn run(opts: Options) -> Report {
             .filter(|t| t.in_batch == batch && matches!(t.fate, workload::Fate::Committed(_)))
             .count()
     };
+    let waits = logs
+        .iter()
+        .flat_map(|l| &l.txs)
+        .filter(|t| matches!(t.fate, workload::Fate::Committed(_)))
+        .filter_map(|t| Some((t.first_sent?, t.answered_at?.checked_duration_since(t.first_sent?)?)))
+        .collect();
     Report {
+        waits,
         acked_single: acked(false),
         acked_in_batches: acked(true),
         unknown_answers: logs.iter().map(|l| l.unknown_answers).sum(),
@@ -254,13 +275,15 @@ impl fmt::Display for Report {
             o.seed,
             secs(self.elapsed)
         )?;
-        let mut by_kind: BTreeMap<FaultKind, (usize, Duration, Duration)> = BTreeMap::new();
+        let mut by_kind: BTreeMap<FaultKind, (usize, Duration, Duration, Duration)> =
+            BTreeMap::new();
         for (i, fault) in self.faults.iter().enumerate() {
             let (during, after) = self.gaps(i);
             let e = by_kind.entry(fault.kind).or_default();
             e.0 += 1;
             e.1 = e.1.max(during);
             e.2 = e.2.max(after);
+            e.3 = e.3.max(self.longest_wait(i));
         }
         writeln!(f, "faults injected: {}", self.faults.len())?;
         let r = &self.resolution;
@@ -278,16 +301,17 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "longest no-commit gap per fault kind (begun during the fault / after its heal, until the next fault):"
+            "longest no-commit gap per fault kind (begun during the fault / after its heal, until the next fault); longest wait of an acknowledged write in flight then (first send to committed answer):"
         )?;
-        for (kind, (n, during, after)) in &by_kind {
+        for (kind, (n, during, after, wait)) in &by_kind {
             writeln!(
                 f,
-                "  {:<22} x{:<3} {:>7} / {:>7}",
+                "  {:<22} x{:<3} {:>7} / {:>7}   wait {:>7}",
                 format!("{kind:?}"),
                 n,
                 secs(*during),
-                secs(*after)
+                secs(*after),
+                secs(*wait)
             )?;
         }
         writeln!(

@@ -78,6 +78,8 @@ pub struct TxRecord {
     pub in_batch: bool,
     pub attempts: u32,
     pub fate: Fate,
+    /// When the first attempt was sent (the wait of an acknowledged write counts from here).
+    pub first_sent: Option<Instant>,
     pub answered_at: Option<Instant>,
 }
 
@@ -196,6 +198,7 @@ fn next_transfer(c: usize, step: &mut usize, rng: &mut fastrand::Rng, valid: Dur
         in_batch: false,
         attempts: 0,
         fate: Fate::Unknown("never sent".into()),
+        first_sent: None,
         answered_at: None,
     }
 }
@@ -259,6 +262,10 @@ async fn settle(
         }
         let node = pick_node(log, rng);
         let conn = &mut conns[node];
+        let now = Instant::now();
+        for &i in &open {
+            txs[i].first_sent.get_or_insert(now);
+        }
         let answers = if txs[open[0]].in_batch {
             let req = SubmitBatchRequest {
                 txs: open.iter().map(|&i| txs[i].signed.clone()).collect(),
