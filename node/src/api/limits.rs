@@ -32,8 +32,11 @@ pub const ADMIN_REQUEST_VALID_MS_MAX: u64 = 5 * 60 * 1000;
 /// Admin requests a node remembers (to refuse their replay) within that validity; more are
 /// refused (only the cluster admin key's holder can send them).
 pub const ADMIN_REQUESTS_REMEMBERED_MAX: usize = 4_096;
-/// Bytes of signed transactions queued on the leader and not yet proposed.
-pub const PROPOSAL_QUEUE_BYTES_MAX: usize = 64 << 20;
+/// Bytes of signed transactions queued on the leader and not yet proposed: the largest request
+/// a client may send (one SubmitBatch must always fit), ~100,000 transfers of ~300 bytes. More
+/// is answered RESOURCE_EXHAUSTED, nothing proposed.
+pub const PROPOSAL_QUEUE_BYTES_MAX: usize = 32 << 20;
+const _: () = assert!(PROPOSAL_QUEUE_BYTES_MAX >= super::forward::MAX_CLIENT_MESSAGE);
 /// Records in one page of a list read.
 pub const PAGE_RECORDS_MAX: usize = 1_000;
 /// Encoded bytes of the records of one page of a list read (a page ends before the record that
