@@ -1,6 +1,7 @@
 //! The carbon registry node.
 //!
-//! * [`ledger`]: the registry's rules as a pure, deterministic state machine (no I/O).
+//! * [`ledger`]: the registry's rules as a pure, deterministic state machine (no I/O): the
+//!   `carbon-ledger` crate, re-exported under this name.
 //! * [`storage`]: the Raft log (a WAL), the state machine on sled, snapshots on disk;
 //!   [`crash`] names the crash points the recovery test visits.
 //! * [`raft`]: openraft's type configuration and the peer network over gRPC.
@@ -22,7 +23,7 @@ pub mod config;
 pub mod crash;
 pub mod disclosure_page;
 pub mod genesis;
-pub mod ledger;
+pub use carbon_ledger as ledger;
 pub mod metrics;
 pub mod node;
 pub mod raft;
