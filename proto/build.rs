@@ -16,8 +16,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Server reflection serves these descriptors (node::api::reflection).
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("descriptors.bin"), &bytes)?;
+    // The gRPC stubs only with the `grpc` feature: without it the messages are plain prost types
+    // and the crate does not depend on tonic (carbon-ledger builds on that).
+    let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
     // Undecodable messages are INVALID_ARGUMENT/MALFORMED, not INTERNAL (src/codec.rs).
     tonic_prost_build::configure()
+        .build_client(grpc)
+        .build_server(grpc)
         .codec_path("crate::codec::Codec")
         .compile_fds(descriptors)?;
     Ok(())

@@ -13,7 +13,7 @@
 //! (storage::state, storage::state_db).
 
 // Besides the crash points, one fault point returns an error instead: `apply-fails` (a storage
-// error while applying), to prove a fatal Raft error stops the process (node::run).
+// error while applying), to prove a fatal Raft error stops the process (serve::run).
 
 /// Every crash point, for the test that visits them all.
 pub const CRASH_POINTS: &[&str] = &[

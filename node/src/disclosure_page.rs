@@ -13,8 +13,8 @@
 //! any browser and prints. Rendering reads sled and may block a tokio worker for a few
 //! milliseconds; each table shows at most [`ROWS_MAX`] rows.
 
-use crate::api::errors::ApiError;
 use crate::api::reads;
+use crate::errors::ApiError;
 use crate::ledger::dates;
 use crate::node::Node;
 use axum::extract::{RawQuery, State};

@@ -216,7 +216,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     };
     init_logs(config.log_format, &config.log_filter);
     let genesis = carbon_node::genesis::load(&config.genesis)?;
-    runtime()?.block_on(carbon_node::node::run(config, genesis, shutdown_signal()))
+    runtime()?.block_on(carbon_node::serve::run(config, genesis, shutdown_signal()))
 }
 
 fn check(path: &std::path::Path, genesis: &std::path::Path) -> anyhow::Result<()> {

@@ -12,8 +12,13 @@
 //! * [`text`]: finding a NUL in any text field of an encoded transaction body.
 //! * [`signing`]: the signing rule every client and node shares: transaction id, the
 //!   domain-separated hash that signatures cover, strict verification, and M-of-N thresholds.
+//!
+//! Feature `grpc` (default): the gRPC clients and servers in [`v1`] and [`peer`], [`codec`] and
+//! [`status`]. Without it the crate has no tonic: the messages are plain prost types
+//! (`carbon-ledger` depends on it so).
 
 pub mod chain;
+#[cfg(feature = "grpc")]
 pub mod codec;
 pub mod dates;
 pub mod genesis;
@@ -21,20 +26,21 @@ pub mod hex_json;
 pub mod names;
 pub mod read_auth;
 pub mod signing;
+#[cfg(feature = "grpc")]
 pub mod status;
 pub mod text;
 
 /// Generated protobuf types and gRPC stubs for `carbon.registry.v1`.
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {
-    tonic::include_proto!("carbon.registry.v1");
+    include!(concat!(env!("OUT_DIR"), "/carbon.registry.v1.rs"));
     include!(concat!(env!("OUT_DIR"), "/carbon.registry.v1.serde.rs"));
 }
 
 /// Generated types and gRPC stubs for node-to-node Raft traffic (`carbon.peer.v1`).
 #[allow(clippy::all, missing_docs)]
 pub mod peer {
-    tonic::include_proto!("carbon.peer.v1");
+    include!(concat!(env!("OUT_DIR"), "/carbon.peer.v1.rs"));
 }
 
 pub use signing::{SigningError, VerifiedTx};

@@ -5,10 +5,10 @@
 //! catch up), then `ChangeMembership` makes the membership exactly the voters it names (learners
 //! not named are removed), refusing a new voter that has not caught up (MEMBER_NOT_CAUGHT_UP).
 
-use super::errors::{from_status, ApiError};
-use super::forward::{forwarded, leader};
 use super::health::CATCHING_UP_ENTRIES_MAX;
-use super::limits::{ADMIN_REQUESTS_REMEMBERED_MAX, ADMIN_REQUEST_VALID_MS_MAX};
+use crate::errors::{from_status, ApiError};
+use crate::forward::{forwarded, leader};
+use crate::limits::{ADMIN_REQUESTS_REMEMBERED_MAX, ADMIN_REQUEST_VALID_MS_MAX};
 use crate::node::Node;
 use crate::raft::NodeAddr;
 use crate::write::checks::now_ms;
@@ -94,7 +94,7 @@ pub async fn cluster_status(
                     match c.cluster_status(forwarded(req.clone())).await {
                         Ok(r) => return Ok(r.into_inner()),
                         // The leader judged the credential: its refusal stands.
-                        Err(s) if super::errors::detail(&s).is_some() => {
+                        Err(s) if crate::errors::detail(&s).is_some() => {
                             return Err(from_status(&s))
                         }
                         Err(_) => {}
@@ -197,7 +197,7 @@ fn remember_once(hash: [u8; 32], valid_until_ms: u64, now: u64) -> Result<(), Ap
         ));
     }
     if accepted.len() >= ADMIN_REQUESTS_REMEMBERED_MAX {
-        return Err(super::limits::exhausted(format!(
+        return Err(crate::limits::exhausted(format!(
             "{ADMIN_REQUESTS_REMEMBERED_MAX} admin requests accepted in the last \
              {ADMIN_REQUEST_VALID_MS_MAX} ms (ADMIN_REQUESTS_REMEMBERED_MAX); retry later"
         )));

@@ -10,7 +10,7 @@
 //! the public disclosure shows. A credential that is present but wrong is an error, never a
 //! silent downgrade to the public view.
 
-use super::errors::ApiError;
+use crate::errors::ApiError;
 use crate::ledger::{queries, StateView};
 use crate::write::checks::now_ms;
 use carbon_proto::read_auth::{signing_hash_of, PrivateRead};

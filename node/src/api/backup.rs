@@ -10,7 +10,7 @@
 //! (`crate::backup`).
 
 use super::admin;
-use super::errors::ApiError;
+use crate::errors::ApiError;
 use crate::node::Node;
 use carbon_proto::v1::{admin_body::Action, AdminRequest, BackupChunk, ErrorCode};
 use std::io::Read;

@@ -9,19 +9,16 @@
 //!   ones redacted for watchers who may not see them.
 //! * [`admin`]: cluster status and membership changes signed by the cluster admin key;
 //!   [`backup`]: a consistent backup of this node's state, streamed.
-//! * [`errors`]: the one mapping from error codes to gRPC statuses.
 //! * [`health`]: `grpc.health.v1` statuses from Raft and the watchdog; [`reflection`]: server
 //!   reflection; [`rpc_metrics`]: request durations per RPC and code.
 //!
-//! Only this module (with `raft::network`/`peer_service`) knows gRPC.
+//! Below it and shared with `write`: `crate::errors` (the one mapping from error codes to gRPC
+//! statuses), `crate::forward` (the leader forwarder) and `crate::limits`.
 
 pub mod admin;
 pub mod auth;
 pub mod backup;
-pub mod errors;
-pub mod forward;
 pub mod health;
-pub mod limits;
 pub mod reads;
 pub mod reflection;
 pub mod rpc_metrics;
@@ -29,11 +26,11 @@ pub mod simulate;
 pub mod submit;
 pub mod watch;
 
+use crate::errors::ApiError;
+use crate::forward::{forwarded, is_forwarded};
 use crate::node::Node;
 use carbon_proto::v1::registry_server::Registry;
 use carbon_proto::v1::*;
-use errors::ApiError;
-use forward::{forwarded, is_forwarded};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 

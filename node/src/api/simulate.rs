@@ -9,7 +9,7 @@
 //! Blocks a tokio worker for one ledger application (microseconds to a few milliseconds).
 
 use super::auth::{self, Policy, Reader};
-use super::errors::ApiError;
+use crate::errors::ApiError;
 use crate::ledger::{self, queries, Ctx};
 use crate::node::Node;
 use carbon_proto::v1::{ErrorCode, SimulateRequest, SimulateResponse, TxBody};

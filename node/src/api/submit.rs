@@ -1,7 +1,7 @@
 //! Submit and SubmitBatch: the gRPC adapter over the write path (`crate::write`), which gives
 //! every transaction exactly one answer: its outcome, or an error with its fate.
 
-use super::errors::ApiError;
+use crate::errors::ApiError;
 use crate::node::Node;
 use carbon_proto::v1::{submit_result, ErrorCode, Outcome, SignedTx, SubmitResult};
 use std::sync::Arc;

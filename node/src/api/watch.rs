@@ -13,13 +13,13 @@
 //! or the other accounts out.
 
 use super::auth::{authorise, Reader};
-use super::errors::ApiError;
-use super::limits::{
+use super::reads::{as_seen_by, MAX_PAGE};
+use crate::errors::ApiError;
+use crate::ledger::queries;
+use crate::limits::{
     exhausted, WATCH_PUBLIC_STREAMS_MAX, WATCH_REGULATOR_STREAMS_MAX, WATCH_STREAMS_MAX,
     WATCH_STREAMS_PER_ACCOUNT_MAX,
 };
-use super::reads::{as_seen_by, MAX_PAGE};
-use crate::ledger::queries;
 use crate::node::Node;
 use carbon_proto::v1::{AccountStatus, CommittedTx, TxRecord, WatchRequest};
 use std::collections::BTreeMap;

@@ -44,7 +44,7 @@ pub const LEASE_READ_WINDOW: Duration = Duration::from_millis(200);
 
 /// How often a leader sends heartbeats (openraft's own `heartbeat_interval` is also the timeout
 /// of every AppendEntries, heartbeat and read-index confirmation, so it is set larger and the
-/// watchdog triggers the heartbeats: see `node::raft_config`).
+/// watchdog triggers the heartbeats: see `serve::raft_config`).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
 /// How often a leader probes every voter (clock samples, who still follows it).
 const PROBE_INTERVAL: Duration = Duration::from_millis(250);

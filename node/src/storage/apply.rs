@@ -62,7 +62,7 @@ pub fn apply(
     }
     changes.push((APPLIED.to_vec(), Some(meta_bytes(&Some(log_id)))));
     crate::crash_point!("apply-before-write");
-    // Fault injection (tests): a storage error here must stop the node (node::run).
+    // Fault injection (tests): a storage error here must stop the node (serve::run).
     fail::fail_point!("apply-fails", |_| Err(ApplyError::Db(DbError::Corrupt {
         key: "(none)".into(),
         reason: "fault injected by the apply-fails point".into(),

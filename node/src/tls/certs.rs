@@ -9,8 +9,8 @@
 //!   valid five years.
 //! * A client certificate: common name = the client's name, TLS client only, no node name.
 
+use super::NodeId;
 use super::{node_name, NODE_NAME_SUFFIX};
-use crate::raft::NodeId;
 use anyhow::{bail, Context};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,

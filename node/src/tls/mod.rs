@@ -16,12 +16,15 @@
 pub mod certs;
 pub mod reload;
 
-use crate::raft::NodeId;
 use anyhow::{bail, Context};
 use reload::{Callers, Current};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+/// A member's id, as its certificate names it (the same type as `raft::NodeId`: tls sits
+/// below raft and does not import it).
+pub type NodeId = u64;
 
 /// Every node name ends with this; no other certificate name may.
 pub const NODE_NAME_SUFFIX: &str = ".carbon.internal";

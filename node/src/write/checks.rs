@@ -13,7 +13,7 @@
 //! fate is NOT_APPLIED. Expiry is not an ingress check: the leader decides it against its own
 //! clock and the ledger's time (see `super::deliver`).
 
-use crate::api::errors::ApiError;
+use crate::errors::ApiError;
 use crate::ledger::{exec, queries, StateView};
 use carbon_proto::signing::TxId;
 use carbon_proto::v1::{ErrorCode, SignedTx, TxBody};

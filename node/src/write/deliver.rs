@@ -20,8 +20,8 @@
 
 use super::checks;
 use super::pool::Checked;
-use crate::api::errors::{from_detail, from_status, ApiError};
-use crate::api::forward::{forwarded, leader};
+use crate::errors::{from_detail, from_status, ApiError};
+use crate::forward::{forwarded, leader};
 use crate::ledger;
 use crate::node::Node;
 use bytes::Bytes;

@@ -24,8 +24,8 @@ pub mod deliver;
 pub mod pool;
 pub mod proposer;
 
-use crate::api::errors::ApiError;
-use crate::api::forward::leader;
+use crate::errors::ApiError;
+use crate::forward::leader;
 use crate::node::Node;
 use carbon_proto::v1::{ErrorCode, Outcome, SignedTx};
 use deliver::Pending;

@@ -10,9 +10,9 @@
 //! A follower only looks up: the leader verifies every signature, once.
 
 use super::checks;
-use crate::api::errors::ApiError;
-use crate::api::limits::exhausted;
+use crate::errors::ApiError;
 use crate::ledger;
+use crate::limits::exhausted;
 use crate::storage::StateMachine;
 use carbon_proto::signing::TxId;
 use carbon_proto::v1::{ErrorCode, Outcome, SignedTx};

@@ -12,8 +12,8 @@
 //! would exceed it is refused at once (RESOURCE_EXHAUSTED, fate NOT_APPLIED) rather than queued
 //! behind seconds of work.
 
-use crate::api::errors::ApiError;
-use crate::api::limits::{exhausted, PROPOSAL_QUEUE_BYTES_MAX};
+use crate::errors::ApiError;
+use crate::limits::{exhausted, PROPOSAL_QUEUE_BYTES_MAX};
 use crate::raft::watchdog::Liveness;
 use crate::raft::{Batch, Raft};
 use bytes::Bytes;

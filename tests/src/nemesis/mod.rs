@@ -192,7 +192,12 @@ pub async fn run(opts: Options) -> Report {
         .iter()
         .flat_map(|l| &l.txs)
         .filter(|t| matches!(t.fate, workload::Fate::Committed(_)))
-        .filter_map(|t| Some((t.first_sent?, t.answered_at?.checked_duration_since(t.first_sent?)?)))
+        .filter_map(|t| {
+            Some((
+                t.first_sent?,
+                t.answered_at?.checked_duration_since(t.first_sent?)?,
+            ))
+        })
         .collect();
     Report {
         waits,

@@ -2,7 +2,7 @@
 //! leader's client API over a pooled connection. A forwarded request carries a marker header, so
 //! it is never forwarded a second time (no loops while leadership moves).
 
-use super::errors::ApiError;
+use crate::errors::ApiError;
 use crate::raft::{NodeAddr, NodeId, Raft};
 use carbon_proto::v1::registry_client::RegistryClient;
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //! through the real ledger, and checking the invariants after every entry.
 #![allow(dead_code)]
 
-use carbon_node::ledger::{self, audit, queries, Ctx, MemState};
+use carbon_ledger::{self as ledger, audit, queries, Ctx, MemState};
 use carbon_proto::signing::sign_body;
 use carbon_proto::v1::{
     tx_body::Operation, Account, AccountStatus, Effects, ErrorCode, Genesis, OpenAccount, Outcome,

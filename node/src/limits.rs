@@ -9,7 +9,7 @@
 //! (a snapshot received), `batcher::MAX_BATCH_BYTES` (one log entry),
 //! `auth::READ_AUTH_VALID_MS_MAX` (a read credential's life).
 
-use super::errors::ApiError;
+use crate::errors::ApiError;
 use carbon_proto::v1::ErrorCode;
 
 /// Requests one client connection may have in flight; more are shed (RESOURCE_EXHAUSTED).

@@ -12,7 +12,7 @@
 
 mod common;
 
-use carbon_node::ledger::{audit, keys, queries, MemState, StateView};
+use carbon_ledger::{audit, keys, queries, MemState, StateView};
 use carbon_proto::v1::{
     tx_body::Operation as Op, Allocate, ApproveProject, BlockState, Cancel, CloseComplianceYear,
     DeclareVintage, EnforcePledge, Freeze, IssueCredits, Lend, Pledge, ProposeProject,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use carbon_node::ledger::{dates, queries};
+use carbon_ledger::{dates, queries};
 use carbon_proto::v1::{
     tx_body::Operation as Op, Allocate, ApproveProject, BlockState, Cancel, CloseAccount,
     CloseComplianceYear, ComplianceStatus, DeclareVintage, EncumbranceStatus, EnforcePledge,
@@ -207,12 +207,12 @@ fn wrong_chain_is_rejected_by_the_ledger_too() {
     body.chain_id = "elsewhere".into();
     let tx = r.sign(&body);
     let v = carbon_proto::VerifiedTx::from_verified_log(tx).expect("decodes");
-    let ctx = carbon_node::ledger::Ctx {
+    let ctx = carbon_ledger::Ctx {
         log_index: 99,
         timestamp_ms: r.now,
-        ledger_version: carbon_node::ledger::VERSION,
+        ledger_version: carbon_ledger::VERSION,
     };
-    let a = carbon_node::ledger::apply_entry(&r.state, ctx, &[v]).expect("applies");
+    let a = carbon_ledger::apply_entry(&r.state, ctx, &[v]).expect("applies");
     assert_eq!(a.outcomes[0].code(), E::WrongChain);
 }
 
@@ -249,9 +249,9 @@ fn the_chain_head_moves_with_every_tx_including_rejections() {
     let chain = queries::chain(&r.state).expect("read").expect("chain");
     let history = queries::committed_since(&r.state, 1, usize::MAX).expect("read");
     assert_eq!(history.len() as u64, chain.sequence);
-    let head = carbon_node::ledger::audit::verify_chain(&r.genesis, &history).expect("verifies");
+    let head = carbon_ledger::audit::verify_chain(&r.genesis, &history).expect("verifies");
     assert_eq!(head.to_vec(), chain.head);
-    let replayed = carbon_node::ledger::audit::replay(&r.genesis, &history).expect("replays");
+    let replayed = carbon_ledger::audit::replay(&r.genesis, &history).expect("replays");
     assert_eq!(replayed, r.state);
 }
 
@@ -264,7 +264,7 @@ fn a_tampered_history_does_not_verify() {
     if let Some(o) = history[last].outcome.as_mut() {
         o.effects = None;
     }
-    assert!(carbon_node::ledger::audit::verify_chain(&r.genesis, &history).is_err());
+    assert!(carbon_ledger::audit::verify_chain(&r.genesis, &history).is_err());
 }
 
 #[test]

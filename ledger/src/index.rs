@@ -278,7 +278,7 @@ fn decode_page(mut bytes: &[u8]) -> R<Vec<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::store::MemState;
+    use crate::store::MemState;
 
     #[test]
     fn pages_seal_when_full_and_read_back_from_any_sequence() {
