@@ -147,18 +147,36 @@ async fn a_busy_machine_does_not_depose_a_healthy_leader() {
         })
         .collect();
     let until = Instant::now() + Duration::from_secs(secs);
-    let mut k = 0;
+    // Eight writers sending batches as fast as they are answered, and linearizable reads.
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let addr = cluster.nodes[w % 3].client_addr.clone();
+        writers.push(tokio::spawn(async move {
+            let mut c = connect(&addr).await;
+            let mut n = 0u64;
+            while Instant::now() < until {
+                let txs = (0..20).map(|i| open(&format!("BUSY-{w}-{n}-{i}"))).collect();
+                let r = c
+                    .submit_batch(carbon_proto::v1::SubmitBatchRequest { txs })
+                    .await;
+                n += r.is_ok() as u64;
+            }
+            n * 20
+        }));
+    }
     let mut reads_failed = 0;
     while Instant::now() < until {
-        let _ = submit(&mut c, open(&format!("BUSY-{k}"))).await;
         let read = c
             .get_chain_head(GetChainHeadRequest {
                 consistency: ReadConsistency::Linearizable as i32,
             })
             .await;
         reads_failed += read.is_err() as u32;
-        k += 1;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut k = 0;
+    for w in writers {
+        k += w.await.expect("writer");
     }
     stop.store(true, Ordering::Relaxed);
     for s in spinners {
