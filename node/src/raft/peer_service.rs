@@ -122,6 +122,9 @@ impl peer_server::Peer for PeerService {
             openraft::raft::AppendEntriesRequest<super::TypeConfig>,
         ) = self.open(req)?;
         let leader_commit = rpc.leader_commit.map_or(0, |l| l.index);
+        // From the leader this node follows (or a newer one): it is heard while being written.
+        let _arrived = (rpc.vote >= self.raft.metrics().borrow().vote)
+            .then(|| self.liveness.append_arrived());
         let r = self.raft.append_entries(rpc).await;
         // Accepted from the current leader (anything but a refusal by a higher vote).
         if r.as_ref()

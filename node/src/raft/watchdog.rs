@@ -176,6 +176,19 @@ struct Shared {
     ledger_version: u32,
     /// Leader lease for reads (`raft::read_index`), for the vote this node leads with.
     lease: Option<Lease>,
+    /// AppendEntries being processed ([`Liveness::append_arrived`]).
+    appends_in_progress: u32,
+}
+
+/// An AppendEntries being processed; see [`Liveness::append_arrived`].
+pub struct AppendInProgress(Arc<Liveness>);
+
+impl Drop for AppendInProgress {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        debug_assert!(s.appends_in_progress > 0);
+        s.appends_in_progress = s.appends_in_progress.saturating_sub(1);
+    }
 }
 
 impl Liveness {
@@ -194,6 +207,7 @@ impl Liveness {
                 answers: BTreeMap::new(),
                 ledger_version: 1,
                 lease: None,
+                appends_in_progress: 0,
             }),
             quiet: tokio::sync::watch::channel(false).0,
         })
@@ -356,9 +370,20 @@ impl Liveness {
     }
 
     fn contact_age(&self, now: Instant) -> Option<Duration> {
-        self.lock()
-            .leader_contact
-            .map(|t| now.saturating_duration_since(t))
+        let s = self.lock();
+        if s.appends_in_progress > 0 {
+            return Some(Duration::ZERO);
+        }
+        s.leader_contact.map(|t| now.saturating_duration_since(t))
+    }
+
+    /// Called by the peer service when an AppendEntries arrives: until the guard drops, this
+    /// node counts as hearing from a leader (a follower whose own disk is slow must not think
+    /// its leader gone while it is still writing what the leader sent). Safe for the read
+    /// lease: it only delays this node's elections and votes.
+    pub fn append_arrived(self: &Arc<Self>) -> AppendInProgress {
+        self.lock().appends_in_progress += 1;
+        AppendInProgress(self.clone())
     }
 
     /// Records a probe's answer and the clock sample it gives.
@@ -574,7 +599,12 @@ fn lead(live: &Arc<Liveness>, prober: &Prober, w: &mut Watch, m: &Tick) {
     let lease = live.settings.lease;
     let since_resumed = w.resumed_at.map_or(lease, |t| now.duration_since(t));
     let silent = Duration::from_millis(m.millis_since_quorum_ack.unwrap_or(u64::MAX));
-    let quorum_lost = silent > lease && since_resumed > lease;
+    // No acknowledgement within the lease, and no fresh probe answers of a majority in this
+    // vote either: probes are answered at once, so a majority whose appends are only slow (a
+    // busy disk) still shows it follows, and its leader stays.
+    let quorum_lost = silent > lease
+        && since_resumed > lease
+        && !followed_by_majority(live, &m.vote, voters, now);
     live.settle_ledger_version(voters);
     let clock = live.clock_check(voters, now);
     // A measured clock disagreement comes first: a leader quiet because of its clock also
