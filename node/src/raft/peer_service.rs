@@ -14,9 +14,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
-/// Largest snapshot a node accepts from its leader, in bytes (chunks past it are refused before
-/// they are written).
-pub const SNAPSHOT_BYTES_MAX: u64 = 16 << 30;
+pub use crate::limits::SNAPSHOT_BYTES_MAX;
 
 pub struct PeerService {
     pub raft: Raft,
