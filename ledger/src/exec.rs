@@ -20,12 +20,11 @@ pub struct Ctx {
     pub ledger_version: u32,
 }
 
-/// Longest identifier (account, project).
-pub const MAX_ID_LEN: usize = 64;
-/// Longest free text (names, regions, references, purposes), in bytes.
-pub const MAX_TEXT_LEN: usize = 512;
-/// Largest key set of an account.
-pub const MAX_KEYS: usize = 16;
+use crate::limits::{ACCOUNT_KEYS_MAX, ID_BYTES_MAX, TEXT_BYTES_MAX};
+/// Old names of `crate::limits`' (kept while branches that use them merge).
+pub const MAX_ID_LEN: usize = ID_BYTES_MAX;
+pub const MAX_TEXT_LEN: usize = TEXT_BYTES_MAX;
+pub const MAX_KEYS: usize = ACCOUNT_KEYS_MAX;
 
 pub struct Exec<'a, 'v> {
     pub st: &'a mut Overlay<'v, dyn StateView + 'v>,
@@ -329,7 +328,7 @@ fn status_word(s: AccountStatus) -> &'static str {
 /// Identifiers: 1..=64 bytes of `A-Z a-z 0-9 . _ -`.
 pub fn check_id(s: &str, what: &str) -> Res<()> {
     let ok = !s.is_empty()
-        && s.len() <= MAX_ID_LEN
+        && s.len() <= ID_BYTES_MAX
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
@@ -337,17 +336,17 @@ pub fn check_id(s: &str, what: &str) -> Res<()> {
     } else {
         reject(
             ErrorCode::InvalidArgument,
-            format!("{what} {s:?} must be 1 to {MAX_ID_LEN} characters of A-Z a-z 0-9 . _ -"),
+            format!("{what} {s:?} must be 1 to {ID_BYTES_MAX} characters of A-Z a-z 0-9 . _ -"),
         )
     }
 }
 
 /// Free text: at most 512 bytes; `required` text must not be blank.
 pub fn check_text(s: &str, what: &str, required: bool) -> Res<()> {
-    if s.len() > MAX_TEXT_LEN {
+    if s.len() > TEXT_BYTES_MAX {
         return reject(
             ErrorCode::InvalidArgument,
-            format!("{what} is longer than {MAX_TEXT_LEN} bytes"),
+            format!("{what} is longer than {TEXT_BYTES_MAX} bytes"),
         );
     }
     if required && s.trim().is_empty() {
@@ -368,10 +367,13 @@ pub fn check_quantity(q: u64, what: &str) -> Res<()> {
 
 /// A key set: 1..=16 distinct valid ed25519 keys and a threshold between 1 and their number.
 pub fn check_key_set(keys: &[Vec<u8>], threshold: u32) -> Res<()> {
-    if keys.is_empty() || keys.len() > MAX_KEYS {
+    if keys.is_empty() || keys.len() > ACCOUNT_KEYS_MAX {
         return reject(
             ErrorCode::InvalidArgument,
-            format!("a key set has 1 to {MAX_KEYS} keys, not {}", keys.len()),
+            format!(
+                "a key set has 1 to {ACCOUNT_KEYS_MAX} keys, not {}",
+                keys.len()
+            ),
         );
     }
     for (i, k) in keys.iter().enumerate() {

@@ -29,6 +29,7 @@ pub mod holdings;
 pub mod index;
 pub mod keys;
 pub mod lending;
+pub mod limits;
 pub mod projects;
 pub mod queries;
 pub mod repo;
@@ -100,7 +101,7 @@ pub fn genesis_writes(g: &Genesis) -> Result<Vec<Write>, LedgerError> {
         Err(Abort::Rejected(e)) => Err(e),
         Err(Abort::Fault(f)) => Err(bad(f.0)),
     };
-    if g.chain_id.is_empty() || g.chain_id.len() > exec::MAX_ID_LEN {
+    if g.chain_id.is_empty() || g.chain_id.len() > limits::ID_BYTES_MAX {
         return Err(bad("genesis needs a chain id of 1 to 64 bytes".into()));
     }
     if g.cluster_admin_key.len() != 32 {

@@ -11,10 +11,10 @@ use carbon_proto::v1::{
     RejectProject, Role, SerialRange, UnitClass, UnitKind,
 };
 
-/// Longest crediting period, in years (domain rule 3).
-pub const MAX_CREDITING_YEARS: u32 = 10;
-/// Highest buffer share, in basis points.
-pub const MAX_BUFFER_BP: u32 = 5_000;
+use crate::limits::{BUFFER_BP_MAX, CREDITING_YEARS_MAX};
+/// Old names of `crate::limits`' (kept while branches that use them merge).
+pub const MAX_CREDITING_YEARS: u32 = CREDITING_YEARS_MAX;
+pub const MAX_BUFFER_BP: u32 = BUFFER_BP_MAX;
 
 fn project(x: &Exec, project_id: &str) -> Res<Project> {
     match x.get::<Project>(&keys::project(project_id))? {
@@ -45,12 +45,12 @@ pub fn propose(x: &mut Exec, op: &ProposeProject) -> Res<Effects> {
     let (start, end) = (op.crediting_start_year, op.crediting_end_year);
     if !super::allocation::VINTAGES.contains(&start)
         || end < start
-        || end.abs_diff(start) >= MAX_CREDITING_YEARS
+        || end.abs_diff(start) >= CREDITING_YEARS_MAX
     {
         return reject(
             ErrorCode::InvalidArgument,
             format!(
-                "crediting period {start}..={end} must be 1 to {MAX_CREDITING_YEARS} years from 2000"
+                "crediting period {start}..={end} must be 1 to {CREDITING_YEARS_MAX} years from 2000"
             ),
         );
     }
@@ -94,13 +94,13 @@ pub fn approve(x: &mut Exec, op: &ApproveProject) -> Res<Effects> {
     let bp = op.buffer_share_bp;
     let ok = match p.kind() {
         UnitKind::Ccer => bp == 0,
-        _ => (1..=MAX_BUFFER_BP).contains(&bp),
+        _ => (1..=BUFFER_BP_MAX).contains(&bp),
     };
     if !ok {
         return reject(
             ErrorCode::InvalidArgument,
             format!(
-                "buffer share {bp} bp: CCER projects have none, forestry and blue carbon 1..={MAX_BUFFER_BP} bp"
+                "buffer share {bp} bp: CCER projects have none, forestry and blue carbon 1..={BUFFER_BP_MAX} bp"
             ),
         );
     }

@@ -11,11 +11,12 @@
 //!
 //! The page is rendered on the server (HTML and an inline SVG chart, no script), so it works in
 //! any browser and prints. Rendering reads sled and may block a tokio worker for a few
-//! milliseconds; each table shows at most [`ROWS_MAX`] rows.
+//! milliseconds; each table shows at most [`DISCLOSURE_TABLE_ROWS_MAX`](crate::limits::DISCLOSURE_TABLE_ROWS_MAX) rows.
 
 use crate::api::reads;
 use crate::errors::ApiError;
 use crate::ledger::dates;
+use crate::limits::DISCLOSURE_TABLE_ROWS_MAX;
 use crate::node::Node;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
@@ -27,8 +28,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-/// Most rows one table of the page shows.
-pub const ROWS_MAX: usize = 500;
 const LOCAL: i32 = ReadConsistency::Local as i32;
 
 /// Serves the page on a bound listener until `shutdown` resolves.
@@ -151,7 +150,7 @@ fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>, empty: &str)
         let _ = write!(out, "<th>{h}</th>");
     }
     out.push_str("</tr></thead><tbody>");
-    for r in rows.into_iter().take(ROWS_MAX) {
+    for r in rows.into_iter().take(DISCLOSURE_TABLE_ROWS_MAX) {
         out.push_str("<tr>");
         for c in r {
             let _ = write!(out, "<td>{c}</td>");
@@ -159,12 +158,12 @@ fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>, empty: &str)
         out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
-    if total > ROWS_MAX {
+    if total > DISCLOSURE_TABLE_ROWS_MAX {
         let _ = write!(
             out,
             "<p class=\"more\">另有 {} 行未显示 ({} more rows; use the registry API)</p>",
-            total - ROWS_MAX,
-            total - ROWS_MAX
+            total - DISCLOSURE_TABLE_ROWS_MAX,
+            total - DISCLOSURE_TABLE_ROWS_MAX
         );
     }
 }

@@ -189,6 +189,11 @@ pub fn from_status(status: &Status) -> ApiError {
     }
 }
 
+/// A limit of `crate::limits` was reached: RESOURCE_EXHAUSTED, not applied.
+pub fn exhausted(m: impl Into<String>) -> ApiError {
+    ApiError::not_applied(ErrorCode::ResourceExhausted, m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! it is never forwarded a second time (no loops while leadership moves).
 
 use crate::errors::ApiError;
+use crate::limits::CLIENT_MESSAGE_BYTES_MAX;
 use crate::raft::{NodeAddr, NodeId, Raft};
 use carbon_proto::v1::registry_client::RegistryClient;
 use std::collections::HashMap;
@@ -12,8 +13,6 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 pub const FORWARDED: &str = "x-carbon-forwarded";
-/// Largest client message (a SubmitBatch of many transactions).
-pub const MAX_CLIENT_MESSAGE: usize = 32 << 20;
 
 pub struct Forwarder {
     pool: Mutex<HashMap<String, RegistryClient<Channel>>>,
@@ -51,8 +50,8 @@ impl Forwarder {
             .timeout(Duration::from_secs(30))
             .connect_lazy();
         let c = RegistryClient::new(channel)
-            .max_decoding_message_size(MAX_CLIENT_MESSAGE)
-            .max_encoding_message_size(MAX_CLIENT_MESSAGE);
+            .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(CLIENT_MESSAGE_BYTES_MAX);
         pool.insert(addr.to_string(), c.clone());
         Ok(c)
     }

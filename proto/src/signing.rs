@@ -33,7 +33,9 @@ pub use crate::read_auth::READ_DOMAIN;
 pub const ADMIN_DOMAIN: &[u8] = b"carbon-registry/admin/v1";
 
 /// Most signatures one transaction may carry (the largest key set is 16 keys).
-pub const MAX_SIGNATURES: usize = 32;
+pub const SIGNATURES_MAX: usize = 32;
+/// Old name of [`SIGNATURES_MAX`].
+pub const MAX_SIGNATURES: usize = SIGNATURES_MAX;
 
 /// A 32-byte transaction id.
 pub type TxId = [u8; 32];
@@ -51,7 +53,7 @@ pub enum SigningError {
     BadSignature { index: usize },
     #[error("the transaction carries no signature")]
     NoSignature,
-    #[error("the transaction carries {0} signatures, at most {MAX_SIGNATURES} are allowed")]
+    #[error("the transaction carries {0} signatures, at most {SIGNATURES_MAX} are allowed")]
     TooManySignatures(usize),
     #[error("the transaction names no signing account")]
     NoSigner,
@@ -186,7 +188,7 @@ fn parse(chain_id: &str, signed: &SignedTx) -> Result<Parsed, SigningError> {
     if signed.signatures.is_empty() {
         return Err(SigningError::NoSignature);
     }
-    if signed.signatures.len() > MAX_SIGNATURES {
+    if signed.signatures.len() > SIGNATURES_MAX {
         return Err(SigningError::TooManySignatures(signed.signatures.len()));
     }
     let mut keys = Vec::with_capacity(signed.signatures.len());

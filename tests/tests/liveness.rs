@@ -155,7 +155,9 @@ async fn a_busy_machine_does_not_depose_a_healthy_leader() {
             let mut c = connect(&addr).await;
             let mut n = 0u64;
             while Instant::now() < until {
-                let txs = (0..20).map(|i| open(&format!("BUSY-{w}-{n}-{i}"))).collect();
+                let txs = (0..20)
+                    .map(|i| open(&format!("BUSY-{w}-{n}-{i}")))
+                    .collect();
                 let r = c
                     .submit_batch(carbon_proto::v1::SubmitBatchRequest { txs })
                     .await;

@@ -197,7 +197,7 @@ fn remember_once(hash: [u8; 32], valid_until_ms: u64, now: u64) -> Result<(), Ap
         ));
     }
     if accepted.len() >= ADMIN_REQUESTS_REMEMBERED_MAX {
-        return Err(crate::limits::exhausted(format!(
+        return Err(crate::errors::exhausted(format!(
             "{ADMIN_REQUESTS_REMEMBERED_MAX} admin requests accepted in the last \
              {ADMIN_REQUEST_VALID_MS_MAX} ms (ADMIN_REQUESTS_REMEMBERED_MAX); retry later"
         )));

@@ -17,9 +17,7 @@ use carbon_proto::read_auth::{signing_hash_of, PrivateRead};
 use carbon_proto::signing::verify_signature;
 use carbon_proto::v1::{Account, AccountStatus, Role};
 
-/// Longest validity a read credential may claim, from this node's clock: a credential is a
-/// one-request ticket, not a session.
-pub const READ_AUTH_VALID_MS_MAX: u64 = 5 * 60 * 1000;
+pub use crate::limits::READ_AUTH_VALID_MS_MAX;
 
 /// Who asks: an authenticated account, or the public.
 #[derive(Debug, Clone)]

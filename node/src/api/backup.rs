@@ -11,6 +11,7 @@
 
 use super::admin;
 use crate::errors::ApiError;
+use crate::limits::{BACKUP_CHUNKS_AHEAD_MAX, BACKUP_CHUNK_BYTES_MAX};
 use crate::node::Node;
 use carbon_proto::v1::{admin_body::Action, AdminRequest, BackupChunk, ErrorCode};
 use std::io::Read;
@@ -20,12 +21,8 @@ use std::time::Duration;
 use tokio_stream::Stream;
 use tonic::Status;
 
-/// Bytes of file per chunk.
-pub const CHUNK_BYTES: usize = 1 << 20;
 /// How long the snapshot for a backup may take to build.
 pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(120);
-/// Chunks read ahead of the client.
-const CHUNKS_AHEAD: usize = 4;
 
 pub type BackupStream = Pin<Box<dyn Stream<Item = Result<BackupChunk, Status>> + Send>>;
 
@@ -62,7 +59,7 @@ pub async fn start(node: Arc<Node>, req: AdminRequest) -> Result<BackupStream, A
         snapshot_id: meta.snapshot_id,
         ..Default::default()
     };
-    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    let (tx, rx) = tokio::sync::mpsc::channel(BACKUP_CHUNKS_AHEAD_MAX);
     // Blocking file reads on a blocking thread; stops when the client goes away.
     tokio::task::spawn_blocking(move || stream_file(file, first, tx));
     Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
@@ -76,7 +73,7 @@ fn stream_file(
     let mut hasher = blake3::Hasher::new();
     let mut total = 0u64;
     loop {
-        let mut buf = vec![0u8; CHUNK_BYTES];
+        let mut buf = vec![0u8; BACKUP_CHUNK_BYTES_MAX];
         let n = match file.read(&mut buf) {
             Ok(n) => n,
             Err(e) => {

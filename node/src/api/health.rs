@@ -23,9 +23,7 @@ use tonic_health::ServingStatus;
 pub const SERVICES: [&str; 2] = ["", "carbon.registry.v1.Registry"];
 /// How often the status is re-evaluated.
 pub const TICK: Duration = Duration::from_millis(200);
-/// Committed entries a node may still have to apply and be SERVING (applies under load trail
-/// commits by a few entries; a member catching up from far behind trails by many more).
-pub const CATCHING_UP_ENTRIES_MAX: u64 = 64;
+pub use crate::limits::CATCHING_UP_ENTRIES_MAX;
 
 /// `Ok` when the node should serve; otherwise why not.
 pub async fn readiness(node: &Node) -> Result<(), String> {

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod auth;
 pub mod backup;
 pub mod health;
+pub mod paging;
 pub mod reads;
 pub mod reflection;
 pub mod rpc_metrics;

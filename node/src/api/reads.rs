@@ -2,11 +2,11 @@
 //! the consistency gate ([`gate`]) has done its part.
 
 use super::auth::{authorise, party_or_regulator, regulator_only, Policy, Reader};
+use super::paging::{check_token, Pager};
 use crate::errors::ApiError;
 use crate::forward::leader;
 use crate::ledger::keys;
 use crate::ledger::queries;
-use crate::limits::{check_token, Pager};
 use crate::node::Node;
 use crate::write::checks::now_ms;
 use carbon_proto::v1::registry_client::RegistryClient;
@@ -14,9 +14,6 @@ use carbon_proto::v1::*;
 use prost::Message;
 use std::sync::Arc;
 use tonic::transport::Channel;
-
-/// Most records one watch backlog read returns.
-pub const MAX_PAGE: usize = crate::limits::PAGE_RECORDS_MAX;
 
 /// Linearizable reads: on the leader, confirm leadership and wait until the read index is
 /// applied (in rounds shared by the reads waiting: `raft::read_index`); on a follower, return a
@@ -479,8 +476,8 @@ fn date_arg(date: u32, what: &str, optional: bool) -> Result<u32, ApiError> {
 
 fn page(limit: u32) -> usize {
     match limit as usize {
-        0 => MAX_PAGE,
-        n => n.min(MAX_PAGE),
+        0 => crate::limits::PAGE_RECORDS_MAX,
+        n => n.min(crate::limits::PAGE_RECORDS_MAX),
     }
 }
 

@@ -13,12 +13,13 @@
 //! or the other accounts out.
 
 use super::auth::{authorise, Reader};
-use super::reads::{as_seen_by, MAX_PAGE};
+use super::reads::as_seen_by;
+use crate::errors::exhausted;
 use crate::errors::ApiError;
 use crate::ledger::queries;
 use crate::limits::{
-    exhausted, WATCH_PUBLIC_STREAMS_MAX, WATCH_REGULATOR_STREAMS_MAX, WATCH_STREAMS_MAX,
-    WATCH_STREAMS_PER_ACCOUNT_MAX,
+    PAGE_RECORDS_MAX, WATCH_ACCOUNT_STREAMS_MAX, WATCH_PUBLIC_STREAMS_MAX,
+    WATCH_REGULATOR_STREAMS_MAX, WATCH_STREAMS_PER_ACCOUNT_MAX, WATCH_STREAM_BUFFER_TXS_MAX,
 };
 use crate::node::Node;
 use carbon_proto::v1::{AccountStatus, CommittedTx, TxRecord, WatchRequest};
@@ -32,8 +33,6 @@ use tonic::Status;
 pub type WatchStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<CommittedTx, Status>> + Send>>;
 
-const STREAM_BUFFER: usize = 256;
-
 fn seq(t: &TxRecord) -> u64 {
     t.outcome.as_ref().map_or(0, |o| o.sequence)
 }
@@ -43,9 +42,7 @@ static PUBLIC_STREAMS: Semaphore = Semaphore::const_new(WATCH_PUBLIC_STREAMS_MAX
 /// Open Watch streams of regulator accounts (`limits::WATCH_REGULATOR_STREAMS_MAX`).
 static REGULATOR_STREAMS: Semaphore = Semaphore::const_new(WATCH_REGULATOR_STREAMS_MAX);
 /// Open Watch streams of other accounts: the rest of `limits::WATCH_STREAMS_MAX`.
-const ACCOUNT_STREAMS_MAX: usize =
-    WATCH_STREAMS_MAX - WATCH_PUBLIC_STREAMS_MAX - WATCH_REGULATOR_STREAMS_MAX;
-static ACCOUNT_STREAMS: Semaphore = Semaphore::const_new(ACCOUNT_STREAMS_MAX);
+static ACCOUNT_STREAMS: Semaphore = Semaphore::const_new(WATCH_ACCOUNT_STREAMS_MAX);
 /// Streams open per account (other than the regulator's).
 static PER_ACCOUNT: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
 
@@ -119,7 +116,7 @@ fn take_slot(who: &Reader) -> Result<Slot, ApiError> {
     }
     let permit = ACCOUNT_STREAMS.try_acquire().map_err(|_| {
         full(
-            ACCOUNT_STREAMS_MAX,
+            WATCH_ACCOUNT_STREAMS_MAX,
             "Watch streams of accounts (WATCH_STREAMS_MAX - public - regulator)",
         )
     })?;
@@ -168,7 +165,7 @@ fn shown(who: &Reader, t: TxRecord) -> Result<CommittedTx, Status> {
 }
 
 fn start(node: Arc<Node>, from_sequence: u64, who: Reader, slot: Slot) -> WatchStream {
-    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let (tx, rx) = mpsc::channel(WATCH_STREAM_BUFFER_TXS_MAX);
     tokio::spawn(async move {
         let _slot = slot; // held while the stream lives
         let mut next = from_sequence.max(1);
@@ -176,7 +173,8 @@ fn start(node: Arc<Node>, from_sequence: u64, who: Reader, slot: Slot) -> WatchS
         loop {
             // Backlog from state.
             loop {
-                let page = match queries::records_since(&node.state.view(), next, MAX_PAGE) {
+                let page = match queries::records_since(&node.state.view(), next, PAGE_RECORDS_MAX)
+                {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = tx.send(Err(Status::unavailable(e.0))).await;

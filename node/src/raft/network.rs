@@ -9,6 +9,7 @@
 use super::clock::{self, Sample};
 use super::watchdog::{Liveness, Probe, ProbeAnswer, PROBE_TIMEOUT};
 use super::{decode, encode, LogId, NodeAddr, NodeId, TypeConfig, Vote};
+use crate::limits::PEER_MESSAGE_BYTES_MAX;
 use crate::tls::NodeTls;
 use carbon_proto::peer::{self as pb, peer_client::PeerClient, PeerMessage};
 use openraft::error::{
@@ -25,8 +26,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 
-/// Largest peer message (one append carries at most `max_payload_entries` batches).
-pub const MAX_PEER_MESSAGE: usize = 96 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Makes one [`Peer`] per target; connections are lazy and re-established by tonic.
@@ -81,8 +80,8 @@ fn peer_client(
                 .local_address(local_ip)
                 .connect_lazy();
             PeerClient::new(channel)
-                .max_decoding_message_size(MAX_PEER_MESSAGE)
-                .max_encoding_message_size(MAX_PEER_MESSAGE)
+                .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
+                .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX)
         })
         .map_err(|e| e.to_string())
 }

@@ -14,9 +14,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
-/// Largest snapshot a node accepts from its leader, in bytes (chunks past it are refused before
-/// they are written).
-pub const SNAPSHOT_BYTES_MAX: u64 = 16 << 30;
+pub use crate::limits::SNAPSHOT_BYTES_MAX;
 
 pub struct PeerService {
     pub raft: Raft,
@@ -123,8 +121,8 @@ impl peer_server::Peer for PeerService {
         ) = self.open(req)?;
         let leader_commit = rpc.leader_commit.map_or(0, |l| l.index);
         // From the leader this node follows (or a newer one): it is heard while being written.
-        let _arrived = (rpc.vote >= self.raft.metrics().borrow().vote)
-            .then(|| self.liveness.append_arrived());
+        let _arrived =
+            (rpc.vote >= self.raft.metrics().borrow().vote).then(|| self.liveness.append_arrived());
         let r = self.raft.append_entries(rpc).await;
         // Accepted from the current leader (anything but a refusal by a higher vote).
         if r.as_ref()

@@ -11,8 +11,12 @@ pub mod metrics_http;
 use crate::api::RegistryService;
 use crate::config::Config;
 use crate::forward::Forwarder;
+use crate::limits::{
+    APPEND_ENTRIES_MAX, CATCHING_UP_ENTRIES_MAX, CLIENT_MESSAGE_BYTES_MAX, PEER_MESSAGE_BYTES_MAX,
+    REQUESTS_PER_CONNECTION_MAX, SNAPSHOT_CHUNK_BYTES_MAX, STREAMS_PER_CONNECTION_MAX,
+};
 use crate::node::Node;
-use crate::raft::network::{Network, Prober, MAX_PEER_MESSAGE};
+use crate::raft::network::{Network, Prober};
 use crate::raft::peer_service::PeerService;
 use crate::raft::watchdog::{self, Liveness};
 use crate::raft::Raft;
@@ -45,9 +49,9 @@ pub fn raft_config(c: &Config) -> openraft::Config {
         enable_elect: false,
         // Defaults are tight for real data (openraft #1706): allow long snapshot transfers.
         install_snapshot_timeout: 30_000,
-        snapshot_max_chunk_size: 1 << 20,
+        snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES_MAX,
         // With ENTRY_BYTES_MAX per entry this bounds one append message (see write::proposer).
-        max_payload_entries: 16,
+        max_payload_entries: APPEND_ENTRIES_MAX,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(c.snapshot_logs),
         max_in_snapshot_log_to_keep: c.logs_to_keep,
         // openraft purges only once this many entries are purgeable.
@@ -55,7 +59,7 @@ pub fn raft_config(c: &Config) -> openraft::Config {
         // A learner counts as caught up (AddLearner returns) within this many entries of the
         // leader, as health's SERVING does; openraft's default is 5,000, which counted a learner
         // that was never reached as caught up.
-        replication_lag_threshold: crate::api::health::CATCHING_UP_ENTRIES_MAX,
+        replication_lag_threshold: CATCHING_UP_ENTRIES_MAX,
         ..Default::default()
     }
 }
@@ -309,8 +313,8 @@ fn peer_server(
                     id: config.id,
                     liveness: node.liveness.clone(),
                 })
-                .max_decoding_message_size(MAX_PEER_MESSAGE)
-                .max_encoding_message_size(MAX_PEER_MESSAGE),
+                .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
+                .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX),
             )
             .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())),
     ))
@@ -335,17 +339,17 @@ async fn client_server(
     tokio::spawn(crate::api::health::run(node.clone(), health_reporter));
     let (reflection_v1, reflection_v1alpha) = crate::api::reflection::services()?;
     let router = tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(crate::limits::REQUESTS_PER_CONNECTION_MAX)
+        .concurrency_limit_per_connection(REQUESTS_PER_CONNECTION_MAX)
         .load_shed(true)
-        .max_concurrent_streams(crate::limits::STREAMS_PER_CONNECTION_MAX)
+        .max_concurrent_streams(STREAMS_PER_CONNECTION_MAX)
         .layer(crate::api::rpc_metrics::RpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
             RegistryServer::new(RegistryService { node: node.clone() })
-                .max_decoding_message_size(crate::forward::MAX_CLIENT_MESSAGE)
-                .max_encoding_message_size(crate::forward::MAX_CLIENT_MESSAGE),
+                .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX)
+                .max_encoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
         );
     let stop = stopped(stop_rx.clone());
     if config.client_plaintext {

@@ -30,12 +30,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-/// Bytes of log entries kept in memory for replication and re-application.
-pub const WAL_CACHE_BYTES_MAX: usize = 64 << 20;
-/// Size at which the WAL starts a new chunk file (purged chunks are deleted whole).
-pub const WAL_CHUNK_BYTES_MAX: usize = 64 << 20;
-/// Bytes of appended records waiting for the flush worker before `append` blocks.
-pub const WAL_QUEUE_BYTES_MAX: usize = 64 << 20;
+pub use crate::limits::{WAL_CACHE_BYTES_MAX, WAL_CHUNK_BYTES_MAX, WAL_QUEUE_BYTES_MAX};
 /// How long the flush worker waits for more writes before it syncs what it has. raft-log's
 /// default (1 ms) added a millisecond to every append on the leader and again on each follower;
 /// openraft 0.9 waits for each append's flush, so writes that queue while a sync runs are what

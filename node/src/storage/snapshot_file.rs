@@ -11,8 +11,7 @@ use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"CRSNAP2\n";
 const END: u32 = u32::MAX;
-/// Largest key or value a snapshot may hold (bounds the receiver's memory per record).
-const MAX_RECORD: u32 = 64 << 20;
+use crate::limits::SNAPSHOT_RECORD_BYTES_MAX;
 
 struct HashingWriter<W: Write> {
     inner: W,
@@ -115,7 +114,7 @@ fn read_chunk(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     if len == END {
         return Ok(None);
     }
-    if len > MAX_RECORD {
+    if len > SNAPSHOT_RECORD_BYTES_MAX {
         return Err(invalid("snapshot record too large"));
     }
     let mut b = vec![0u8; len as usize];

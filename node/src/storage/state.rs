@@ -27,10 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
-/// How many committed entries a slow Watch subscriber may fall behind before it re-reads.
-pub const WATCH_BUFFER_ENTRIES_MAX: usize = 4096;
-/// Records per sled batch while loading a snapshot into a fresh tree.
-const INSTALL_BATCH_RECORDS: usize = 10_000;
+use crate::limits::INSTALL_BATCH_RECORDS_MAX;
+pub use crate::limits::WATCH_BUFFER_ENTRIES_MAX;
 
 fn sm_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::new(
@@ -269,7 +267,7 @@ fn restore(db: &StateDb, meta: &SnapshotMeta, path: &Path) -> Result<(), Storage
         let (k, v) = r.map_err(snap_err)?;
         batch.insert(k, v);
         n += 1;
-        if n.is_multiple_of(INSTALL_BATCH_RECORDS) {
+        if n.is_multiple_of(INSTALL_BATCH_RECORDS_MAX) {
             tree.write_unloaded(std::mem::take(&mut batch))?;
         }
     }

@@ -29,8 +29,7 @@ const ROOT_CURRENT: &[u8] = b"current";
 const ROOT_GENERATION: &[u8] = b"generation";
 const TREE_PREFIX: &str = "kv-";
 
-/// Bytes of page cache the state database may use (sled's README warns it can use too much).
-pub const STATE_CACHE_BYTES_MAX: u64 = 128 << 20;
+pub use crate::limits::STATE_CACHE_BYTES_MAX;
 
 /// Errors of the state database.
 #[derive(Debug, thiserror::Error)]

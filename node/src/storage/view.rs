@@ -26,11 +26,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use super::state_db::{APPLIED, LAST_TIMESTAMP, MEMBERSHIP};
 
-/// Applied entries held in memory at most before they are written back to sled: bounds the
-/// entries a restart applies again.
-pub const WRITE_BACK_ENTRIES_MAX: usize = 64;
-/// Bytes of cold changes held in memory at most before they are written back.
-pub const WRITE_BACK_BYTES_MAX: usize = 32 << 20;
+pub use crate::limits::{WRITE_BACK_BYTES_MAX, WRITE_BACK_ENTRIES_MAX};
 
 /// One change to the state tree (a ledger write or a state-machine record).
 pub type Change = (Vec<u8>, Option<Vec<u8>>);

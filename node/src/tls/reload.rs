@@ -20,8 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 /// How long a client may take over its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshaken connections waiting for the gRPC server to take them.
-const ACCEPTED_QUEUE: usize = 64;
+use crate::limits::ACCEPTED_CONNECTIONS_QUEUED_MAX;
 
 /// The certificate and key this node presents now.
 #[derive(Debug)]
@@ -123,7 +122,7 @@ pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
 ) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(ACCEPTED_QUEUE);
+    let (tx, rx) = tokio::sync::mpsc::channel(ACCEPTED_CONNECTIONS_QUEUED_MAX);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     tokio::spawn(async move {
         loop {

@@ -20,14 +20,7 @@ use carbon_proto::v1::{ErrorCode, SignedTx, TxBody};
 use carbon_proto::VerifiedTx;
 use prost::Message;
 
-/// Largest accepted signed transaction, encoded.
-pub const TX_BYTES_MAX: usize = 64 * 1024;
-/// Most transactions in one SubmitBatch.
-pub const BATCH_TXS_MAX: usize = 10_000;
-/// Most accounts one transaction may name as signers (a trade or a pledge needs two).
-pub const SIGNERS_MAX: usize = 4;
-/// Longest memo, in bytes.
-pub const MEMO_BYTES_MAX: usize = 512;
+pub use crate::limits::{BATCH_TXS_MAX, MEMO_BYTES_MAX, SIGNERS_MAX, TX_BYTES_MAX};
 
 fn malformed(m: impl Into<String>) -> ApiError {
     ApiError::not_applied(ErrorCode::Malformed, m)
@@ -54,7 +47,7 @@ pub fn check_body(body: &TxBody) -> Result<(), ApiError> {
             .map_err(|_| {
                 malformed(format!(
                     "signer {i} is not an account id (1 to {} characters of A-Z a-z 0-9 . _ -)",
-                    exec::MAX_ID_LEN
+                    crate::ledger::limits::ID_BYTES_MAX
                 ))
             })?;
         if body.signers[..i].contains(s) {

@@ -23,6 +23,7 @@ use super::pool::Checked;
 use crate::errors::{from_detail, from_status, ApiError};
 use crate::forward::{forwarded, leader};
 use crate::ledger;
+use crate::limits::DELIVERY_ROUNDS_MAX;
 use crate::node::Node;
 use bytes::Bytes;
 use carbon_proto::signing::TxId;
@@ -34,11 +35,11 @@ use prost::Message;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How many rounds a submission tries to reach a leader, and the pause between rounds: about
-/// three seconds in all, longer than an election (about 1.5 s), and shorter than carbonctl's
-/// 5 s attempt, so that a refusal that lasts (a leader that cannot confirm its clock, or has no
-/// quorum) reaches the client with its reason rather than as a timeout (issue 15).
-const DELIVERY_ROUNDS_MAX: u32 = 12;
+/// The pause between the rounds in which a submission tries to reach a leader
+/// (`limits::DELIVERY_ROUNDS_MAX` of them): about three seconds in all, longer than an election
+/// (about 1.5 s), and shorter than carbonctl's 5 s attempt, so that a refusal that lasts (a
+/// leader that cannot confirm its clock, or has no quorum) reaches the client with its reason
+/// rather than as a timeout (issue 15).
 const DELIVERY_PAUSE: Duration = Duration::from_millis(250);
 /// One forwarded attempt waits at most this long for the leader's answer before it is sent
 /// again to whoever leads then (a paused leader must not hold a write longer than an election).

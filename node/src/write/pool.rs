@@ -10,9 +10,9 @@
 //! A follower only looks up: the leader verifies every signature, once.
 
 use super::checks;
+use crate::errors::exhausted;
 use crate::errors::ApiError;
 use crate::ledger;
-use crate::limits::exhausted;
 use crate::storage::StateMachine;
 use carbon_proto::signing::TxId;
 use carbon_proto::v1::{ErrorCode, Outcome, SignedTx};
@@ -22,14 +22,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
-/// Signatures one worker verifies in one batch at most.
-pub const BATCH_SIGNATURES_MAX: usize = 1_024;
-/// Transactions waiting for the pool at most; more are refused (RESOURCE_EXHAUSTED, fate
-/// NOT_APPLIED) before any work is spent on them: what the leader cannot check within about a
-/// second is better refused than queued.
-pub const QUEUE_TXS_MAX: usize = 32_768;
-/// Requests waiting for the pool at most.
-const QUEUE_JOBS_MAX: usize = 4_096;
+use crate::limits::QUEUE_JOBS_MAX;
+pub use crate::limits::{BATCH_SIGNATURES_MAX, QUEUE_TXS_MAX};
 
 /// What the pool concluded of one transaction.
 pub enum Checked {

@@ -12,8 +12,9 @@
 //! would exceed it is refused at once (RESOURCE_EXHAUSTED, fate NOT_APPLIED) rather than queued
 //! behind seconds of work.
 
+use crate::errors::exhausted;
 use crate::errors::ApiError;
-use crate::limits::{exhausted, PROPOSAL_QUEUE_BYTES_MAX};
+use crate::limits::PROPOSAL_QUEUE_BYTES_MAX;
 use crate::raft::watchdog::Liveness;
 use crate::raft::{Batch, Raft};
 use bytes::Bytes;
@@ -23,15 +24,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-/// Bytes of transactions in one entry at most. One append carries up to `max_payload_entries`
-/// (16) entries, which must fit in a peer message with room to spare.
-pub const ENTRY_BYTES_MAX: usize = 2 << 20;
-
-const _: () = assert!(16 * ENTRY_BYTES_MAX * 2 <= crate::raft::network::MAX_PEER_MESSAGE);
-/// Entries proposed and not yet applied, at most.
-const ENTRIES_IN_FLIGHT_MAX: usize = 4;
-/// Requests waiting for proposal, at most (bytes bound them first).
-const QUEUE_GROUPS_MAX: usize = 65_536;
+pub use crate::limits::ENTRY_BYTES_MAX;
+use crate::limits::{ENTRIES_IN_FLIGHT_MAX, QUEUE_GROUPS_MAX};
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, ApiError>>;
 
