@@ -213,6 +213,7 @@ async fn assemble(
         forwarder: Forwarder::new((!config.client_plaintext).then(|| tls.forward_client())),
         liveness,
     });
+    tokio::spawn(crate::write::due::run(Arc::downgrade(&node)));
     Ok((node, log))
 }
 
