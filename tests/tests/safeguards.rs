@@ -394,3 +394,22 @@ async fn a_pledge_is_topped_up_and_a_repo_substituted_with_carbonctl() {
         .map_or(0, |b| b.available);
     assert_eq!(v2026, 1_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_on_a_genesis_with_safeguards_stops_a_phishing_transfer() {
+    // As seeds/demo/genesis.toml: safeguards on with the default delays.
+    let cluster = Spec {
+        genesis_extra: Some("safeguards = { enabled = true }".into()),
+        ..Spec::new(1)
+    }
+    .start();
+    cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
+    let ep = cluster.endpoints();
+    let out = ok(&ep, &["demo"]);
+    assert!(out.contains("is pending until"), "{out}");
+    assert!(out.contains("cancelled it within the delay"), "{out}");
+    assert!(out.contains("ZJ-ENT-11 received nothing"), "{out}");
+    let demo_genesis = carbon_proto::genesis::load(&repo_root().join("seeds/demo/genesis.toml"))
+        .expect("the demo genesis loads");
+    assert!(demo_genesis.safeguards.is_some_and(|s| s.enabled));
+}
