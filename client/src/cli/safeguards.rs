@@ -140,7 +140,7 @@ async fn list(ctx: &mut Ctx, account: &str) -> Res<()> {
         show::json(&s);
         return Ok(());
     }
-    let settings = s.settings.clone().unwrap_or_default();
+    let settings = s.settings.unwrap_or_default();
     if settings.enabled {
         println!(
             "safeguards on: transfers to untrusted accounts wait {} s, trusted-list additions and limit raises {} s (ledger time {})",

@@ -21,7 +21,7 @@ pub async fn run(node: Weak<Node>) {
         let Some(node) = node.upgrade() else {
             return;
         };
-        if !leader(&node.raft).is_some_and(|(id, _)| id == node.id)
+        if leader(&node.raft).is_none_or(|(id, _)| id != node.id)
             || node.liveness.ledger_version() < safeguards::SAFEGUARDS_VERSION
         {
             continue;
