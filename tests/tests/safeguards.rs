@@ -463,10 +463,8 @@ async fn a_pending_transfer_outlives_its_leader_and_every_replica_executes_it_al
     let new_leader = cluster
         .wait_for_leader(&rest, Duration::from_secs(30))
         .await;
-    // A new leader proposes the newest ledger version every voter applies, and does not know
-    // the dead voter's until it answers (1 meanwhile: `Liveness::ledger_version`), so rule 15
-    // waits for it (docs/DECISIONS.md); it comes back.
-    cluster.spawn(leader);
+    // The new leader has not heard the dead voter's version; it still proposes version 3, the
+    // newest committed (`Liveness::ledger_version`), and executes the transfer without it.
     let mut c = cluster.client(new_leader).await;
     let start = Instant::now();
     while balance(&mut c, ENT2).await.0 != 300 {
@@ -476,6 +474,7 @@ async fn a_pending_transfer_outlives_its_leader_and_every_replica_executes_it_al
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    cluster.spawn(leader);
     // Every replica: same chain head, the execution in it.
     cluster
         .wait_converged(&[0, 1, 2], seq + 1, Duration::from_secs(30))

@@ -127,6 +127,9 @@ pub struct Liveness {
     shared: Mutex<Shared>,
     /// True while this node is a leader gone quiet (for waiters, see [`Liveness::until_quiet`]).
     quiet: tokio::sync::watch::Sender<bool>,
+    /// The newest ledger version of a committed transaction this node has applied: a floor of
+    /// [`Liveness::ledger_version`] (`Liveness::note_committed_version`).
+    committed_version: std::sync::atomic::AtomicU32,
 }
 
 #[derive(Debug)]
@@ -161,6 +164,7 @@ impl Liveness {
                 ledger_version: 1,
             }),
             quiet: tokio::sync::watch::channel(false).0,
+            committed_version: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -215,8 +219,23 @@ impl Liveness {
     /// voter's build applies, as their latest probe answers say; 1 while one has not answered.
     /// A rolling upgrade thus switches to a new version only once every voter runs a build that
     /// knows it, and no member meets an entry it cannot apply (docs/OPERATIONS.md).
+    ///
+    /// Never older than the newest version already committed (up to this build's own): every
+    /// voter must apply that entry anyway (one that cannot has stopped), and a voter that is
+    /// down when a leader is elected, counted as version 1, must not take the cluster's rules
+    /// back to version 1 (issue 17, docs/DECISIONS.md).
     pub fn ledger_version(&self) -> u32 {
-        self.lock().ledger_version
+        let floor = self
+            .committed_version
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .min(self.settings.ledger_version_max);
+        self.lock().ledger_version.max(floor)
+    }
+
+    /// Records that a transaction of ledger version `v` is committed and applied here.
+    pub fn note_committed_version(&self, v: u32) {
+        self.committed_version
+            .fetch_max(v, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Recomputes [`Self::ledger_version`] from the voters' latest answers.
