@@ -695,6 +695,20 @@ mod tests {
         assert_eq!(live.ledger_version(), 3, "never above its own");
     }
 
+    #[test]
+    fn a_leader_never_proposes_a_version_older_than_the_newest_committed() {
+        let live = Liveness::new(1, settings().with_ledger_version_max(3));
+        live.settle_ledger_version(&[1, 2, 3]);
+        assert_eq!(live.ledger_version(), 1, "voters that never answered");
+        live.note_committed_version(3);
+        assert_eq!(live.ledger_version(), 3, "version 3 is committed");
+        live.note_committed_version(2);
+        assert_eq!(live.ledger_version(), 3, "the floor only rises");
+        let older = Liveness::new(1, settings().with_ledger_version_max(2));
+        older.note_committed_version(3);
+        assert_eq!(older.ledger_version(), 2, "never above its own build's");
+    }
+
     fn sample(now: Instant) -> Sample {
         Sample {
             offset_ms: 0,
