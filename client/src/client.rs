@@ -651,6 +651,25 @@ impl Client {
         .await
     }
 
+    /// Rule 15: an account's trusted list, transfer limits and pending transfers.
+    pub async fn safeguards(
+        &mut self,
+        account_id: &str,
+        who: &ReadAs,
+    ) -> Result<carbon_proto::v1::ListSafeguardsResponse> {
+        let req = carbon_proto::v1::ListSafeguardsRequest {
+            account_id: account_id.into(),
+            consistency: self.consistency as i32,
+            auth: None,
+        };
+        let req = self.signed(req, Some(who)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.list_safeguards(req).await }
+        })
+        .await
+    }
+
     pub async fn repos(&mut self, party: &str, who: &ReadAs) -> Result<Vec<RepoAgreement>> {
         let req = ListReposRequest {
             party: party.into(),

@@ -159,11 +159,30 @@ enum Command {
         quantity: u64,
     },
     /// Transfer units (CLASS: CEA:2025, CCER:2025:PROJECT, FORESTRY:..., BLUE_CARBON:...).
+    /// With safeguards on, a transfer to an account not on the sender's trusted list is pending
+    /// until its delay ends; `transfer cancel ID` (the sender, --as) stops it meanwhile.
+    #[command(args_conflicts_with_subcommands = true)]
     Transfer {
-        from: String,
-        to: String,
-        class: String,
-        quantity: u64,
+        #[command(subcommand)]
+        sub: Option<TransferCmd>,
+        from: Option<String>,
+        to: Option<String>,
+        class: Option<String>,
+        quantity: Option<u64>,
+    },
+    /// Rule 15: the trusted account list (additions take effect after the genesis delay).
+    #[command(subcommand)]
+    Trusted(TrustedCmd),
+    /// Rule 15: the most units of a kind an account sends by transfer per CST day (lowering at
+    /// once, raising after the trusted-list delay).
+    Limit {
+        account: String,
+        /// CEA, CCER, FORESTRY, BLUE_CARBON
+        kind: String,
+        /// The daily limit (omit with --unlimited).
+        limit: Option<u64>,
+        #[arg(long)]
+        unlimited: bool,
     },
     /// A trade signed by seller and buyer; price per unit in fen.
     Trade {
@@ -388,6 +407,18 @@ enum RepoCmd {
     Repurchase { id: u64 },
     /// After the repurchase date: the units become the buyer's (the buyer, --as).
     Default { id: u64 },
+    /// Replace some of a repo's units with units of another class (seller and buyer sign).
+    Substitute {
+        id: u64,
+        replaced_class: String,
+        replaced_quantity: u64,
+        new_class: String,
+        new_quantity: u64,
+        #[arg(long)]
+        seller: String,
+        #[arg(long)]
+        buyer: String,
+    },
     /// Repos in which an account is seller or buyer (signed read as --as).
     List { party: String },
 }
@@ -453,6 +484,22 @@ enum ProjectCmd {
 }
 
 #[derive(Subcommand)]
+pub enum TransferCmd {
+    /// Cancel a pending transfer before it executes (the sender, --as).
+    Cancel { id: u64 },
+}
+
+#[derive(Subcommand)]
+pub enum TrustedCmd {
+    /// Add TRUSTED to ACCOUNT's trusted list (signed by ACCOUNT).
+    Add { account: String, trusted: String },
+    /// Remove TRUSTED from ACCOUNT's trusted list, at once (signed by ACCOUNT).
+    Remove { account: String, trusted: String },
+    /// ACCOUNT's trusted list, limits and pending transfers (signed read as --as).
+    List { account: String },
+}
+
+#[derive(Subcommand)]
 enum PledgeCmd {
     /// Pledge units to a bank (pledgor and pledgee both sign).
     Create {
@@ -471,6 +518,15 @@ enum PledgeCmd {
     Release { id: u64, quantity: u64 },
     /// Enforce a pledge on default (the bank, --as).
     Enforce { id: u64 },
+    /// Add units of the pledge's class to it (pledgor and pledgee both sign).
+    TopUp {
+        id: u64,
+        quantity: u64,
+        #[arg(long)]
+        pledgor: String,
+        #[arg(long)]
+        pledgee: String,
+    },
     /// Pledges on a holder's units or held by a bank (signed read as --as).
     List {
         #[arg(long, default_value = "")]
@@ -743,19 +799,19 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
             .await?
         }
         Command::Transfer {
+            sub,
             from,
             to,
-            class: c,
+            class,
             quantity,
-        } => {
-            let op = Op::Transfer(pb::Transfer {
-                from_account: from,
-                to_account: to,
-                unit_class: Some(class(&c)?),
-                quantity,
-            });
-            write(ctx, op).await?
-        }
+        } => cli::safeguards::transfer(ctx, sub, from, to, class, quantity).await?,
+        Command::Trusted(t) => cli::safeguards::trusted(ctx, t).await?,
+        Command::Limit {
+            account,
+            kind,
+            limit,
+            unlimited,
+        } => cli::safeguards::limit(ctx, account, &kind, limit, unlimited).await?,
         Command::Trade {
             seller,
             buyer,

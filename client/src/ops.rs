@@ -64,6 +64,9 @@ pub fn signers(op: &Operation, actor: Option<&str>) -> Result<Vec<String>, Clien
         O::Cancel(o) => own(&o.holder),
         O::Repo(o) => Ok(vec![o.seller.clone(), o.buyer.clone()]),
         O::Lend(o) => Ok(vec![o.lender.clone(), o.borrower.clone()]),
+        O::TrustAccount(o) => own(&o.account_id),
+        O::UntrustAccount(o) => own(&o.account_id),
+        O::SetTransferLimit(o) => own(&o.account_id),
         O::RotateClusterAdminKey(_) => own(carbon_proto::signing::CLUSTER_ADMIN_SIGNER),
         _ => actor(),
     }

@@ -111,6 +111,7 @@ fn genesis() -> Genesis {
         buffer_account_id: BUFFER.into(),
         cluster_admin_key: pk("admin"),
         public_aggregate_min: 0,
+        safeguards: None,
     }
 }
 

@@ -19,7 +19,7 @@ pub fn next_id(x: &mut Exec) -> Res<u64> {
     Ok(id)
 }
 
-fn active(x: &Exec, id: u64, kind: EncumbranceKind) -> Res<Encumbrance> {
+pub fn active(x: &Exec, id: u64, kind: EncumbranceKind) -> Res<Encumbrance> {
     let found = x
         .get::<Encumbrance>(&keys::encumbrance(id))?
         .filter(|e| e.kind() == kind);
@@ -51,7 +51,7 @@ fn active(x: &Exec, id: u64, kind: EncumbranceKind) -> Res<Encumbrance> {
     Ok(e)
 }
 
-fn save(x: &mut Exec, e: &Encumbrance) {
+pub fn save(x: &mut Exec, e: &Encumbrance) {
     x.put(keys::encumbrance(e.id), e);
 }
 
@@ -92,6 +92,7 @@ pub fn pledge(x: &mut Exec, op: &Pledge) -> Res<Effects> {
         maturity_date: op.maturity_date,
         reference: op.contract_ref.clone(),
         created_sequence: x.sequence,
+        topped_up_quantity: 0,
     };
     save(x, &e);
     x.st.put(keys::encumbrance_by_holder(&e.holder, id), Vec::new());
@@ -196,6 +197,7 @@ pub fn freeze(x: &mut Exec, op: &Freeze) -> Res<Effects> {
         maturity_date: 0,
         reference: op.court_order_ref.clone(),
         created_sequence: x.sequence,
+        topped_up_quantity: 0,
     };
     save(x, &e);
     x.st.put(keys::encumbrance_by_holder(&e.holder, id), Vec::new());

@@ -34,6 +34,8 @@ pub enum Give {
     Frozen(u64),
     /// Held by a repo buyer.
     Repo(u64),
+    /// Sent by a pending transfer, waiting out its delay (rule 15).
+    PendingTransfer(u64),
 }
 
 impl Give {
@@ -43,6 +45,7 @@ impl Give {
             Give::Pledged(id) => (BlockState::Pledged, id),
             Give::Frozen(id) => (BlockState::Frozen, id),
             Give::Repo(id) => (BlockState::Repo, id),
+            Give::PendingTransfer(id) => (BlockState::PendingTransfer, id),
         }
     }
 }
@@ -183,7 +186,7 @@ impl Exec<'_, '_> {
             ErrorCode::InsufficientUnits
         };
         let extra = if code == ErrorCode::UnitsEncumbered {
-            format!(" ({encumbered} more are pledged, frozen or in repo)")
+            format!(" ({encumbered} more are pledged, frozen, in repo or pending transfer)")
         } else {
             String::new()
         };

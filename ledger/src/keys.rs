@@ -265,3 +265,53 @@ pub fn trailing_u64(k: &[u8]) -> Option<u64> {
     let start = k.len().checked_sub(8)?;
     Some(u64::from_be_bytes(k[start..].try_into().ok()?))
 }
+
+// ---- Rule 15: trusted account lists, transfer limits, pending transfers (hot families) ----
+
+/// An entry of `account`'s trusted account list (value `TrustedAccount`).
+pub fn trusted(account_id: &str, trusted_id: &str) -> Vec<u8> {
+    key(b'W', &[&id(account_id), &id(trusted_id)])
+}
+
+pub fn trusted_of(account_id: &str) -> Vec<u8> {
+    key(b'W', &[&id(account_id)])
+}
+
+pub const TRUSTED: &[u8] = b"W";
+
+/// An account's transfer limit for one unit kind (value `TransferLimit`).
+pub fn transfer_limit(account_id: &str, kind: i32) -> Vec<u8> {
+    key(b'N', &[&id(account_id), &[kind as u8]])
+}
+
+pub fn transfer_limits_of(account_id: &str) -> Vec<u8> {
+    key(b'N', &[&id(account_id)])
+}
+
+/// Units of one kind the account sent by transfer on one CST date (value: 8 bytes, big-endian).
+pub fn sent_on(account_id: &str, kind: i32, date: u32) -> Vec<u8> {
+    key(b'U', &[&id(account_id), &[kind as u8], &date.to_be_bytes()])
+}
+
+/// A pending transfer (value `PendingTransfer`); its id comes from the encumbrance sequence.
+pub fn pending_transfer(pending_id: u64) -> Vec<u8> {
+    key(b'D', &[&pending_id.to_be_bytes()])
+}
+
+pub const PENDING_TRANSFERS: &[u8] = b"D";
+
+/// Index: pending transfers still waiting, in due-time order (value empty).
+pub fn pending_due(due_ms: u64, pending_id: u64) -> Vec<u8> {
+    key(b'd', &[&due_ms.to_be_bytes(), &pending_id.to_be_bytes()])
+}
+
+pub const PENDING_DUE: &[u8] = b"d";
+
+/// Index: pending transfers an account sent or receives (value empty).
+pub fn pending_by_party(party: &str, pending_id: u64) -> Vec<u8> {
+    key(b'p', &[&id(party), &pending_id.to_be_bytes()])
+}
+
+pub fn pending_of_party(party: &str) -> Vec<u8> {
+    key(b'p', &[&id(party)])
+}

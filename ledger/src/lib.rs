@@ -20,6 +20,7 @@ pub mod allocation;
 pub mod audit;
 pub mod cancellation;
 pub mod cluster;
+pub mod collateral;
 pub mod compliance;
 pub use carbon_proto::dates;
 pub mod encumbrances;
@@ -33,6 +34,7 @@ pub mod limits;
 pub mod projects;
 pub mod queries;
 pub mod repo;
+pub mod safeguards;
 pub mod store;
 pub mod trading;
 
@@ -59,7 +61,12 @@ use store::Overlay;
 /// Version 2: an action on a pledge, repo or loan by id (release, enforce, repurchase, repo
 /// default, return) that none of the record's parties signs is rejected as if the id did not
 /// exist (`Exec::private_record`); version 1 told such a signer the record's parties.
-pub const VERSION: u32 = 2;
+///
+/// Version 3: rule 15 (trusted account lists, pending transfers executed by ledger time, daily
+/// transfer limits; only with a genesis that enables safeguards) and rule 18 (pledge top-up,
+/// repo substitution). Their operations in an entry of version 1 or 2 are rejected with
+/// VERSION_NOT_ACTIVE, and a transfer there is immediate as before.
+pub const VERSION: u32 = 3;
 /// The oldest version this build still applies.
 pub const MIN_VERSION: u32 = 1;
 
@@ -178,6 +185,31 @@ pub fn apply_entry(
     let mut records: Vec<TxRecord> = Vec::with_capacity(txs.len());
     // This entry's transactions so far, by tx id: their records are written at its end.
     let mut in_entry: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+    // Rule 15: pending transfers whose due time the entry's time passed execute first, in
+    // (due time, id) order, each as a record the ledger writes itself.
+    if ctx.ledger_version >= safeguards::SAFEGUARDS_VERSION
+        && safeguards::settings(&genesis).is_some()
+    {
+        for (due_key, id, due_ms) in safeguards::due(&st, ctx.timestamp_ms)? {
+            let body = carbon_proto::signing::ledger_made_body(&genesis.chain_id, id, due_ms);
+            let signed = carbon_proto::v1::SignedTx {
+                body: body.encode_to_vec(),
+                signatures: Vec::new(),
+            };
+            let Some(tx) = carbon_proto::signing::ledger_made(&genesis.chain_id, &signed) else {
+                return Err(
+                    ViewFault("a pending transfer's execution does not decode".into()).into(),
+                );
+            };
+            let system = System {
+                run: safeguards::execute,
+                due_key: Some(due_key),
+            };
+            let record = apply_tx(&mut st, ctx, &genesis, &mut chain, &tx, system)?;
+            in_entry.insert(tx.tx_id, records.len());
+            records.push(record);
+        }
+    }
     for tx in txs {
         if let Some(&i) = in_entry.get(&tx.tx_id) {
             outcomes.push(records[i].outcome.clone().unwrap_or_default());
@@ -187,7 +219,7 @@ pub fn apply_entry(
             outcomes.push(done.outcome.unwrap_or_default());
             continue;
         }
-        let record = apply_tx(&mut st, ctx, &genesis, &mut chain, tx)?;
+        let record = apply_tx(&mut st, ctx, &genesis, &mut chain, tx, System::SIGNED)?;
         in_entry.insert(tx.tx_id, records.len());
         outcomes.push(record.outcome.clone().unwrap_or_default());
         records.push(record);
@@ -204,6 +236,19 @@ pub fn apply_entry(
     })
 }
 
+/// How a transaction runs: a signed one through [`run`]; a record the ledger makes itself
+/// (rule 15's executions) through its own function, with the due-index key to drop even if it
+/// were rejected (so that it is never tried again in every entry).
+#[derive(Clone)]
+struct System {
+    run: fn(&mut Exec) -> Res<Effects>,
+    due_key: Option<Vec<u8>>,
+}
+
+impl System {
+    const SIGNED: System = System { run, due_key: None };
+}
+
 /// Executes one transaction not committed before: runs it (a rejection drops its writes),
 /// extends the chain, indexes it under its id and in its parties' histories; returns its
 /// record (written by the caller with the entry's others).
@@ -213,6 +258,7 @@ fn apply_tx<'v>(
     genesis: &Genesis,
     chain: &mut ChainState,
     tx: &VerifiedTx,
+    how: System,
 ) -> Result<TxRecord, EntryError> {
     let Some(sequence) = chain.sequence.checked_add(1) else {
         return Err(ViewFault("the chain sequence is exhausted".into()).into());
@@ -228,7 +274,7 @@ fn apply_tx<'v>(
         parties: BTreeSet::new(),
         lines: Vec::new(),
     };
-    let result = run(&mut x);
+    let result = (how.run)(&mut x);
     let mut parties = std::mem::take(&mut x.parties);
     let mut lines = std::mem::take(&mut x.lines);
     let (code, message, effects) = match result {
@@ -244,6 +290,9 @@ fn apply_tx<'v>(
             // A rejection is history only for the accounts that really signed it: naming
             // an account as signer must not write into its history.
             parties = authorised_signers(&*st, tx)?;
+            if let Some(k) = how.due_key {
+                st.delete(k);
+            }
             (e.code, e.message, Effects::default())
         }
         Err(Abort::Fault(f)) => return Err(f.into()),
@@ -350,5 +399,12 @@ fn run(x: &mut Exec) -> Res<Effects> {
         Operation::Lend(o) => lending::lend(x, o),
         Operation::ReturnLoan(o) => lending::return_loan(x, o),
         Operation::RotateClusterAdminKey(o) => cluster::rotate_admin_key(x, o),
+        Operation::TrustAccount(o) => safeguards::trust(x, o),
+        Operation::UntrustAccount(o) => safeguards::untrust(x, o),
+        Operation::SetTransferLimit(o) => safeguards::set_limit(x, o),
+        Operation::CancelPendingTransfer(o) => safeguards::cancel(x, o),
+        Operation::ExecutePendingTransfer(_) => safeguards::refuse_system(x),
+        Operation::TopUpPledge(o) => collateral::top_up(x, o),
+        Operation::SubstituteRepo(o) => collateral::substitute(x, o),
     }
 }

@@ -113,6 +113,7 @@ pub fn holdings(v: &dyn StateView, account_id: &str) -> R<(Vec<Balance>, Vec<Ser
             BlockState::Pledged => &mut bal.pledged,
             BlockState::Frozen => &mut bal.frozen,
             BlockState::Repo => &mut bal.repo,
+            BlockState::PendingTransfer => &mut bal.pending_transfer,
             _ => &mut bal.available,
         };
         *total = total
@@ -614,9 +615,12 @@ pub fn open_financing(v: &dyn StateView) -> R<Vec<OpenFinancing>> {
     let mut by_class: BTreeMap<Vec<u8>, OpenFinancing> = BTreeMap::new();
     for (_, r) in read_all::<RepoAgreement>(v, keys::REPOS)? {
         if r.status() == RepoStatus::Open {
-            let f = slot(&mut by_class, r.unit_class.as_ref());
-            f.open_repos = f.open_repos.saturating_add(1);
-            f.repo_units = f.repo_units.saturating_add(r.quantity);
+            // Per class the repo holds (several after a substitution, rule 18).
+            for (class, quantity) in super::collateral::legs(&r) {
+                let f = slot(&mut by_class, Some(&class));
+                f.open_repos = f.open_repos.saturating_add(1);
+                f.repo_units = f.repo_units.saturating_add(quantity);
+            }
         }
     }
     for (_, l) in read_all::<Loan>(v, keys::LOANS)? {

@@ -10,9 +10,7 @@ use super::error::{reject, ErrorCode, Res};
 use super::exec::{check_quantity, check_text, mul, Exec};
 use super::holdings::{Flow, Give, Take};
 use super::keys;
-use carbon_proto::v1::{
-    Effects, Repo, RepoAgreement, RepoDefault, RepoStatus, Repurchase, Role, UnitClass,
-};
+use carbon_proto::v1::{Effects, Repo, RepoAgreement, RepoDefault, RepoStatus, Repurchase, Role};
 
 /// A date argument that must exist and not lie before the leader's CST date.
 pub fn check_future_date(x: &Exec, date: u32, what: &str) -> Res<()> {
@@ -32,7 +30,7 @@ pub fn check_future_date(x: &Exec, date: u32, what: &str) -> Res<()> {
     Ok(())
 }
 
-fn open_repo(x: &Exec, id: u64) -> Res<RepoAgreement> {
+pub fn open_repo(x: &Exec, id: u64) -> Res<RepoAgreement> {
     let r = x.private_record(
         x.get::<RepoAgreement>(&keys::repo(id))?,
         |r| [r.seller.as_str(), r.buyer.as_str()],
@@ -98,6 +96,8 @@ pub fn repo(x: &mut Exec, op: &Repo) -> Res<Effects> {
         ranges: moved.clone(),
         created_sequence: x.sequence,
         closed_sequence: 0,
+        collateral: Vec::new(),
+        substitutions: 0,
     };
     x.put(keys::repo(id), &r);
     x.st.put(keys::repo_by_party(&r.seller, id), Vec::new());
@@ -110,15 +110,18 @@ pub fn repo(x: &mut Exec, op: &Repo) -> Res<Effects> {
 }
 
 fn close(x: &mut Exec, mut r: RepoAgreement, status: RepoStatus, to: &str) -> Res<Effects> {
-    let class: UnitClass = r.unit_class.clone().unwrap_or_default();
-    let moved = x.move_units(
-        &r.buyer,
-        to,
-        &class,
-        r.quantity,
-        Take::Encumbrance(r.id),
-        Give::Available,
-    )?;
+    let mut moved = Vec::new();
+    // One leg (the class sold) unless a substitution changed it (rule 18).
+    for (class, quantity) in super::collateral::legs(&r) {
+        moved.extend(x.move_units(
+            &r.buyer,
+            to,
+            &class,
+            quantity,
+            Take::Encumbrance(r.id),
+            Give::Available,
+        )?);
+    }
     r.status = status as i32;
     r.closed_sequence = x.sequence;
     x.put(keys::repo(r.id), &r);

@@ -35,6 +35,11 @@ pub fn transfer(x: &mut Exec, op: &Transfer) -> Res<Effects> {
         op.unit_class.as_ref(),
         op.quantity,
     )?;
+    // Rule 15 (version 3, safeguards on): the daily limit, and a pending transfer unless the
+    // recipient is trusted or a regulator is a party.
+    if let Some(effects) = super::safeguards::route_transfer(x, op, &class)? {
+        return Ok(effects);
+    }
     let moved = x.move_units(
         &op.from_account,
         &op.to_account,

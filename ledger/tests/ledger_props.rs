@@ -8,17 +8,24 @@
 //! nothing and returns its first outcome (6), and applying the same entries twice from genesis
 //! gives the same chain head (5). At the end the whole history verifies offline and replays.
 //!
-//! Cases: 2,000 by default; set `PROPTEST_CASES` for more.
+//! A second property runs on a registry whose genesis enables rule 15's safeguards, with trusted
+//! list changes, daily limits, cancellations, pledge top-ups and repo substitutions (rule 18)
+//! mixed in and the clock moving past due times, so that pending transfers execute (the
+//! ledger's own records) or return: pending units are conserved (`audit` after every entry) and
+//! move only by their cancellation or execution.
+//!
+//! Cases: 2,000 by default (1,000 with safeguards); set `PROPTEST_CASES` for more.
 
 mod common;
 
 use carbon_ledger::{audit, keys, queries, MemState, StateView};
 use carbon_proto::v1::{
-    tx_body::Operation as Op, Allocate, ApproveProject, BlockState, Cancel, CloseComplianceYear,
-    DeclareVintage, EnforcePledge, Freeze, IssueCredits, Lend, Pledge, ProposeProject,
-    ReinstateAccount, ReleasePledge, Repo, RepoDefault, ReportEmissions, Repurchase, ReturnLoan,
-    Role, SerialBlock, SignedTx, Surrender, SuspendAccount, Trade, Transfer, TrueUp, Unfreeze,
-    UnitClass, UnitKind,
+    tx_body::Operation as Op, Allocate, ApproveProject, BlockState, Cancel, CancelPendingTransfer,
+    CloseComplianceYear, DeclareVintage, EnforcePledge, Freeze, IssueCredits, Lend, Pledge,
+    ProposeProject, ReinstateAccount, ReleasePledge, Repo, RepoDefault, ReportEmissions,
+    Repurchase, ReturnLoan, Role, SerialBlock, SetTransferLimit, SignedTx, SubstituteRepo,
+    Surrender, SuspendAccount, TopUpPledge, Trade, Transfer, TrueUp, TrustAccount, Unfreeze,
+    UnitClass, UnitKind, UntrustAccount,
 };
 use common::*;
 use proptest::prelude::*;
@@ -152,6 +159,37 @@ enum Action {
     /// The leader's clock moves to the next day before the entry (repurchase dates pass, loans
     /// fall overdue).
     NextDay,
+    /// Rule 15 and 18 (the safeguards property only).
+    Trust {
+        account: u8,
+        trusted: u8,
+    },
+    Untrust {
+        account: u8,
+        trusted: u8,
+    },
+    Limit {
+        account: u8,
+        kind: u8,
+        limit: Option<u64>,
+    },
+    CancelPending {
+        id: u64,
+        by: u8,
+    },
+    TopUp {
+        id: u64,
+        q: u64,
+    },
+    Substitute {
+        id: u64,
+        old: u8,
+        oq: u64,
+        new: u8,
+        nq: u64,
+    },
+    /// The clock moves 60 s before the entry (some pending transfers fall due, not all).
+    Later,
     /// Resubmit an earlier transaction (index modulo how many there are).
     Resubmit {
         pick: usize,
@@ -189,6 +227,21 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (a.clone(), a.clone(), 0..7u8, qty(), 0..3u8).prop_map(|(lender, borrower, class, q, days)| Action::Lend { lender, borrower, class, q, days }),
         2 => (1..6u64, qty()).prop_map(|(id, q)| Action::ReturnLoan { id, q }),
         1 => Just(Action::NextDay),
+    ]
+}
+
+/// The actions of the safeguards property: every action of the first, and rules 15 and 18.
+fn safe_action() -> impl Strategy<Value = Action> {
+    let a = 0..ACCOUNTS.len() as u8;
+    prop_oneof![
+        12 => action(),
+        2 => (a.clone(), a.clone()).prop_map(|(account, trusted)| Action::Trust { account, trusted }),
+        1 => (a.clone(), a.clone()).prop_map(|(account, trusted)| Action::Untrust { account, trusted }),
+        1 => (a.clone(), 0..5u8, prop::option::of(0..1_500u64)).prop_map(|(account, kind, limit)| Action::Limit { account, kind, limit }),
+        3 => (1..16u64, 0..3u8).prop_map(|(id, by)| Action::CancelPending { id, by }),
+        2 => (1..10u64, qty()).prop_map(|(id, q)| Action::TopUp { id, q }),
+        2 => (1..10u64, 0..7u8, qty(), 0..7u8, qty()).prop_map(|(id, old, oq, new, nq)| Action::Substitute { id, old, oq, new, nq }),
+        2 => Just(Action::Later),
     ]
 }
 
@@ -447,13 +500,81 @@ fn operation(a: &Action, targets: &mut BTreeSet<u64>) -> Option<(Vec<&'static st
                 quantity: *q,
             }),
         ),
-        Action::Resubmit { .. } | Action::NextDay => return None,
+        Action::Trust { account, trusted } => (
+            vec![acc(account)],
+            Op::TrustAccount(TrustAccount {
+                account_id: acc(account).into(),
+                trusted_account_id: acc(trusted).into(),
+            }),
+        ),
+        Action::Untrust { account, trusted } => (
+            vec![acc(account)],
+            Op::UntrustAccount(UntrustAccount {
+                account_id: acc(account).into(),
+                trusted_account_id: acc(trusted).into(),
+            }),
+        ),
+        Action::Limit {
+            account,
+            kind,
+            limit,
+        } => (
+            vec![acc(account)],
+            Op::SetTransferLimit(SetTransferLimit {
+                account_id: acc(account).into(),
+                kind: i32::from(*kind),
+                daily_limit: limit.unwrap_or(0),
+                unlimited: limit.is_none(),
+            }),
+        ),
+        Action::CancelPending { id, by } => {
+            targets.insert(*id);
+            (
+                vec![["E1", "E2", "BANK"][usize::from(*by) % 3]],
+                Op::CancelPendingTransfer(CancelPendingTransfer {
+                    pending_transfer_id: *id,
+                }),
+            )
+        }
+        Action::TopUp { id, q } => {
+            targets.insert(*id);
+            (
+                vec!["BANK", "E1", "E2", "E3"],
+                Op::TopUpPledge(TopUpPledge {
+                    pledge_id: *id,
+                    quantity: *q,
+                }),
+            )
+        }
+        Action::Substitute {
+            id,
+            old,
+            oq,
+            new,
+            nq,
+        } => {
+            targets.insert(*id);
+            (
+                vec!["BANK", "E1", "E2", "E3"],
+                Op::SubstituteRepo(SubstituteRepo {
+                    repo_id: *id,
+                    replaced_class: Some(class(*old)),
+                    replaced_quantity: *oq,
+                    new_class: Some(class(*new)),
+                    new_quantity: *nq,
+                }),
+            )
+        }
+        Action::Resubmit { .. } | Action::NextDay | Action::Later => return None,
     })
 }
 
 /// The registry every case starts from: accounts, three vintages, two approved projects.
 fn setup() -> Reg {
-    let mut r = Reg::new();
+    setup_on(Reg::new())
+}
+
+fn setup_on(mut r: Reg) -> Reg {
     for (id, role) in [
         ("E1", Role::Enterprise),
         ("E2", Role::Enterprise),
@@ -536,6 +657,8 @@ struct Entry {
     txs: Vec<SignedTx>,
     targets: BTreeSet<u64>,
     days: u64,
+    /// Minutes the clock moves first (`Action::Later`).
+    later: u64,
 }
 
 /// Signs every entry's transactions up front so that two runs apply identical bytes (valid for
@@ -550,6 +673,7 @@ fn build(base: &mut Reg, entries: &[Vec<Action>]) -> Vec<Entry> {
             .iter()
             .filter(|a| matches!(a, Action::NextDay))
             .count() as u64;
+        let later = entry.iter().filter(|a| matches!(a, Action::Later)).count() as u64;
         for a in entry {
             match operation(a, &mut targets) {
                 Some((signers, op)) => {
@@ -566,7 +690,12 @@ fn build(base: &mut Reg, entries: &[Vec<Action>]) -> Vec<Entry> {
                 }
             }
         }
-        out.push(Entry { txs, targets, days });
+        out.push(Entry {
+            txs,
+            targets,
+            days,
+            later,
+        });
     }
     out
 }
@@ -590,14 +719,25 @@ fn run(base: &Reg, entries: &[Entry]) -> Reg {
     let mut seen: BTreeMap<Vec<u8>, carbon_proto::v1::Outcome> = BTreeMap::new();
     for Entry {
         txs,
-        targets: moved,
+        targets,
         days,
+        later,
     } in entries
     {
-        r.now += days * 86_400_000;
+        r.now += days * 86_400_000 + later * 60_000;
         let before = encumbered(&r.state);
         let outcomes = r.apply(txs.clone());
         let after = encumbered(&r.state);
+        // Pending transfers the ledger executed (or returned) in this entry moved too.
+        let mut moved = targets.clone();
+        for rec in &r.records {
+            let body = rec.tx.as_ref().and_then(|t| {
+                <carbon_proto::v1::TxBody as prost::Message>::decode(t.body.as_slice()).ok()
+            });
+            if let Some(Op::ExecutePendingTransfer(e)) = body.and_then(|b| b.operation) {
+                moved.insert(e.pending_transfer_id);
+            }
+        }
         // Invariant 3: an encumbered block disappears only when its own encumbrance was acted on.
         for gone in before.difference(&after) {
             assert!(
@@ -642,6 +782,23 @@ fn cases() -> u32 {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_operations_with_safeguards_keep_every_invariant(
+        entries in prop::collection::vec(prop::collection::vec(safe_action(), 1..4), 1..25)
+    ) {
+        let mut base = setup_on(Reg::with_safeguards());
+        let built = build(&mut base, &entries);
+        let a = run(&base, &built);
+        let b = run(&base, &built);
+        prop_assert_eq!(a.head(), b.head());
+        prop_assert!(same_state(&a.state, &b.state));
+        let history = queries::committed_since(&a.state, 1, usize::MAX).expect("read");
+        let head = audit::verify_chain(&a.genesis, &history).expect("history verifies");
+        prop_assert_eq!(head.to_vec(), a.head());
+        let replayed = audit::replay(&a.genesis, &history).expect("history replays");
+        prop_assert!(same_state(&replayed, &a.state));
+    }
 
     #[test]
     fn random_operations_keep_every_invariant(

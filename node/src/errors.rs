@@ -108,7 +108,9 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::ZeroAmount
         | E::AmountOverflow
         | E::InvalidUnitClass
-        | E::SameAccount => Code::InvalidArgument,
+        | E::SameAccount
+        | E::SystemOperation
+        | E::SubstitutionSameClass => Code::InvalidArgument,
         E::MessageTooLarge | E::ResourceExhausted => Code::ResourceExhausted,
         E::BadSignature => Code::Unauthenticated,
         E::InsufficientSignatures | E::RoleNotPermitted | E::PermissionDenied | E::Replayed => {
@@ -120,12 +122,14 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::UnknownEncumbrance
         | E::UnknownRepo
         | E::UnknownLoan
+        | E::UnknownPendingTransfer
         | E::NotFound => Code::NotFound,
         E::AccountExists
         | E::VintageExists
         | E::ProjectExists
         | E::AlreadyAllocated
-        | E::AlreadyTruedUp => Code::AlreadyExists,
+        | E::AlreadyTruedUp
+        | E::AlreadyTrusted => Code::AlreadyExists,
         E::Unavailable => Code::Unavailable,
         E::Expired
         | E::AccountNotOpen
@@ -151,6 +155,12 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::RepurchaseDateNotPassed
         | E::LoanClosed
         | E::ExceedsLoan
+        | E::VersionNotActive
+        | E::SafeguardsDisabled
+        | E::NotTrusted
+        | E::PendingTransferClosed
+        | E::TransferLimitExceeded
+        | E::ExceedsCollateral
         | E::MemberNotCaughtUp => Code::FailedPrecondition,
     }
 }

@@ -5,6 +5,9 @@
 //! cluster_admin_key = "<64 hex>"
 //! buffer_account = "ZJ-BUFFER"
 //! public_aggregate_min = 3        # optional: fewest contracts a public aggregate covers
+//! # optional (rule 15, ledger version 3): trusted lists, transfer delay, daily limits;
+//! # absent or enabled = false: transfers are immediate. 0 or absent delays: 26 h and 4 days.
+//! safeguards = { enabled = true, transfer_delay_ms = 93600000, trusted_list_delay_ms = 345600000 }
 //! [[accounts]]
 //! id = "ZJ-REG"
 //! name = "浙江省生态环境厅"
@@ -26,7 +29,19 @@ struct File {
     /// The fewest contracts a public aggregate covers (absent: 3).
     #[serde(default)]
     public_aggregate_min: Option<u32>,
+    #[serde(default)]
+    safeguards: Option<SafeguardsEntry>,
     accounts: Vec<AccountEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SafeguardsEntry {
+    enabled: bool,
+    #[serde(default)]
+    transfer_delay_ms: u64,
+    #[serde(default)]
+    trusted_list_delay_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +106,11 @@ pub fn parse_toml(text: &str) -> Result<Genesis, GenesisError> {
             Some(k) => k,
             None => 0,
         },
+        safeguards: f.safeguards.map(|s| crate::v1::SafeguardSettings {
+            enabled: s.enabled,
+            transfer_delay_ms: s.transfer_delay_ms,
+            trusted_list_delay_ms: s.trusted_list_delay_ms,
+        }),
     })
 }
 

@@ -35,6 +35,13 @@ pub fn operation(op: &Operation) -> &'static str {
         O::RepoDefault(_) => "repo_default",
         O::Lend(_) => "lend",
         O::ReturnLoan(_) => "return_loan",
+        O::TrustAccount(_) => "trust_account",
+        O::UntrustAccount(_) => "untrust_account",
+        O::SetTransferLimit(_) => "set_transfer_limit",
+        O::CancelPendingTransfer(_) => "cancel_pending_transfer",
+        O::ExecutePendingTransfer(_) => "execute_pending_transfer",
+        O::TopUpPledge(_) => "top_up_pledge",
+        O::SubstituteRepo(_) => "substitute_repo",
         O::RotateClusterAdminKey(_) => "rotate_cluster_admin_key",
     }
 }

@@ -57,6 +57,7 @@ private_read! {
     GetTransactionRequest => "GetTransaction",
     WatchRequest => "Watch",
     ListReposRequest => "ListRepos",
+    ListSafeguardsRequest => "ListSafeguards",
     ListLoansRequest => "ListLoans",
     ListVintagesRequest => "ListVintages",
     ListAllocationsRequest => "ListAllocations",

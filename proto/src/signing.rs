@@ -166,6 +166,45 @@ impl VerifiedTx {
     }
 }
 
+/// The body of the record the ledger writes when pending transfer `id`, due at `due_ms`,
+/// executes (rule 15): no signer, valid until its due time, the id as nonce.
+pub fn ledger_made_body(chain_id: &str, id: u64, due_ms: u64) -> TxBody {
+    TxBody {
+        chain_id: chain_id.to_string(),
+        signers: Vec::new(),
+        valid_until_ms: due_ms,
+        nonce: id,
+        memo: String::new(),
+        operation: Some(crate::v1::tx_body::Operation::ExecutePendingTransfer(
+            crate::v1::ExecutePendingTransfer {
+                pending_transfer_id: id,
+            },
+        )),
+    }
+}
+
+/// A record the ledger wrote itself, not a transaction anyone signed: no signature, no signer,
+/// an `ExecutePendingTransfer` of this chain. Such a record is checked by replaying the rules
+/// (the ledger makes it again from the same state), not by signatures.
+pub fn ledger_made(chain_id: &str, signed: &SignedTx) -> Option<VerifiedTx> {
+    if !signed.signatures.is_empty() {
+        return None;
+    }
+    let body = TxBody::decode(signed.body.as_slice()).ok()?;
+    let system = body.chain_id == chain_id
+        && body.signers.is_empty()
+        && matches!(
+            body.operation,
+            Some(crate::v1::tx_body::Operation::ExecutePendingTransfer(_))
+        );
+    system.then(|| VerifiedTx {
+        tx_id: tx_id(&signed.body),
+        body,
+        signed: signed.clone(),
+        signer_keys: Vec::new(),
+    })
+}
+
 struct Parsed {
     body: TxBody,
     keys: Vec<[u8; 32]>,

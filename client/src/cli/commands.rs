@@ -273,6 +273,21 @@ pub async fn pledge(ctx: &mut Ctx, cmd: PledgeCmd) -> Res<()> {
             )
             .await
         }
+        PledgeCmd::TopUp {
+            id,
+            quantity,
+            pledgor,
+            pledgee,
+        } => {
+            let op = Op::TopUpPledge(pb::TopUpPledge {
+                pledge_id: id,
+                quantity,
+            });
+            if let Some(o) = ctx.write_signed_by(op, vec![pledgor, pledgee]).await? {
+                show::outcome(&o, ctx.json);
+            }
+            Ok(())
+        }
         PledgeCmd::Enforce { id } => {
             write(ctx, Op::EnforcePledge(pb::EnforcePledge { pledge_id: id })).await
         }
@@ -385,6 +400,7 @@ pub async fn holdings(ctx: &mut Ctx, account: &str, csv: Option<PathBuf>) -> Res
                 b.pledged.to_string(),
                 b.frozen.to_string(),
                 b.repo.to_string(),
+                b.pending_transfer.to_string(),
             ]
         })
         .collect();
@@ -421,7 +437,14 @@ pub async fn holdings(ctx: &mut Ctx, account: &str, csv: Option<PathBuf>) -> Res
     println!(
         "{}",
         show::table(
-            &["class", "available", "pledged", "frozen", "repo (bought)"],
+            &[
+                "class",
+                "available",
+                "pledged",
+                "frozen",
+                "repo (bought)",
+                "pending transfer",
+            ],
             balances
         )
     );

@@ -93,6 +93,16 @@ impl Ctx {
     /// --dry-run, only prints what it would do.
     pub async fn write(&mut self, op: Operation) -> Res<Option<Outcome>> {
         let signers = ops::signers(&op, self.actor.as_deref())?;
+        self.write_signed_by(op, signers).await
+    }
+
+    /// [`Ctx::write`] with the signing accounts given (an operation on a record by id that both
+    /// parties sign: a pledge top-up, a repo substitution).
+    pub async fn write_signed_by(
+        &mut self,
+        op: Operation,
+        signers: Vec<String>,
+    ) -> Res<Option<Outcome>> {
         let chain = self.client.chain_id().await?;
         let body = ops::body(&chain, signers.clone(), self.valid_for, op);
         if let Some(path) = &self.unsigned_out {

@@ -96,6 +96,7 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     close_2025(ctx).await?;
     allocate_2026(ctx, &enterprises).await?; // 9
     pilot_cancels(ctx).await?; // 10
+    phishing_stopped(ctx).await?; // 11
     print_tables(ctx, &names).await?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
@@ -708,6 +709,67 @@ async fn pilot_cancels(ctx: &mut Ctx) -> Res<()> {
         ok(ctx, "ZJ-PILOT-AJ", op).await?;
     }
     say("ZJ-PILOT-AJ cancelled 20,000 CCER and 10,000 blue-carbon credits for its 2026 carbon neutrality");
+    Ok(())
+}
+
+/// Step 11, rule 15: a transfer signed with ZJ-ENT-06's phished key, to an account not on its
+/// trusted list, waits out the transfer delay; the holder sees it pending and cancels it. Only
+/// on a genesis that enables safeguards (seeds/demo/genesis.toml); otherwise said and skipped.
+async fn phishing_stopped(ctx: &mut Ctx) -> Res<()> {
+    const VICTIM: &str = "ZJ-ENT-06";
+    const THIEF: &str = "ZJ-ENT-11";
+    ctx.actor = Some(VICTIM.to_string());
+    let who = ctx.read_as()?;
+    let s = ctx.client.safeguards(VICTIM, &who).await?;
+    let settings = s.settings.unwrap_or_default();
+    if !settings.enabled {
+        say("safeguards (rule 15: trusted accounts, transfer delay) are off in this genesis; start the node with seeds/demo/genesis.toml to see a phishing attempt stopped");
+        return Ok(());
+    }
+    let o = ok(
+        ctx,
+        VICTIM,
+        Op::TrustAccount(pb::TrustAccount {
+            account_id: VICTIM.into(),
+            trusted_account_id: "ZJ-ENT-12".into(),
+        }),
+    )
+    .await?;
+    say(format!(
+        "{VICTIM} put its usual counterparty ZJ-ENT-12 on its trusted account list: effective from {} ({} h after it was recorded)",
+        super::safeguards::cst(o.effects.unwrap_or_default().due_ms),
+        settings.trusted_list_delay_ms / 3_600_000
+    ));
+    let before = available(ctx, VICTIM, "CEA:2026").await?;
+    let o = ok(
+        ctx,
+        VICTIM,
+        Op::Transfer(pb::Transfer {
+            from_account: VICTIM.into(),
+            to_account: THIEF.into(),
+            unit_class: Some(cls("CEA:2026")?),
+            quantity: before,
+        }),
+    )
+    .await?;
+    let fx = o.effects.unwrap_or_default();
+    say(format!(
+        "phishing: a transfer of all {before} CEA 2026 of {VICTIM} to {THIEF}, signed with a stolen key, is pending until {} (pending transfer {}): the units are encumbered, not gone",
+        super::safeguards::cst(fx.due_ms),
+        fx.pending_transfer_id
+    ));
+    ok(
+        ctx,
+        VICTIM,
+        Op::CancelPendingTransfer(pb::CancelPendingTransfer {
+            pending_transfer_id: fx.pending_transfer_id,
+        }),
+    )
+    .await?;
+    let after = available(ctx, VICTIM, "CEA:2026").await?;
+    say(format!(
+        "{VICTIM} saw it in its pending transfers and cancelled it within the delay: {after} CEA 2026 available again, {THIEF} received nothing"
+    ));
     Ok(())
 }
 

@@ -34,6 +34,27 @@ pub async fn repo(ctx: &mut Ctx, cmd: RepoCmd) -> Res<()> {
         RepoCmd::Repurchase { id } => {
             write(ctx, Op::Repurchase(pb::Repurchase { repo_id: id })).await
         }
+        RepoCmd::Substitute {
+            id,
+            replaced_class,
+            replaced_quantity,
+            new_class,
+            new_quantity,
+            seller,
+            buyer,
+        } => {
+            let op = Op::SubstituteRepo(pb::SubstituteRepo {
+                repo_id: id,
+                replaced_class: Some(parse_class(&replaced_class)?),
+                replaced_quantity,
+                new_class: Some(parse_class(&new_class)?),
+                new_quantity,
+            });
+            if let Some(o) = ctx.write_signed_by(op, vec![seller, buyer]).await? {
+                show::outcome(&o, ctx.json);
+            }
+            Ok(())
+        }
         RepoCmd::Default { id } => {
             write(ctx, Op::RepoDefault(pb::RepoDefault { repo_id: id })).await
         }

@@ -9,4 +9,5 @@ pub mod demo;
 pub mod finance;
 pub mod plan;
 pub mod reads;
+pub mod safeguards;
 pub mod show;

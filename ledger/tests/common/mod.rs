@@ -6,7 +6,7 @@ use carbon_ledger::{self as ledger, audit, queries, Ctx, MemState};
 use carbon_proto::signing::sign_body;
 use carbon_proto::v1::{
     tx_body::Operation, Account, AccountStatus, Effects, ErrorCode, Genesis, OpenAccount, Outcome,
-    Role, SignedTx, TxBody, UnitClass, UnitKind,
+    Role, SafeguardSettings, SignedTx, TxBody, TxRecord, UnitClass, UnitKind,
 };
 use carbon_proto::VerifiedTx;
 use ed25519_dalek::SigningKey;
@@ -62,6 +62,23 @@ pub fn genesis() -> Genesis {
         buffer_account_id: BUFFER.into(),
         cluster_admin_key: pk("admin"),
         public_aggregate_min: 0,
+        safeguards: None,
+    }
+}
+
+/// Rule 15's delays in the test genesis with safeguards: a transfer waits 100 s of ledger time
+/// (100 entries of `Reg::apply`), a trusted-list addition or a limit raise 200 s.
+pub const TEST_TRANSFER_DELAY_MS: u64 = 100_000;
+pub const TEST_LIST_DELAY_MS: u64 = 200_000;
+
+pub fn genesis_with_safeguards() -> Genesis {
+    Genesis {
+        safeguards: Some(SafeguardSettings {
+            enabled: true,
+            transfer_delay_ms: TEST_TRANSFER_DELAY_MS,
+            trusted_list_delay_ms: TEST_LIST_DELAY_MS,
+        }),
+        ..genesis()
     }
 }
 
@@ -76,6 +93,8 @@ pub struct Reg {
     pub version: u32,
     /// Which key names sign for an account (default: the account's own name).
     pub signers: BTreeMap<String, Vec<String>>,
+    /// The records the last entry committed (the ledger's own executions included).
+    pub records: Vec<TxRecord>,
 }
 
 /// State without the bookkeeping every transaction writes (tx records, chain index, history,
@@ -96,7 +115,15 @@ impl Default for Reg {
 
 impl Reg {
     pub fn new() -> Self {
-        let genesis = genesis();
+        Self::with_genesis(genesis())
+    }
+
+    /// A registry whose genesis enables rule 15's safeguards (`genesis_with_safeguards`).
+    pub fn with_safeguards() -> Self {
+        Self::with_genesis(genesis_with_safeguards())
+    }
+
+    pub fn with_genesis(genesis: Genesis) -> Self {
         let mut state = MemState::default();
         state.apply(ledger::genesis_writes(&genesis).expect("genesis is valid"));
         Reg {
@@ -107,6 +134,7 @@ impl Reg {
             nonce: 0,
             version: ledger::VERSION,
             signers: BTreeMap::new(),
+            records: Vec::new(),
         }
     }
 
@@ -148,6 +176,7 @@ impl Reg {
         };
         let applied = ledger::apply_entry(&self.state, ctx, &verified).expect("no storage fault");
         self.state.apply(applied.writes);
+        self.records = applied.records;
         self.index += 1;
         self.now += 1_000;
         if let Err(e) = audit::check_invariants(&self.state) {

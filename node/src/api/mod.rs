@@ -165,6 +165,13 @@ impl Registry for RegistryService {
         read!(self, req, list_repos, reads::repos)
     }
 
+    async fn list_safeguards(
+        &self,
+        req: Request<ListSafeguardsRequest>,
+    ) -> Resp<ListSafeguardsResponse> {
+        read!(self, req, list_safeguards, reads::safeguards)
+    }
+
     async fn list_loans(&self, req: Request<ListLoansRequest>) -> Resp<ListLoansResponse> {
         read!(self, req, list_loans, reads::loans)
     }

@@ -551,6 +551,26 @@ pub fn repos(node: &Arc<Node>, r: ListReposRequest) -> Result<ListReposResponse,
     })
 }
 
+/// Rule 15: the account's trusted list, limits and pending transfers, as of the ledger's time.
+pub fn safeguards(
+    node: &Arc<Node>,
+    r: ListSafeguardsRequest,
+) -> Result<ListSafeguardsResponse, ApiError> {
+    let view = node.state.view();
+    party_or_regulator(&view, &node.genesis.chain_id, &r, &r.account_id)?;
+    let now = view
+        .ledger_time_ms()
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let s = crate::ledger::safeguards::of_account(&view, &r.account_id, now)?;
+    Ok(ListSafeguardsResponse {
+        trusted: s.trusted,
+        limits: s.limits,
+        pending: s.pending,
+        settings: Some(crate::ledger::safeguards::shown_settings(&node.genesis)),
+        ledger_time_ms: now,
+    })
+}
+
 pub fn loans(node: &Arc<Node>, r: ListLoansRequest) -> Result<ListLoansResponse, ApiError> {
     let view = node.state.view();
     let chain = &node.genesis.chain_id;

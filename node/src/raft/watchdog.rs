@@ -149,6 +149,9 @@ pub struct Liveness {
     shared: Mutex<Shared>,
     /// True while this node is a leader gone quiet (for waiters, see [`Liveness::until_quiet`]).
     quiet: tokio::sync::watch::Sender<bool>,
+    /// The newest ledger version of a committed transaction this node has applied: a floor of
+    /// [`Liveness::ledger_version`] (`Liveness::note_committed_version`).
+    committed_version: std::sync::atomic::AtomicU32,
 }
 
 /// What a leader knows of its read lease: when it last sent AppendEntries, and per follower
@@ -210,6 +213,7 @@ impl Liveness {
                 appends_in_progress: 0,
             }),
             quiet: tokio::sync::watch::channel(false).0,
+            committed_version: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -349,8 +353,23 @@ impl Liveness {
     /// voter's build applies, as their latest probe answers say; 1 while one has not answered.
     /// A rolling upgrade thus switches to a new version only once every voter runs a build that
     /// knows it, and no member meets an entry it cannot apply (docs/OPERATIONS.md).
+    ///
+    /// Never older than the newest version already committed (up to this build's own): every
+    /// voter must apply that entry anyway (one that cannot has stopped), and a voter that is
+    /// down when a leader is elected, counted as version 1, must not take the cluster's rules
+    /// back to version 1 (issue 17, docs/DECISIONS.md).
     pub fn ledger_version(&self) -> u32 {
-        self.lock().ledger_version
+        let floor = self
+            .committed_version
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .min(self.settings.ledger_version_max);
+        self.lock().ledger_version.max(floor)
+    }
+
+    /// Records that a transaction of ledger version `v` is committed and applied here.
+    pub fn note_committed_version(&self, v: u32) {
+        self.committed_version
+            .fetch_max(v, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Recomputes [`Self::ledger_version`] from the voters' latest answers.
@@ -850,6 +869,20 @@ mod tests {
         assert_eq!(live.ledger_version(), 2);
         live.settle_ledger_version(&[1, 3]);
         assert_eq!(live.ledger_version(), 3, "never above its own");
+    }
+
+    #[test]
+    fn a_leader_never_proposes_a_version_older_than_the_newest_committed() {
+        let live = Liveness::new(1, settings().with_ledger_version_max(3));
+        live.settle_ledger_version(&[1, 2, 3]);
+        assert_eq!(live.ledger_version(), 1, "voters that never answered");
+        live.note_committed_version(3);
+        assert_eq!(live.ledger_version(), 3, "version 3 is committed");
+        live.note_committed_version(2);
+        assert_eq!(live.ledger_version(), 3, "the floor only rises");
+        let older = Liveness::new(1, settings().with_ledger_version_max(2));
+        older.note_committed_version(3);
+        assert_eq!(older.ledger_version(), 2, "never above its own build's");
     }
 
     fn sample(now: Instant) -> Sample {

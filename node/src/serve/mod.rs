@@ -225,6 +225,7 @@ async fn assemble(
         read_index: crate::raft::read_index::ReadIndex::new(raft.clone(), liveness.clone()),
         liveness,
     });
+    tokio::spawn(crate::write::due::run(Arc::downgrade(&node)));
     Ok((node, log))
 }
 

@@ -21,6 +21,7 @@
 
 pub mod checks;
 pub mod deliver;
+pub mod due;
 pub mod pool;
 pub mod proposer;
 
