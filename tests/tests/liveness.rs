@@ -323,3 +323,36 @@ async fn linearizable_reads_share_leadership_confirmations() {
     );
     assert!(rounds < total / 2.0, "{rounds} rounds for {total} reads");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_forwarded_to_a_paused_leader_does_not_wait_for_it() {
+    let mut cluster = Cluster::start(3, 10_000);
+    let leader = cluster
+        .wait_for_leader(&[0, 1, 2], Duration::from_secs(20))
+        .await;
+    let follower = (0..3).find(|i| *i != leader).expect("a follower");
+    let mut c = cluster.client(follower).await;
+    assert!(matches!(
+        submit(&mut c, open("READ-WARMUP")).await,
+        Submitted::Outcome(_)
+    ));
+    cluster.pause(leader);
+    let t0 = Instant::now();
+    let r = c
+        .get_chain_head(GetChainHeadRequest {
+            consistency: ReadConsistency::Linearizable as i32,
+        })
+        .await;
+    let waited = t0.elapsed();
+    tokio::time::sleep(Duration::from_secs(6).saturating_sub(waited)).await;
+    cluster.resume(leader);
+    println!(
+        "a linearizable read through a follower, leader paused: {waited:?}, {:?}",
+        r.as_ref().map(|_| ()).map_err(|s| s.code())
+    );
+    // Answered (by the new leader, or UNAVAILABLE to retry) long before the 6 s pause ends.
+    assert!(
+        waited < Duration::from_millis(3_500),
+        "the read waited {waited:?} for a paused leader"
+    );
+}

@@ -49,7 +49,7 @@ macro_rules! read {
         let forwarded_in = is_forwarded($req.metadata());
         let r = $req.into_inner();
         match reads::gate(&$self.node, r.consistency, forwarded_in).await? {
-            Some(mut leader) => leader.$method(forwarded(r)).await,
+            Some(mut leader) => reads::follow(&$self.node, leader.$method(forwarded(r))).await,
             None => {
                 let f = $local;
                 Ok(Response::new(f(&$self.node, r)?))

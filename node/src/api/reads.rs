@@ -42,6 +42,31 @@ pub async fn gate(
     }
 }
 
+/// How long a read forwarded to the leader may wait for it: a paused leader must not hold a
+/// read (and carbonctl's chain-id lookup before every write) past an election.
+pub const FORWARDED_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A linearizable read forwarded to the leader, given up (UNAVAILABLE: retry; a read changes
+/// nothing) when this node learns of another leader or after [`FORWARDED_READ_TIMEOUT`].
+pub async fn follow<T>(
+    node: &Node,
+    call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<tonic::Response<T>, tonic::Status> {
+    let mut m = node.raft.metrics();
+    let was = m.borrow().current_leader;
+    tokio::select! {
+        r = call => r,
+        _ = m.wait_for(|m| m.current_leader != was) => Err(ApiError::unavailable(
+            "leadership moved while the leader was asked for this read; retry",
+        )
+        .into()),
+        () = tokio::time::sleep(FORWARDED_READ_TIMEOUT) => Err(ApiError::unavailable(format!(
+            "the leader did not answer this read in {FORWARDED_READ_TIMEOUT:?}; retry"
+        ))
+        .into()),
+    }
+}
+
 pub fn account(node: &Arc<Node>, r: GetAccountRequest) -> Result<GetAccountResponse, ApiError> {
     let a = queries::account(&node.state.view(), &r.account_id)?
         .ok_or_else(|| ApiError::not_found(format!("no account {:?}", r.account_id)))?;
