@@ -43,7 +43,8 @@ pub async fn gate(
 }
 
 /// How long a read forwarded to the leader may wait for it: a paused leader must not hold a
-/// read (and carbonctl's chain-id lookup before every write) past an election.
+/// read (and carbonctl's chain-id lookup before every write) much past an election; a busy one
+/// may take longer than a forwarded write's attempt (which is simply sent again).
 pub const FORWARDED_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A linearizable read forwarded to the leader, given up (UNAVAILABLE: retry; a read changes
@@ -52,11 +53,11 @@ pub async fn follow<T>(
     node: &Node,
     call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> Result<tonic::Response<T>, tonic::Status> {
-    let mut m = node.raft.metrics();
-    let was = m.borrow().current_leader;
+    use crate::write::deliver::leadership_moves;
+    let was = node.raft.metrics().borrow().current_leader;
     tokio::select! {
         r = call => r,
-        _ = m.wait_for(|m| m.current_leader != was) => Err(ApiError::unavailable(
+        () = leadership_moves(node, was) => Err(ApiError::unavailable(
             "leadership moved while the leader was asked for this read; retry",
         )
         .into()),

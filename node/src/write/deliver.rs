@@ -301,7 +301,7 @@ async fn forward(node: &Arc<Node>, leader_id: u64, addr: &str, batch: Vec<Pendin
     let moved = ApiError::unavailable("leadership moved while the leader was asked; sending again");
     let results = tokio::select! {
         r = call => r,
-        () = leadership_moves(node, leader_id) => vec![Err(moved); batch.len()],
+        () = leadership_moves(node, Some(leader_id)) => vec![Err(moved); batch.len()],
         () = tokio::time::sleep(FORWARD_ATTEMPT_TIMEOUT) => vec![Err(ApiError::unavailable(format!(
             "the leader (node {leader_id}) did not answer in {FORWARD_ATTEMPT_TIMEOUT:?}; sending again"
         ))); batch.len()],
@@ -309,10 +309,11 @@ async fn forward(node: &Arc<Node>, leader_id: u64, addr: &str, batch: Vec<Pendin
     batch.into_iter().zip(results).collect()
 }
 
-/// Resolves when this node knows of a leader other than `was`, or of none.
-async fn leadership_moves(node: &Node, was: u64) {
+/// Resolves when this node knows of a leader other than `was` (forwarded writes here, forwarded
+/// reads in `api::reads::follow`).
+pub async fn leadership_moves(node: &Node, was: Option<u64>) {
     let mut m = node.raft.metrics();
-    let _ = m.wait_for(|m| m.current_leader != Some(was)).await;
+    let _ = m.wait_for(|m| m.current_leader != was).await;
 }
 
 fn no_outcome() -> ApiError {
