@@ -8,7 +8,8 @@
 //!
 //! The points, in the order a write meets them: `wal-append-before-sync`, `wal-vote-before-sync`,
 //! `wal-truncate-before-sync`, `wal-purge-before-sync` (storage::log); `apply-before-write`
-//! (storage::apply); `snapshot-build-after-file`, `snapshot-after-pointer` (storage::state,
+//! (storage::apply); `write-back-before-batch` (storage::view, on the write-back thread, with
+//! entries applied and answered but not in sled yet); `snapshot-build-after-file`, `snapshot-after-pointer` (storage::state,
 //! storage::snapshots); `install-after-pointer`, `install-after-load`, `install-after-switch`
 //! (storage::state, storage::state_db).
 
@@ -22,6 +23,7 @@ pub const CRASH_POINTS: &[&str] = &[
     "wal-truncate-before-sync",
     "wal-purge-before-sync",
     "apply-before-write",
+    "write-back-before-batch",
     "snapshot-build-after-file",
     "snapshot-after-pointer",
     "install-after-pointer",

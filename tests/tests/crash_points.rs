@@ -295,6 +295,7 @@ crash_tests!(
     crash_after_truncate_before_sync => "wal-truncate-before-sync",
     crash_after_purge_before_sync => "wal-purge-before-sync",
     crash_before_apply_write => "apply-before-write",
+    crash_before_write_back => "write-back-before-batch",
     crash_after_snapshot_file => "snapshot-build-after-file",
     crash_after_snapshot_pointer => "snapshot-after-pointer",
     crash_after_install_pointer => "install-after-pointer",

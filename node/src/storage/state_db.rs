@@ -40,6 +40,8 @@ pub enum DbError {
     Corrupt { key: String, reason: String },
     #[error("new state tree {0} is not empty: the generation counter went backwards")]
     TreeNotFresh(String),
+    #[error("the state write-back thread {0}")]
+    WriteBack(&'static str),
 }
 
 /// Encodes a state-machine record for a batch.
@@ -103,7 +105,9 @@ impl StateDb {
     /// Writes what the current view holds back into sled, then makes every write so far
     /// durable (sled's flush; see docs/ARCHITECTURE.md, Durability).
     pub fn flush(&self) -> Result<(), DbError> {
-        self.view().write_back()?;
+        let view = self.view();
+        view.write_back()?;
+        view.wait_written()?;
         self.db.flush()?;
         Ok(())
     }
@@ -143,6 +147,8 @@ impl StateDb {
     /// open); after it, the new one. The replaced tree is kept until the next switch (reads that
     /// started on it finish on it) and dropped then or at the next open.
     pub fn switch_to(&self, tree: SledView) -> Result<(), DbError> {
+        // Nothing writes to the replaced tree once it is replaced.
+        self.view().wait_written()?;
         let tree = SledView::load(tree.into_tree())?;
         let new_name = tree.name();
         assert_ne!(new_name, self.view().name(), "switch to the live tree");

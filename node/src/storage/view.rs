@@ -9,6 +9,16 @@
 //!   id of the last entry: a record rewritten by many entries in between (an account's
 //!   holdings, its open history page, a chain bucket) is written once. sled pays more per key
 //!   written than for anything else on the apply path.
+//! * **In the background.** The batch is built under the memory lock (a copy of the changed
+//!   records) and applied to sled by a `state-write-back` thread while entries go on being
+//!   applied: the cold changes it carries stay readable in memory (`writing`) until sled has
+//!   them. One write-back is in flight at most; the next waits for it ([`SledView::wait_written`]),
+//!   and so do a snapshot's cut and shutdown. A batch of tens of thousands of records (the
+//!   write-back after a bulk load) took seconds, and every transaction waited for it.
+//! * **Deleted hot records leave memory at once** (sled's copy is removed at the next
+//!   write-back): a key rewritten under a new name by every transaction (the receiving block of
+//!   a holding, whose key is its last serial) would otherwise leave thousands of tombstones for
+//!   every scan of that holding to step over.
 //!
 //! What this keeps true: sled always holds a prefix of whole entries (its applied id says
 //! which); the state database is a cache of "snapshot + log" (docs/ARCHITECTURE.md,
@@ -22,7 +32,7 @@ use crate::raft::{decode, LogId, StoredMembership};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use super::state_db::{APPLIED, LAST_TIMESTAMP, MEMBERSHIP};
 
@@ -33,24 +43,60 @@ pub type Change = (Vec<u8>, Option<Vec<u8>>);
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
-/// A hot record in memory: its value (`None`: deleted since the last write-back) and whether it
-/// changed since then.
+/// A hot record in memory: its value and whether it changed since the last write-back.
 struct HotRecord {
-    value: Option<Vec<u8>>,
+    value: Vec<u8>,
     dirty: bool,
 }
 
 /// What memory holds of one state tree.
 #[derive(Default)]
 struct Memory {
-    /// Every hot record (and those deleted since the last write-back).
+    /// Every hot record.
     hot: BTreeMap<Vec<u8>, HotRecord>,
-    /// Keys of the hot records changed since the last write-back.
+    /// Keys of the hot records changed or deleted since the last write-back (a key absent from
+    /// `hot` is a deletion).
     dirty: Vec<Vec<u8>>,
     /// Cold changes since the last write-back.
-    cold: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    cold: ColdChanges,
     cold_bytes: usize,
     entries: usize,
+    /// The cold changes of the write-back being applied to sled (empty when none is): read
+    /// after `cold`, before sled.
+    writing: Arc<ColdChanges>,
+}
+
+type ColdChanges = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// The write-back in flight: its thread's answer.
+type Writer = std::thread::JoinHandle<Result<(), sled::Error>>;
+
+impl Memory {
+    /// One hot record changed (`None`: deleted, and gone from memory at once).
+    fn put_hot(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
+        let Some(value) = v else {
+            // Noted dirty once, so that the write-back removes sled's copy.
+            if self.hot.remove(&k).is_none_or(|r| !r.dirty) {
+                self.dirty.push(k);
+            }
+            return;
+        };
+        match self.hot.get_mut(&k) {
+            Some(r) => {
+                r.value = value;
+                if !r.dirty {
+                    r.dirty = true;
+                    self.dirty.push(k);
+                }
+            }
+            None => {
+                // New, or deleted earlier since the last write-back (then `dirty` may hold the
+                // key already; written twice, the same value).
+                self.hot.insert(k.clone(), HotRecord { value, dirty: true });
+                self.dirty.push(k);
+            }
+        }
+    }
 }
 
 /// Read access to one state tree, for the ledger and the reads; cheap to clone (clones share
@@ -59,6 +105,7 @@ struct Memory {
 pub struct SledView {
     tree: sled::Tree,
     memory: Arc<RwLock<Memory>>,
+    writer: Arc<Mutex<Option<Writer>>>,
 }
 
 fn fault(e: sled::Error) -> ViewFault {
@@ -78,7 +125,7 @@ impl SledView {
             let (k, v) = r?;
             if ledger::keys::is_hot(&k) {
                 let record = HotRecord {
-                    value: Some(v.to_vec()),
+                    value: v.to_vec(),
                     dirty: false,
                 };
                 hot.insert(k.to_vec(), record);
@@ -91,6 +138,7 @@ impl SledView {
         Ok(SledView {
             tree,
             memory: Arc::new(RwLock::new(memory)),
+            writer: Arc::default(),
         })
     }
 
@@ -100,6 +148,7 @@ impl SledView {
         SledView {
             tree,
             memory: Arc::default(),
+            writer: Arc::default(),
         }
     }
 
@@ -120,11 +169,15 @@ impl SledView {
     ) -> Result<ledger::store::Rows, ViewFault> {
         let start = start.max(prefix);
         let memory = self.memory();
-        let changed: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = memory
-            .cold
-            .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .collect();
+        let from = (Bound::Included(start), Bound::Unbounded);
+        // The newer change of a key wins: `cold` over `writing`.
+        let mut changed: BTreeMap<&Vec<u8>, &Option<Vec<u8>>> = BTreeMap::new();
+        for layer in [&*memory.writing, &memory.cold] {
+            let rows = layer
+                .range::<[u8], _>(from)
+                .take_while(|(k, _)| k.starts_with(prefix));
+            changed.extend(rows);
+        }
         let read = limit.saturating_add(changed.len());
         let mut rows: Map = self
             .tree
@@ -161,9 +214,10 @@ pub struct Cut {
 }
 
 impl SledView {
-    /// Writes back, then copies what the cut needs (see [`Cut`]).
+    /// Writes back and waits for sled to hold it, then copies what the cut needs (see [`Cut`]).
     pub fn cut(&self) -> Result<Cut, DbError> {
         self.write_back()?;
+        self.wait_written()?;
         let sequence = ledger::queries::chain(self)
             .map_err(|e| DbError::Corrupt {
                 key: "chain".into(),
@@ -174,7 +228,7 @@ impl SledView {
             .memory()
             .hot
             .iter()
-            .filter_map(|(k, r)| r.value.as_ref().map(|v| (k.clone(), v.clone())))
+            .map(|(k, r)| (k.clone(), r.value.clone()))
             .collect();
         Ok(Cut {
             tree: self.tree.clone(),
@@ -237,9 +291,9 @@ impl StateView for SledView {
         {
             let memory = self.memory();
             if ledger::keys::is_hot(key) {
-                return Ok(memory.hot.get(key).and_then(|r| r.value.clone()));
+                return Ok(memory.hot.get(key).map(|r| r.value.clone()));
             }
-            if let Some(v) = memory.cold.get(key) {
+            if let Some(v) = memory.cold.get(key).or_else(|| memory.writing.get(key)) {
                 return Ok(v.clone());
             }
         }
@@ -265,7 +319,7 @@ impl StateView for SledView {
                 .hot
                 .range::<[u8], _>((Bound::Included(start.max(prefix)), Bound::Unbounded))
                 .take_while(|(k, _)| k.starts_with(prefix))
-                .filter_map(|(k, r)| r.value.as_ref().map(|v| (k.clone(), v.clone())))
+                .map(|(k, r)| (k.clone(), r.value.clone()))
                 .take(limit)
                 .collect());
         }
@@ -308,22 +362,7 @@ impl SledView {
             let mut m = self.memory.write().unwrap_or_else(|p| p.into_inner());
             for (k, v) in changes {
                 if ledger::keys::is_hot(&k) {
-                    match m.hot.get_mut(&k) {
-                        Some(r) if r.dirty => r.value = v,
-                        Some(r) => {
-                            r.value = v;
-                            r.dirty = true;
-                            m.dirty.push(k);
-                        }
-                        None => {
-                            let record = HotRecord {
-                                value: v,
-                                dirty: true,
-                            };
-                            m.hot.insert(k.clone(), record);
-                            m.dirty.push(k);
-                        }
-                    }
+                    m.put_hot(k, v);
                 } else {
                     let n = k.len().saturating_add(v.as_ref().map_or(0, Vec::len));
                     m.cold_bytes = m.cold_bytes.saturating_add(n);
@@ -339,12 +378,54 @@ impl SledView {
         Ok(())
     }
 
-    /// Writes what memory holds back to sled in one atomic batch (module docs).
+    /// Writes what memory holds back to sled in one atomic batch, on the write-back thread
+    /// (module docs); first waits for the write-back before it. Returns once the batch is
+    /// handed over: [`Self::wait_written`] waits for sled to hold it. May block (sled).
     pub fn write_back(&self) -> Result<(), DbError> {
+        self.wait_written()?;
+        let Some(batch) = self.take_batch() else {
+            return Ok(());
+        };
+        let tree = self.tree.clone();
+        let memory = Arc::clone(&self.memory);
+        let writer = std::thread::Builder::new()
+            .name("state-write-back".into())
+            .spawn(move || {
+                crate::crash_point!("write-back-before-batch");
+                tree.apply_batch(batch)?;
+                let mut m = memory.write().unwrap_or_else(|p| p.into_inner());
+                m.writing = Arc::default();
+                Ok(())
+            })
+            .map_err(|_| DbError::WriteBack("could not be started"))?;
+        *self.writer_slot() = Some(writer);
+        Ok(())
+    }
+
+    /// Waits for the write-back in flight, if any, and returns what sled answered it. A failed
+    /// write-back keeps its changes readable in memory; the error stops the state machine.
+    pub fn wait_written(&self) -> Result<(), DbError> {
+        let Some(writer) = self.writer_slot().take() else {
+            return Ok(());
+        };
+        match writer.join() {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(DbError::WriteBack("panicked")),
+        }
+    }
+
+    fn writer_slot(&self) -> std::sync::MutexGuard<'_, Option<Writer>> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Under the memory lock: the batch of everything changed since the last write-back, its
+    /// cold changes moved to `writing`, the hot records marked clean. `None`: nothing changed.
+    fn take_batch(&self) -> Option<sled::Batch> {
         let mut m = self.memory.write().unwrap_or_else(|p| p.into_inner());
         if m.entries == 0 && m.dirty.is_empty() && m.cold.is_empty() {
-            return Ok(());
+            return None;
         }
+        debug_assert!(m.writing.is_empty(), "one write-back in flight at most");
         let mut batch = sled::Batch::default();
         for (k, v) in &m.cold {
             match v {
@@ -352,30 +433,20 @@ impl SledView {
                 None => batch.remove(k.as_slice()),
             }
         }
-        for k in &m.dirty {
-            match m.hot.get(k).and_then(|r| r.value.as_ref()) {
-                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
-                None => batch.remove(k.as_slice()),
-            }
-        }
-        self.tree.apply_batch(batch)?;
         let memory = &mut *m;
         for k in std::mem::take(&mut memory.dirty) {
-            let deleted = match memory.hot.get_mut(&k) {
+            match memory.hot.get_mut(&k) {
                 Some(r) => {
+                    batch.insert(k.as_slice(), r.value.as_slice());
                     r.dirty = false;
-                    r.value.is_none()
                 }
-                None => false,
-            };
-            if deleted {
-                memory.hot.remove(&k);
+                None => batch.remove(k),
             }
         }
-        m.cold.clear();
-        m.cold_bytes = 0;
-        m.entries = 0;
-        Ok(())
+        memory.writing = Arc::new(std::mem::take(&mut memory.cold));
+        memory.cold_bytes = 0;
+        memory.entries = 0;
+        Some(batch)
     }
 
     /// Applies a sled batch to a tree that is not current yet (a snapshot being loaded): its
@@ -389,11 +460,82 @@ impl SledView {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tree.is_empty() && self.memory().hot.values().all(|r| r.value.is_none())
+        let memory = self.memory();
+        self.tree.is_empty() && memory.hot.is_empty() && memory.writing.is_empty()
     }
 
     /// Hot records held in memory.
     pub fn hot_records(&self) -> usize {
         self.memory().hot.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::StateView as _;
+
+    fn tree() -> sled::Tree {
+        let db = sled::Config::new().temporary(true).open().expect("opens");
+        db.open_tree("t").expect("tree")
+    }
+
+    // `H…` keys are hot (holdings), `T…` keys cold (ledger::keys::is_hot).
+    fn change(k: &str, v: Option<&str>) -> Change {
+        (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec()))
+    }
+
+    fn rows(view: &SledView, prefix: &str) -> Vec<(String, String)> {
+        let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8");
+        view.scan_prefix(prefix.as_bytes())
+            .expect("scans")
+            .into_iter()
+            .map(|(k, v)| (text(k), text(v)))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_deleted_hot_record_leaves_memory_and_sled() {
+        let view = SledView::load(tree()).expect("loads");
+        view.commit(vec![change("Ha1", Some("x")), change("Ha2", Some("y"))])
+            .expect("commits");
+        view.write_back().expect("writes back");
+        view.wait_written().expect("written");
+        view.commit(vec![change("Ha1", None), change("Ha3", Some("z"))])
+            .expect("commits");
+        view.commit(vec![change("Ha3", None), change("Ha3", Some("w"))])
+            .expect("commits");
+        assert_eq!(view.memory().hot.len(), 2, "no tombstones in memory");
+        assert_eq!(rows(&view, "Ha"), pairs(&[("Ha2", "y"), ("Ha3", "w")]));
+        view.write_back().expect("writes back");
+        view.wait_written().expect("written");
+        let again = SledView::load(view.clone().into_tree()).expect("loads");
+        assert_eq!(rows(&again, "Ha"), pairs(&[("Ha2", "y"), ("Ha3", "w")]));
+    }
+
+    #[test]
+    fn changes_being_written_back_stay_readable_and_reach_sled() {
+        let view = SledView::load(tree()).expect("loads");
+        view.commit(vec![change("Tb1", Some("1")), change("Tb2", Some("2"))])
+            .expect("commits");
+        view.write_back().expect("writes back");
+        // Newer changes over the batch in flight: the newer wins, before and after sled has it.
+        view.commit(vec![change("Tb2", None), change("Tb3", Some("3"))])
+            .expect("commits");
+        let want = pairs(&[("Tb1", "1"), ("Tb3", "3")]);
+        assert_eq!(rows(&view, "Tb"), want);
+        assert_eq!(view.get(b"Tb2").expect("reads"), None);
+        view.write_back().expect("writes back");
+        view.wait_written().expect("written");
+        assert!(view.memory().writing.is_empty(), "nothing left in flight");
+        assert_eq!(rows(&view, "Tb"), want);
+        let again = SledView::load(view.clone().into_tree()).expect("loads");
+        assert_eq!(rows(&again, "Tb"), want);
     }
 }
