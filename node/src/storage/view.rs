@@ -473,7 +473,6 @@ impl SledView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::StateView as _;
 
     fn tree() -> sled::Tree {
         let db = sled::Config::new().temporary(true).open().expect("opens");
