@@ -609,6 +609,37 @@ impl Client {
         }
     }
 
+    /// Rule 17, public: every art. 6 authorisation, export and corresponding adjustment of a
+    /// vintage year (0: every year), page after page of `page_size` records (0: the server's).
+    pub async fn international_transfers(
+        &mut self,
+        year: u32,
+        page_size: u32,
+    ) -> Result<ListInternationalTransfersResponse> {
+        let mut all = ListInternationalTransfersResponse::default();
+        loop {
+            let req = ListInternationalTransfersRequest {
+                year,
+                consistency: self.consistency as i32,
+                page_size,
+                page_token: std::mem::take(&mut all.next_page_token),
+            };
+            let r = self
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.list_international_transfers(req).await }
+                })
+                .await?;
+            all.authorisations.extend(r.authorisations);
+            all.exports.extend(r.exports);
+            all.adjustments.extend(r.adjustments);
+            if r.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            all.next_page_token = r.next_page_token;
+        }
+    }
+
     /// Provenance of one serial: its origin and creating transaction, and its retirement if any.
     /// An allowance's serial needs `who`: its holder, its enterprise or the regulator.
     pub async fn trace(

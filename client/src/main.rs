@@ -223,7 +223,9 @@ enum Command {
     },
     #[command(subcommand)]
     Compliance(ComplianceCmd),
-    /// Cancel units voluntarily, for a beneficiary and purpose.
+    /// Cancel units voluntarily, for a beneficiary and purpose. With --mitigation-purpose
+    /// ndc|oimp (rule 17) only units authorised for it are cancelled; OIMP records a
+    /// corresponding adjustment.
     Cancel {
         holder: String,
         class: String,
@@ -232,6 +234,31 @@ enum Command {
         beneficiary: String,
         #[arg(long)]
         purpose: String,
+        /// Paris Agreement art. 6 use: ndc or oimp.
+        #[arg(long, value_name = "ndc|oimp")]
+        mitigation_purpose: Option<String>,
+    },
+    /// Rule 17: art. 6 authorisation of an issuance's units (the regulator, --as).
+    #[command(subcommand)]
+    Units(UnitsCmd),
+    /// Rule 17: export authorised units to another registry for good (the holder and the
+    /// regulator, --as, sign); a corresponding adjustment is recorded for the vintage's year.
+    Export {
+        holder: String,
+        class: String,
+        quantity: u64,
+        #[arg(long)]
+        to_registry: String,
+        #[arg(long)]
+        to_account: String,
+    },
+    /// Rule 17, public: art. 6 authorisations, exports and corresponding adjustments of a
+    /// vintage year (every year without --year).
+    Art6 {
+        #[arg(long, default_value_t = 0)]
+        year: u32,
+        #[arg(long, default_value_t = 0)]
+        page_size: u32,
     },
     /// Balances and serial blocks of an account (signed read as --as).
     Holdings {
@@ -480,6 +507,24 @@ enum ProjectCmd {
     },
     Show {
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UnitsCmd {
+    /// Authorise an issuance's units for NDC use or OIMP, citing the authorisation.
+    Authorise {
+        project: String,
+        /// The monitoring year of the project's one issuance of that year.
+        #[arg(long)]
+        year: Option<u32>,
+        /// The issuance's chain sequence (`project show`), when a year has several.
+        #[arg(long)]
+        issuance: Option<u64>,
+        #[arg(long, value_name = "ndc|oimp")]
+        purpose: String,
+        #[arg(long)]
+        reference: String,
     },
 }
 
@@ -896,16 +941,39 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
             quantity,
             beneficiary,
             purpose,
+            mitigation_purpose,
         } => {
+            let mitigation = match mitigation_purpose.as_deref() {
+                Some(p) => cli::international::purpose(p)? as i32,
+                None => 0,
+            };
             let op = Op::Cancel(pb::Cancel {
                 holder,
                 unit_class: Some(class(&c)?),
                 quantity,
                 beneficiary,
                 purpose,
+                mitigation_purpose: mitigation,
             });
             write(ctx, op).await?
         }
+        Command::Units(UnitsCmd::Authorise {
+            project,
+            year,
+            issuance,
+            purpose,
+            reference,
+        }) => {
+            cli::international::authorise(ctx, project, year, issuance, &purpose, reference).await?
+        }
+        Command::Export {
+            holder,
+            class: c,
+            quantity,
+            to_registry,
+            to_account,
+        } => cli::international::export(ctx, holder, &c, quantity, to_registry, to_account).await?,
+        Command::Art6 { year, page_size } => cli::international::list(ctx, year, page_size).await?,
         Command::Holdings { account, csv } => cli::commands::holdings(ctx, &account, csv).await?,
         Command::History {
             account,

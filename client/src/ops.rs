@@ -68,6 +68,12 @@ pub fn signers(op: &Operation, actor: Option<&str>) -> Result<Vec<String>, Clien
         O::UntrustAccount(o) => own(&o.account_id),
         O::SetTransferLimit(o) => own(&o.account_id),
         O::RotateClusterAdminKey(_) => own(carbon_proto::signing::CLUSTER_ADMIN_SIGNER),
+        // Rule 17: the holder and the acting regulator (once, when the holder is it).
+        O::ExportUnits(o) => {
+            let mut s = vec![o.holder.clone()];
+            s.extend(actor()?.into_iter().filter(|a| *a != o.holder));
+            Ok(s)
+        }
         _ => actor(),
     }
 }

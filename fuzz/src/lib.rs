@@ -417,6 +417,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
                 quantity: 3,
                 beneficiary: "b".into(),
                 purpose: "p".into(),
+                ..Default::default()
             }),
         ),
         (

@@ -83,6 +83,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
     check_no_unknown_encumbrance(enc_held)?;
     check_vintage_caps(v)?;
     check_credits_of_approved_projects(v, &created)?;
+    check_international(v)?;
     check_chain_index(v)
 }
 
@@ -286,6 +287,140 @@ fn check_encumbrances(v: &dyn StateView, enc_held: &mut EncHeld) -> R<()> {
                     e.id
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Authorised serial ranges per class key: (first, last, purpose).
+type Authorised = BTreeMap<Vec<u8>, Vec<(u64, u64, i32)>>;
+
+fn within_authorised(auth: &Authorised, class: &[u8], r: (u64, u64), purpose: Option<i32>) -> bool {
+    // Authorisations of a class never overlap: a range lies within the union of the matching
+    // ones when every serial of it is covered, walking them in serial order.
+    let mut next = r.0;
+    for &(f, l, p) in auth.get(class).map_or(&[][..], Vec::as_slice) {
+        if purpose.is_some_and(|want| want != p) || l < next {
+            continue;
+        }
+        if f > next {
+            return false;
+        }
+        match l.checked_add(1) {
+            Some(n) if l < r.1 => next = n,
+            _ => return true,
+        }
+    }
+    false
+}
+
+/// The authorisations per class; they never overlap.
+fn authorised(v: &dyn StateView) -> R<Authorised> {
+    let mut auth = Authorised::new();
+    for (k, a) in io(read_all::<carbon_proto::v1::Authorisation>(
+        v,
+        keys::AUTHORISATIONS,
+    ))? {
+        let r = a.range.clone().unwrap_or_default();
+        let list = auth.entry(class_in(&k, 1)?).or_default();
+        if list.last().is_some_and(|&(_, l, _)| l >= r.first) || r.last < r.first {
+            return fail(format!(
+                "authorisation at serial {} overlaps another",
+                r.first
+            ));
+        }
+        list.push((r.first, r.last, a.purpose));
+    }
+    Ok(auth)
+}
+
+/// Rule 17: authorisations of a class never overlap; every exported serial and every serial of
+/// a cancellation naming NDC or OIMP was authorised (for that purpose); exports add up to the
+/// exported retired units per class; corresponding adjustments add up, per class, to the
+/// exports (first transfers) and to the OIMP cancellations (uses), each for the vintage's year.
+fn check_international(v: &dyn StateView) -> R<()> {
+    use carbon_proto::v1::{
+        AdjustmentTrigger, Cancellation, CorrespondingAdjustment, Export, MitigationPurpose,
+        RetireReason,
+    };
+    let auth = authorised(v)?;
+    // (exported retired, exports, first-transfer adjustments, OIMP cancelled, OIMP adjustments)
+    let mut sums: BTreeMap<Vec<u8>, [u64; 5]> = BTreeMap::new();
+    let mut bump = |class: Vec<u8>, i: usize, n: u64| -> R<()> {
+        let e = sums.entry(class).or_default();
+        e[i] = plus(e[i], n)?;
+        Ok(())
+    };
+    for (k, b) in io(read_all::<RetiredBlock>(v, keys::RETIRED))? {
+        if b.reason() != RetireReason::Exported {
+            continue;
+        }
+        let class = class_in(&k, 1)?;
+        let r = b.range.clone().unwrap_or_default();
+        if !within_authorised(&auth, &class, (r.first, r.last), None) {
+            return fail(format!(
+                "exported serials {}..{} were not authorised",
+                r.first, r.last
+            ));
+        }
+        bump(class, 0, plus(minus(r.last, r.first)?, 1)?)?;
+    }
+    for (_, e) in io(read_all::<Export>(v, keys::EXPORTS))? {
+        let in_ranges = e
+            .ranges
+            .iter()
+            .try_fold(0u64, |n, r| plus(n, plus(minus(r.last, r.first)?, 1)?))?;
+        if in_ranges != e.quantity {
+            return fail(format!(
+                "export {} lists {in_ranges} serials for {} units",
+                e.sequence, e.quantity
+            ));
+        }
+        bump(
+            keys::class(&e.unit_class.unwrap_or_default()),
+            1,
+            e.quantity,
+        )?;
+    }
+    for (_, c) in io(read_all::<Cancellation>(v, keys::CANCELLATIONS))? {
+        if c.mitigation_purpose == 0 {
+            continue;
+        }
+        let class = keys::class(&c.unit_class.clone().unwrap_or_default());
+        for r in &c.ranges {
+            if !within_authorised(&auth, &class, (r.first, r.last), Some(c.mitigation_purpose)) {
+                return fail(format!(
+                    "cancellation {} retired serials not authorised for its purpose",
+                    c.id
+                ));
+            }
+        }
+        if c.mitigation_purpose() == MitigationPurpose::Oimp {
+            bump(class, 3, c.quantity)?;
+        }
+    }
+    for (_, a) in io(read_all::<CorrespondingAdjustment>(v, keys::ADJUSTMENTS))? {
+        let class = a.unit_class.clone().unwrap_or_default();
+        if a.year != class.vintage {
+            return fail(format!(
+                "an adjustment for {} names vintage {}",
+                a.year, class.vintage
+            ));
+        }
+        let i = if a.trigger() == AdjustmentTrigger::FirstTransfer {
+            2
+        } else {
+            4
+        };
+        bump(keys::class(&class), i, a.quantity)?;
+    }
+    for (class, [exported, exports, first, oimp, uses]) in sums {
+        if exported != exports || exports != first || oimp != uses {
+            return fail(format!(
+                "class {}: {exported} exported, {exports} in exports, {first} adjusted as first \
+                 transfers; {oimp} cancelled for OIMP, {uses} adjusted as uses",
+                hex::encode(class)
+            ));
         }
     }
     Ok(())

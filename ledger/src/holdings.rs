@@ -344,10 +344,169 @@ impl Exec<'_, '_> {
         Ok(out)
     }
 
+    /// Retires `quantity` available units of the account that lie within `allowed` (ascending,
+    /// non-overlapping serial ranges: e.g. the authorised ones), lowest serial first. Rejects,
+    /// changing nothing, when fewer are there: UNITS_ENCUMBERED when enough are held but some
+    /// encumbered, UNITS_NOT_AUTHORISED when the account holds enough units but not within
+    /// `allowed`, INSUFFICIENT_UNITS otherwise.
+    pub fn retire_within(
+        &mut self,
+        account: &str,
+        class: &UnitClass,
+        quantity: u64,
+        allowed: &Ranges,
+        reason: RetireReason,
+        year: u32,
+    ) -> Res<Vec<SerialRange>> {
+        let mut h = self.holding(account, class)?;
+        check_within(&h, quantity, allowed)?;
+        let ranges = self.take_within(&mut h, quantity, allowed)?;
+        self.note_in(&h, &ranges, Flow::Out, "")?;
+        let out = to_ranges(class, &ranges);
+        for r in &out {
+            let record = RetiredBlock {
+                range: Some(r.clone()),
+                account_id: account.to_string(),
+                reason: reason as i32,
+                sequence: self.sequence,
+                year,
+            };
+            self.put(keys::retired(class, r.first), &record);
+        }
+        Ok(out)
+    }
+
+    /// Removes `quantity` available units within `allowed` from `h`, lowest serial first: a
+    /// block used is replaced by the pieces of it left (up to one before and one after each
+    /// range taken). The caller checked there are enough.
+    fn take_within(&mut self, h: &mut Holding, quantity: u64, allowed: &Ranges) -> Res<Ranges> {
+        let mut need = quantity;
+        // (first of the block, ranges taken from it)
+        let mut plan: Vec<(u64, Ranges)> = Vec::new();
+        for (&first, b) in &h.blocks {
+            if need == 0 {
+                break;
+            }
+            if b.state() != BlockState::Available {
+                continue;
+            }
+            let last = b.range.as_ref().map_or(first, |r| r.last);
+            let mut from_block = Vec::new();
+            for (s, e) in overlaps(first, last, allowed) {
+                if need == 0 {
+                    break;
+                }
+                let n = len(s, e)?.min(need);
+                let end = sub(add(s, n, "the serial numbers")?, 1, "the serial numbers")?;
+                from_block.push((s, end));
+                need = sub(need, n, "the units to take")?;
+            }
+            if !from_block.is_empty() {
+                plan.push((first, from_block));
+            }
+        }
+        let mut taken: Ranges = Vec::new();
+        for (first, from_block) in plan {
+            let last = h.last_of(first);
+            let Some(b) = h.blocks.get(&first).cloned() else {
+                continue;
+            };
+            self.remove_block(h, first);
+            let mut cur = first;
+            for &(s, e) in &from_block {
+                if s > cur {
+                    self.put_block(h, piece(&b, &h.class, cur, sub(s, 1, "serials")?));
+                }
+                cur = add(e, 1, "the serial numbers")?;
+                match taken.last_mut() {
+                    Some(t) if t.1.checked_add(1) == Some(s) => t.1 = e,
+                    _ => taken.push((s, e)),
+                }
+            }
+            if cur <= last {
+                self.put_block(h, piece(&b, &h.class, cur, last));
+            }
+        }
+        let account = h.account.clone();
+        self.touch(&account);
+        Ok(taken)
+    }
+
     /// How many available units of `class` the account holds.
     pub fn available(&self, account: &str, class: &UnitClass) -> Res<u64> {
         Ok(self.holding(account, class)?.balance()?.1)
     }
+}
+
+/// The parts of `[first, last]` inside `allowed`, ascending.
+fn overlaps(first: u64, last: u64, allowed: &Ranges) -> Ranges {
+    allowed
+        .iter()
+        .filter(|&&(af, al)| af <= last && al >= first)
+        .map(|&(af, al)| (af.max(first), al.min(last)))
+        .collect()
+}
+
+fn piece(b: &SerialBlock, class: &UnitClass, first: u64, last: u64) -> SerialBlock {
+    SerialBlock {
+        range: Some(SerialRange {
+            unit_class: Some(class.clone()),
+            first,
+            last,
+        }),
+        ..b.clone()
+    }
+}
+
+/// Units of `h` within `allowed`: (available, held in any state); and all units held.
+fn within_counts(h: &Holding, allowed: &Ranges) -> Res<(u64, u64, u64)> {
+    let (mut avail, mut held, mut all) = (0u64, 0u64, 0u64);
+    for (&first, b) in &h.blocks {
+        let last = b.range.as_ref().map_or(first, |r| r.last);
+        all = add(all, len(first, last)?, "the balance")?;
+        for (s, e) in overlaps(first, last, allowed) {
+            let n = len(s, e)?;
+            held = add(held, n, "the balance")?;
+            if b.state() == BlockState::Available {
+                avail = add(avail, n, "the balance")?;
+            }
+        }
+    }
+    Ok((avail, held, all))
+}
+
+fn check_within(h: &Holding, quantity: u64, allowed: &Ranges) -> Res<()> {
+    let (avail, held, all) = within_counts(h, allowed)?;
+    if avail >= quantity {
+        return Ok(());
+    }
+    let label = class_label(&h.class);
+    let (code, why) = if held >= quantity {
+        (
+            ErrorCode::UnitsEncumbered,
+            format!(
+                "{} more are pledged, frozen, in repo or pending transfer",
+                held.saturating_sub(avail)
+            ),
+        )
+    } else if all >= quantity {
+        (
+            ErrorCode::UnitsNotAuthorised,
+            format!("it holds {all} units of that class in all, but only {held} are authorised for this"),
+        )
+    } else {
+        (
+            ErrorCode::InsufficientUnits,
+            format!("it holds {all} units of that class in all"),
+        )
+    };
+    reject(
+        code,
+        format!(
+            "{:?} has {avail} authorised units of {label} available, {quantity} are needed ({why})",
+            h.account
+        ),
+    )
 }
 
 impl Take {

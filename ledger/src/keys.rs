@@ -315,3 +315,41 @@ pub fn pending_by_party(party: &str, pending_id: u64) -> Vec<u8> {
 pub fn pending_of_party(party: &str) -> Vec<u8> {
     key(b'p', &[&id(party)])
 }
+
+// ---- Rule 17: art. 6 authorisations, exports, corresponding adjustments (hot families) ----
+
+/// An issuance's authorisation, by its unit class and first serial (value `Authorisation`).
+pub fn authorisation(c: &UnitClass, first: u64) -> Vec<u8> {
+    key(b'a', &[&class(c), &first.to_be_bytes()])
+}
+
+/// Every authorisation of a unit class, in serial order.
+pub fn authorisations_of(c: &UnitClass) -> Vec<u8> {
+    key(b'a', &[&class(c)])
+}
+
+pub const AUTHORISATIONS: &[u8] = b"a";
+
+/// An export, by its vintage year and chain sequence (value `Export`).
+pub fn export(year: u32, sequence: u64) -> Vec<u8> {
+    key(b'e', &[&year.to_be_bytes(), &sequence.to_be_bytes()])
+}
+
+/// Exports of one vintage year (0: no such year, use [`EXPORTS`] for all).
+pub fn exports_of(year: u32) -> Vec<u8> {
+    key(b'e', &[&year.to_be_bytes()])
+}
+
+pub const EXPORTS: &[u8] = b"e";
+
+/// A corresponding adjustment, by its year and the chain sequence of the transaction that
+/// required it (value `CorrespondingAdjustment`).
+pub fn adjustment(year: u32, sequence: u64) -> Vec<u8> {
+    key(b'c', &[&year.to_be_bytes(), &sequence.to_be_bytes()])
+}
+
+pub fn adjustments_of(year: u32) -> Vec<u8> {
+    key(b'c', &[&year.to_be_bytes()])
+}
+
+pub const ADJUSTMENTS: &[u8] = b"c";

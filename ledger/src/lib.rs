@@ -8,7 +8,8 @@
 //!
 //! One file per family of operations: [`accounts`], [`allocation`], [`projects`], [`trading`],
 //! [`encumbrances`], [`compliance`], [`cancellation`], [`repo`], [`lending`], [`cluster`] (the
-//! cluster admin key). [`holdings`] keeps
+//! cluster admin key), [`safeguards`] and [`collateral`] (rules 15, 18), [`international`]
+//! (rule 17, art. 6). [`holdings`] keeps
 //! serial blocks (and writes statements), [`exec`] is the per-transaction context, [`store`] the
 //! state view, [`keys`] the key layout, [`queries`] the read side, [`audit`] the invariants and
 //! offline chain verification.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod exec;
 pub mod holdings;
 pub mod index;
+pub mod international;
 pub mod keys;
 pub mod lending;
 pub mod limits;
@@ -66,7 +68,11 @@ use store::Overlay;
 /// transfer limits; only with a genesis that enables safeguards) and rule 18 (pledge top-up,
 /// repo substitution). Their operations in an entry of version 1 or 2 are rejected with
 /// VERSION_NOT_ACTIVE, and a transfer there is immediate as before.
-pub const VERSION: u32 = 3;
+///
+/// Version 4: rule 17 (art. 6 authorisation, export, cancellation naming NDC or OIMP:
+/// `international`). Its operations, and a cancellation naming a purpose, in an entry of an
+/// older version are rejected with VERSION_NOT_ACTIVE.
+pub const VERSION: u32 = 4;
 /// The oldest version this build still applies.
 pub const MIN_VERSION: u32 = 1;
 
@@ -406,5 +412,7 @@ fn run(x: &mut Exec) -> Res<Effects> {
         Operation::ExecutePendingTransfer(_) => safeguards::refuse_system(x),
         Operation::TopUpPledge(o) => collateral::top_up(x, o),
         Operation::SubstituteRepo(o) => collateral::substitute(x, o),
+        Operation::AuthoriseUnits(o) => international::authorise(x, o),
+        Operation::ExportUnits(o) => international::export(x, o),
     }
 }

@@ -254,6 +254,8 @@ pub fn is_public(t: &CommittedTx) -> bool {
             op,
             Some(
                 O::IssueCredits(_)
+                    | O::AuthoriseUnits(_)
+                    | O::ExportUnits(_)
                     | O::ApproveProject(_)
                     | O::Cancel(_)
                     | O::CloseComplianceYear(_)
@@ -821,4 +823,98 @@ fn statement_lines(account: &str, r: TxRecord) -> Vec<StatementLine> {
             ..l
         })
         .collect()
+}
+
+// ---- Rule 17: the public read of art. 6 records ----
+
+/// The state prefixes of the three lists of `ListInternationalTransfers`, in page order:
+/// authorisations (every year: filtered by the vintage of their class), exports and corresponding
+/// adjustments (of the year; every year for 0).
+pub fn international_lists(year: u32) -> [Vec<u8>; 3] {
+    let of_year = |all: &[u8], one: Vec<u8>| if year == 0 { all.to_vec() } else { one };
+    [
+        keys::AUTHORISATIONS.to_vec(),
+        of_year(keys::EXPORTS, keys::exports_of(year)),
+        of_year(keys::ADJUSTMENTS, keys::adjustments_of(year)),
+    ]
+}
+
+/// One record of the art. 6 read.
+pub enum Art6Record {
+    Authorisation(carbon_proto::v1::Authorisation),
+    Export(carbon_proto::v1::Export),
+    Adjustment(carbon_proto::v1::CorrespondingAdjustment),
+}
+
+impl Art6Record {
+    pub fn encoded_len(&self) -> usize {
+        use prost::Message;
+        match self {
+            Art6Record::Authorisation(r) => r.encoded_len(),
+            Art6Record::Export(r) => r.encoded_len(),
+            Art6Record::Adjustment(r) => r.encoded_len(),
+        }
+    }
+}
+
+/// A page of the art. 6 records of a vintage year (0: every year): the three lists one after
+/// the other; a page key is the list's number (1 byte) then the state key, as in
+/// [`disclosure_page`].
+pub fn international_page(
+    v: &dyn StateView,
+    year: u32,
+    after: &[u8],
+    limit: usize,
+) -> R<Page<Art6Record>> {
+    let lists = international_lists(year);
+    let (first_list, mut inner_after) = match after.split_first() {
+        Some((list, rest)) => (usize::from(*list), rest.to_vec()),
+        None => (0, Vec::new()),
+    };
+    let mut out: Page<Art6Record> = Vec::new();
+    for (i, prefix) in lists.iter().enumerate().skip(first_list) {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        let rows = page(v, prefix, &inner_after, left, |k, val| {
+            Ok(match i {
+                0 => {
+                    let a: carbon_proto::v1::Authorisation = decoded(k, val)?;
+                    let vintage = a
+                        .range
+                        .as_ref()
+                        .and_then(|r| r.unit_class.as_ref())
+                        .map_or(0, |c| c.vintage);
+                    (year == 0 || vintage == year).then_some(Art6Record::Authorisation(a))
+                }
+                1 => Some(Art6Record::Export(decoded(k, val)?)),
+                _ => Some(Art6Record::Adjustment(decoded(k, val)?)),
+            })
+        })?;
+        let tag = u8::try_from(i).unwrap_or(u8::MAX);
+        out.extend(
+            rows.into_iter()
+                .map(|(k, d)| ([&[tag][..], &k].concat(), d)),
+        );
+        inner_after.clear();
+    }
+    Ok(out)
+}
+
+/// Every art. 6 record of a vintage year (0: every year), unpaged: for the disclosure page and
+/// tests.
+pub fn international(
+    v: &dyn StateView,
+    year: u32,
+) -> R<carbon_proto::v1::ListInternationalTransfersResponse> {
+    let mut out = carbon_proto::v1::ListInternationalTransfersResponse::default();
+    for (_, r) in international_page(v, year, &[], usize::MAX)? {
+        match r {
+            Art6Record::Authorisation(a) => out.authorisations.push(a),
+            Art6Record::Export(e) => out.exports.push(e),
+            Art6Record::Adjustment(c) => out.adjustments.push(c),
+        }
+    }
+    Ok(out)
 }

@@ -20,12 +20,13 @@ mod common;
 
 use carbon_ledger::{audit, keys, queries, MemState, StateView};
 use carbon_proto::v1::{
-    tx_body::Operation as Op, Allocate, ApproveProject, BlockState, Cancel, CancelPendingTransfer,
-    CloseComplianceYear, DeclareVintage, EnforcePledge, Freeze, IssueCredits, Lend, Pledge,
-    ProposeProject, ReinstateAccount, ReleasePledge, Repo, RepoDefault, ReportEmissions,
-    Repurchase, ReturnLoan, Role, SerialBlock, SetTransferLimit, SignedTx, SubstituteRepo,
-    Surrender, SuspendAccount, TopUpPledge, Trade, Transfer, TrueUp, TrustAccount, Unfreeze,
-    UnitClass, UnitKind, UntrustAccount,
+    tx_body::Operation as Op, Allocate, ApproveProject, AuthoriseUnits, BlockState, Cancel,
+    CancelPendingTransfer, CloseComplianceYear, DeclareVintage, EnforcePledge, ExportUnits, Freeze,
+    IssueCredits, Lend, PendingTransfer, PendingTransferStatus, Pledge, ProposeProject,
+    ReinstateAccount, ReleasePledge, Repo, RepoDefault, ReportEmissions, Repurchase, RetiredBlock,
+    ReturnLoan, Role, SerialBlock, SetTransferLimit, SignedTx, SubstituteRepo, Surrender,
+    SuspendAccount, TopUpPledge, Trade, Transfer, TrueUp, TrustAccount, Unfreeze, UnitClass,
+    UnitKind, UntrustAccount,
 };
 use common::*;
 use proptest::prelude::*;
@@ -190,6 +191,27 @@ enum Action {
     },
     /// The clock moves 60 s before the entry (some pending transfers fall due, not all).
     Later,
+    /// Rule 17: the regulator authorises an issuance (`seq` 0: the project's setup issuance;
+    /// else that chain sequence, often no issuance at all).
+    Authorise {
+        wind: bool,
+        seq: u64,
+        oimp: bool,
+        by_regulator: bool,
+    },
+    Export {
+        holder: u8,
+        class: u8,
+        q: u64,
+        with_regulator: bool,
+    },
+    /// A cancellation naming purpose 0 (none), 1 (NDC), 2 (OIMP) or 3 (invalid).
+    CancelFor {
+        holder: u8,
+        class: u8,
+        q: u64,
+        purpose: u8,
+    },
     /// Resubmit an earlier transaction (index modulo how many there are).
     Resubmit {
         pick: usize,
@@ -227,6 +249,21 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (a.clone(), a.clone(), 0..7u8, qty(), 0..3u8).prop_map(|(lender, borrower, class, q, days)| Action::Lend { lender, borrower, class, q, days }),
         2 => (1..6u64, qty()).prop_map(|(id, q)| Action::ReturnLoan { id, q }),
         1 => Just(Action::NextDay),
+        8 => art6_action(),
+    ]
+}
+
+/// Rule 17's actions (both properties).
+fn art6_action() -> impl Strategy<Value = Action> {
+    // Mostly the holders of credits (OWNER, the buffer, the first enterprises) and the credit
+    // classes, so that authorised units are often there to export or cancel.
+    let a = || prop_oneof![3 => Just(5u8), 1 => Just(7u8), 2 => 0..ACCOUNTS.len() as u8];
+    let c = || prop_oneof![3 => 3..5u8, 1 => 0..7u8];
+    let seq = prop_oneof![3 => Just(0u64), 1 => 1..120u64];
+    prop_oneof![
+        3 => (any::<bool>(), seq, any::<bool>(), prop::bool::weighted(0.9)).prop_map(|(wind, seq, oimp, by_regulator)| Action::Authorise { wind, seq, oimp, by_regulator }),
+        3 => (a(), c(), qty(), prop::bool::weighted(0.85)).prop_map(|(holder, class, q, with_regulator)| Action::Export { holder, class, q, with_regulator }),
+        2 => (a(), c(), qty(), 0..4u8).prop_map(|(holder, class, q, purpose)| Action::CancelFor { holder, class, q, purpose }),
     ]
 }
 
@@ -405,6 +442,7 @@ fn operation(a: &Action, targets: &mut BTreeSet<u64>) -> Option<(Vec<&'static st
                 quantity: *q,
                 beneficiary: "亚运会".into(),
                 purpose: "碳中和".into(),
+                ..Default::default()
             }),
         ),
         Action::CloseYear { year: y } => (
@@ -565,6 +603,55 @@ fn operation(a: &Action, targets: &mut BTreeSet<u64>) -> Option<(Vec<&'static st
                 }),
             )
         }
+        Action::Authorise {
+            wind,
+            seq,
+            oimp,
+            by_regulator,
+        } => (
+            vec![if *by_regulator { REG } else { "OWNER" }],
+            Op::AuthoriseUnits(AuthoriseUnits {
+                project_id: if *wind { WIND } else { FOREST }.into(),
+                issuance_sequence: *seq,
+                purpose: if *oimp { 2 } else { 1 },
+                authorisation_reference: "LoA-1".into(),
+            }),
+        ),
+        Action::Export {
+            holder,
+            class: c,
+            q,
+            with_regulator,
+        } => (
+            if *with_regulator && acc(holder) != REG {
+                vec![acc(holder), REG]
+            } else {
+                vec![acc(holder)]
+            },
+            Op::ExportUnits(ExportUnits {
+                holder: acc(holder).into(),
+                unit_class: Some(class(*c)),
+                quantity: *q,
+                destination_registry: "CH-REG".into(),
+                destination_account: "CH-1".into(),
+            }),
+        ),
+        Action::CancelFor {
+            holder,
+            class: c,
+            q,
+            purpose,
+        } => (
+            vec![acc(holder)],
+            Op::Cancel(Cancel {
+                holder: acc(holder).into(),
+                unit_class: Some(class(*c)),
+                quantity: *q,
+                beneficiary: "航空公司".into(),
+                purpose: "CORSIA".into(),
+                mitigation_purpose: i32::from(*purpose),
+            }),
+        ),
         Action::Resubmit { .. } | Action::NextDay | Action::Later => return None,
     })
 }
@@ -675,6 +762,7 @@ fn build(base: &mut Reg, entries: &[Vec<Action>]) -> Vec<Entry> {
             .count() as u64;
         let later = entry.iter().filter(|a| matches!(a, Action::Later)).count() as u64;
         for a in entry {
+            let a = &setup_issuance(base, a);
             match operation(a, &mut targets) {
                 Some((signers, op)) => {
                     let mut body = base.body(&signers, op);
@@ -698,6 +786,111 @@ fn build(base: &mut Reg, entries: &[Vec<Action>]) -> Vec<Entry> {
         });
     }
     out
+}
+
+/// An authorisation naming issuance 0 names the project's issuance made by the setup.
+fn setup_issuance(base: &Reg, a: &Action) -> Action {
+    let mut a = a.clone();
+    if let Action::Authorise { wind, seq, .. } = &mut a {
+        if *seq == 0 {
+            let project = if *wind { WIND } else { FOREST };
+            let (_, issuances) = queries::project(&base.state, project)
+                .expect("read")
+                .expect("the setup's projects exist");
+            *seq = issuances.first().map_or(0, |i| i.sequence);
+        }
+    }
+    a
+}
+
+/// Conservation per unit class counted from the reads, apart from `audit`: created = held
+/// (available + pledged + frozen + repo + pending transfer, from each account's balances) +
+/// retired (surrendered + cancelled + withdrawn + exported).
+fn check_conservation(s: &MemState) {
+    let mut held: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for acc in ACCOUNTS.iter().chain(["VER"].iter()) {
+        let (balances, _) = queries::holdings(s, acc).expect("read");
+        for b in balances {
+            let n = b.available + b.pledged + b.frozen + b.repo + b.pending_transfer;
+            *held
+                .entry(keys::class(&b.unit_class.unwrap_or_default()))
+                .or_default() += n;
+        }
+    }
+    let mut retired: BTreeMap<(Vec<u8>, i32), u64> = BTreeMap::new();
+    for (_, b) in s.scan_prefix(keys::RETIRED).expect("scan") {
+        let b = <RetiredBlock as prost::Message>::decode(b.as_slice()).expect("retired");
+        let r = b.range.unwrap_or_default();
+        let class = keys::class(&r.unit_class.unwrap_or_default());
+        *retired.entry((class, b.reason)).or_default() += r.last - r.first + 1;
+    }
+    for (k, next) in s.scan_prefix(keys::SERIAL_COUNTERS).expect("scan") {
+        let class = k[1..].to_vec();
+        let created = u64::from_be_bytes(next.as_slice().try_into().expect("8 bytes")) - 1;
+        let out: u64 = (1..=4)
+            .map(|reason| retired.get(&(class.clone(), reason)).copied().unwrap_or(0))
+            .sum();
+        let h = held.get(&class).copied().unwrap_or(0);
+        assert_eq!(
+            created,
+            h + out,
+            "class {class:?}: created != held + retired (exported incl.)"
+        );
+    }
+}
+
+/// A pending transfer's units are in its sender's account in state pending transfer and
+/// nowhere else: its ranges are exactly the blocks naming it, and no retired block overlaps.
+fn check_pending_exclusive(s: &MemState) {
+    let mut blocks: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for (_, v) in s.scan_prefix(keys::HOLDINGS).expect("scan") {
+        let b = <SerialBlock as prost::Message>::decode(v.as_slice()).expect("block");
+        if b.state() == BlockState::PendingTransfer {
+            let r = b.range.unwrap_or_default();
+            blocks
+                .entry(b.encumbrance_id)
+                .or_default()
+                .push((r.first, r.last));
+        }
+    }
+    for (_, v) in s.scan_prefix(keys::PENDING_TRANSFERS).expect("scan") {
+        let p = <PendingTransfer as prost::Message>::decode(v.as_slice()).expect("pending");
+        let held = blocks.remove(&p.id).unwrap_or_default();
+        if p.status() != PendingTransferStatus::Pending {
+            assert!(
+                held.is_empty(),
+                "closed pending transfer {} still holds units",
+                p.id
+            );
+            continue;
+        }
+        let mut want: Vec<(u64, u64)> = p.ranges.iter().map(|r| (r.first, r.last)).collect();
+        let mut got = held;
+        want.sort();
+        got.sort();
+        let units = |v: &[(u64, u64)]| v.iter().map(|(f, l)| l - f + 1).sum::<u64>();
+        assert_eq!(
+            units(&want),
+            units(&got),
+            "pending transfer {}: its units are elsewhere",
+            p.id
+        );
+        let class = p.unit_class.clone().unwrap_or_default();
+        for (first, last) in &want {
+            for (_, v) in s.scan_prefix(&keys::retired_of(&class)).expect("scan") {
+                let b = <RetiredBlock as prost::Message>::decode(v.as_slice()).expect("retired");
+                let r = b.range.unwrap_or_default();
+                assert!(
+                    r.last < *first || r.first > *last,
+                    "pending units were retired too"
+                );
+            }
+        }
+    }
+    assert!(
+        blocks.is_empty(),
+        "blocks pending for a transfer that does not exist"
+    );
 }
 
 type Encumbered = BTreeSet<(Vec<u8>, u64, i32)>;
@@ -728,6 +921,8 @@ fn run(base: &Reg, entries: &[Entry]) -> Reg {
         let before = encumbered(&r.state);
         let outcomes = r.apply(txs.clone());
         let after = encumbered(&r.state);
+        check_conservation(&r.state);
+        check_pending_exclusive(&r.state);
         // Pending transfers the ledger executed (or returned) in this entry moved too.
         let mut moved = targets.clone();
         for rec in &r.records {

@@ -99,6 +99,7 @@ fn cancel(h: &str, c: UnitClass, q: u64) -> Op {
         quantity: q,
         beneficiary: "杭州亚运会".into(),
         purpose: "碳中和".into(),
+        ..Default::default()
     })
 }
 fn propose(id: &str, kind: UnitKind, start: u32, end: u32) -> Op {

@@ -415,6 +415,9 @@ fn render(node: &Arc<Node>, year: u32, today: u32) -> Result<String, ApiError> {
     chart(&mut o, &market.days, first, today);
     o.push_str("</section>");
 
+    // Article 6 / 国际转让 (rule 17): a section of its own module.
+    o.push_str(&crate::disclosure_art6::section(node, year)?);
+
     // Repo and lending.
     o.push_str(
         "<section id=\"financing\"><h2>未结回购与借碳（按类别）<span>Open repos and loans by unit class</span></h2>\

@@ -123,13 +123,15 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::UnknownRepo
         | E::UnknownLoan
         | E::UnknownPendingTransfer
+        | E::UnknownIssuance
         | E::NotFound => Code::NotFound,
         E::AccountExists
         | E::VintageExists
         | E::ProjectExists
         | E::AlreadyAllocated
         | E::AlreadyTruedUp
-        | E::AlreadyTrusted => Code::AlreadyExists,
+        | E::AlreadyTrusted
+        | E::AlreadyAuthorised => Code::AlreadyExists,
         E::Unavailable => Code::Unavailable,
         E::Expired
         | E::AccountNotOpen
@@ -161,6 +163,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::PendingTransferClosed
         | E::TransferLimitExceeded
         | E::ExceedsCollateral
+        | E::UnitsNotAuthorised
         | E::MemberNotCaughtUp => Code::FailedPrecondition,
     }
 }

@@ -19,6 +19,8 @@ pub fn operation(op: &Operation) -> &'static str {
         O::ApproveProject(_) => "approve_project",
         O::RejectProject(_) => "reject_project",
         O::IssueCredits(_) => "issue_credits",
+        O::AuthoriseUnits(_) => "authorise_units",
+        O::ExportUnits(_) => "export_units",
         O::Transfer(_) => "transfer",
         O::Trade(_) => "trade",
         O::Pledge(_) => "pledge",

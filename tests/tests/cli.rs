@@ -653,6 +653,17 @@ async fn the_zhejiang_demo_runs_on_a_three_node_cluster() {
         out.contains(&format!("CEA trades of {year}-12-01 to {year}-12-31")),
         "{out}"
     );
+    // Step 12, rule 17: an OIMP authorisation, an export and a use for OIMP, both adjusted.
+    assert!(
+        out.contains("corresponding adjustments of 60000 t for 2025"),
+        "{out}"
+    );
+    let a = json(&ok(&ep, &["--json", "art6", "--year", "2025"]));
+    assert_eq!(
+        a["exports"][0]["destinationRegistry"],
+        "CH-NATIONAL-REGISTRY"
+    );
+    assert_eq!(a["adjustments"].as_array().map(Vec::len), Some(2));
     let c = json(&ok(&ep, &["--json", "compliance", "show", "2025"]));
     assert_eq!(c["yearClosed"], serde_json::Value::Bool(true));
     let records = c["records"].as_array().expect("records");

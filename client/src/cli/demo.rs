@@ -97,6 +97,7 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     allocate_2026(ctx, &enterprises).await?; // 9
     pilot_cancels(ctx).await?; // 10
     phishing_stopped(ctx).await?; // 11
+    international_transfer(ctx).await?; // 12
     print_tables(ctx, &names).await?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
@@ -705,6 +706,7 @@ async fn pilot_cancels(ctx: &mut Ctx) -> Res<()> {
             quantity: q,
             beneficiary: "湖州安吉余村零碳示范村".into(),
             purpose: "2026年度村域运营碳中和（“两山”理念零碳试点）".into(),
+            ..Default::default()
         });
         ok(ctx, "ZJ-PILOT-AJ", op).await?;
     }
@@ -769,6 +771,64 @@ async fn phishing_stopped(ctx: &mut Ctx) -> Res<()> {
     let after = available(ctx, VICTIM, "CEA:2026").await?;
     say(format!(
         "{VICTIM} saw it in its pending transfers and cancelled it within the delay: {after} CEA 2026 available again, {THIEF} received nothing"
+    ));
+    Ok(())
+}
+
+/// Step 12, rule 17 (Paris Agreement art. 6): the regulator authorises the offshore wind
+/// project's 2025 issuance for other international mitigation purposes (CORSIA); its owner
+/// exports some to a foreign registry (owner and regulator sign) and cancels some for an
+/// airline's CORSIA offsetting; both are corresponding adjustments for 2025, in the public read.
+async fn international_transfer(ctx: &mut Ctx) -> Res<()> {
+    const OWNER: &str = "ZJ-PO-WIND";
+    let p = ctx.client.project(WIND).await?;
+    let Some(sequence) = p
+        .issuances
+        .iter()
+        .find(|i| i.monitoring_year == 2025)
+        .map(|i| i.sequence)
+    else {
+        return Err(ClientError::local(format!("{WIND} has no 2025 issuance")));
+    };
+    let reference = "生态环境部 第6条授权函 2026-001号（示例）";
+    let authorise = Op::AuthoriseUnits(pb::AuthoriseUnits {
+        project_id: WIND.into(),
+        issuance_sequence: sequence,
+        purpose: pb::MitigationPurpose::Oimp as i32,
+        authorisation_reference: reference.into(),
+    });
+    ok(ctx, REG, authorise).await?;
+    say(format!(
+        "art. 6: the regulator authorised the units of {WIND}'s 2025 issuance for OIMP (CORSIA), {reference}"
+    ));
+    let class = format!("CCER:2025:{WIND}");
+    let export = Op::ExportUnits(pb::ExportUnits {
+        holder: OWNER.into(),
+        unit_class: Some(cls(&class)?),
+        quantity: 50_000,
+        destination_registry: "CH-NATIONAL-REGISTRY".into(),
+        destination_account: "CH-KLIK-0001".into(),
+    });
+    ok(ctx, REG, export).await?;
+    say(format!("{OWNER} exported 50,000 of them to the Swiss national registry (signed by {OWNER} and the regulator): they left this registry for good"));
+    let cancel = Op::Cancel(pb::Cancel {
+        holder: OWNER.into(),
+        unit_class: Some(cls(&class)?),
+        quantity: 10_000,
+        beneficiary: "某航空公司（示例）".into(),
+        purpose: "CORSIA 第一履约期抵消".into(),
+        mitigation_purpose: pb::MitigationPurpose::Oimp as i32,
+    });
+    ok(ctx, OWNER, cancel).await?;
+    say(format!(
+        "{OWNER} cancelled 10,000 for an airline's CORSIA offsetting (use for OIMP)"
+    ));
+    let r = ctx.client.international_transfers(2025, 0).await?;
+    let adjusted: u64 = r.adjustments.iter().map(|a| a.quantity).sum();
+    say(format!(
+        "public art. 6 read for 2025 (carbonctl art6 --year 2025): {} authorisation(s), {} export(s), corresponding adjustments of {adjusted} t for 2025",
+        r.authorisations.len(),
+        r.exports.len()
     ));
     Ok(())
 }

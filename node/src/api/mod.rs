@@ -165,6 +165,18 @@ impl Registry for RegistryService {
         read!(self, req, list_repos, reads::repos)
     }
 
+    async fn list_international_transfers(
+        &self,
+        req: Request<ListInternationalTransfersRequest>,
+    ) -> Resp<ListInternationalTransfersResponse> {
+        read!(
+            self,
+            req,
+            list_international_transfers,
+            reads::international_transfers
+        )
+    }
+
     async fn list_safeguards(
         &self,
         req: Request<ListSafeguardsRequest>,

@@ -477,6 +477,44 @@ pub fn disclosure(
     Ok(out)
 }
 
+/// Rule 17, public: art. 6 authorisations, exports and corresponding adjustments of a vintage
+/// year, paged like the disclosure (a token is the list's number, then a state key of it).
+pub fn international_transfers(
+    node: &Arc<Node>,
+    r: ListInternationalTransfersRequest,
+) -> Result<ListInternationalTransfersResponse, ApiError> {
+    if let Some((list, key)) = r.page_token.split_first() {
+        let lists = queries::international_lists(r.year);
+        let prefix = lists
+            .get(usize::from(*list))
+            .map_or(&[0xff][..], |p| p.as_slice());
+        check_token(key, prefix)?;
+        if key.is_empty() {
+            check_token(&r.page_token, &[0xff])?;
+        }
+    }
+    let pager = Pager::new(r.page_size);
+    let rows = queries::international_page(
+        &node.state.view(),
+        r.year,
+        &r.page_token,
+        pager.read_limit(),
+    )?;
+    let (records, next_page_token) = pager.take(rows, |d| d.encoded_len());
+    let mut out = ListInternationalTransfersResponse {
+        next_page_token,
+        ..Default::default()
+    };
+    for d in records {
+        match d {
+            queries::Art6Record::Authorisation(a) => out.authorisations.push(a),
+            queries::Art6Record::Export(e) => out.exports.push(e),
+            queries::Art6Record::Adjustment(c) => out.adjustments.push(c),
+        }
+    }
+    Ok(out)
+}
+
 /// Open repos and loans of a class as the public sees them: each kind only over at least `k`
 /// contracts.
 fn public_financing(mut f: OpenFinancing, k: u64) -> OpenFinancing {

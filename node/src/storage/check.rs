@@ -1,6 +1,9 @@
 //! The offline check of a stopped node's data directory: open it as the node would (including
 //! the repairs a restart makes), check every invariant of the registry's rules, and verify the
-//! whole hash chain from the genesis through every committed transaction the state keeps.
+//! whole hash chain from the genesis through every committed transaction the state keeps, then
+//! replay that history through the rules from the genesis (every outcome as recorded: rule 15's
+//! executions, rule 17's exports and adjustments...) and compare the rebuilt state with the
+//! stored one.
 
 use super::OpenError;
 use crate::ledger::{audit, queries};
@@ -44,6 +47,7 @@ pub fn check_data_dir(data_dir: &Path, genesis: &Genesis) -> Result<CheckReport,
             history.len()
         )));
     }
+    replay_matches(genesis, &history, &view)?;
     let applied_index = view
         .applied()
         .map_err(|e| CheckError::Audit(e.to_string()))?
@@ -53,4 +57,26 @@ pub fn check_data_dir(data_dir: &Path, genesis: &Genesis) -> Result<CheckReport,
         head: chain.head,
         applied_index,
     })
+}
+
+/// Replays `history` from the genesis (`audit::replay`: every outcome must come out as
+/// recorded) and requires every record the replay rebuilds to be stored alike.
+fn replay_matches(
+    genesis: &Genesis,
+    history: &[carbon_proto::v1::CommittedTx],
+    stored: &dyn crate::ledger::StateView,
+) -> Result<(), CheckError> {
+    let replayed = audit::replay(genesis, history).map_err(|e| CheckError::Audit(e.0))?;
+    for (k, v) in &replayed.map {
+        let here = stored
+            .get(k)
+            .map_err(|e| CheckError::Audit(e.to_string()))?;
+        if here.as_deref() != Some(v.as_slice()) {
+            return Err(CheckError::Audit(format!(
+                "replaying the history from the genesis gives record {} otherwise than stored",
+                hex::encode(k)
+            )));
+        }
+    }
+    Ok(())
 }
