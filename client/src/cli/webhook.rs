@@ -69,7 +69,9 @@ pub struct Backoff {
 impl Backoff {
     /// The wait after `failures` failures in a row (1: `first`).
     pub fn wait(&self, failures: u32) -> Duration {
-        let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(failures.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.first.saturating_mul(factor).min(self.max)
     }
 }
@@ -294,10 +296,9 @@ fn payload_value(t: &CommittedTx) -> serde_json::Value {
     let mut v = serde_json::to_value(t)
         .map(carbon_proto::hex_json::hexify)
         .unwrap_or_default();
-    let body = t
-        .tx
-        .as_ref()
-        .and_then(|tx| pb::TxBody::decode(tx.body.as_slice()).ok());
+    let body =
+        t.tx.as_ref()
+            .and_then(|tx| pb::TxBody::decode(tx.body.as_slice()).ok());
     if let (Some(obj), Some(body)) = (v.as_object_mut(), body) {
         let decoded = serde_json::to_value(&body)
             .map(carbon_proto::hex_json::hexify)
@@ -376,8 +377,9 @@ impl StateFile {
             chain_id: self.chain_id.clone(),
             last_delivered_sequence: sequence,
         };
-        let local =
-            |e: std::io::Error| ClientError::local(format!("state file {}: {e}", self.path.display()));
+        let local = |e: std::io::Error| {
+            ClientError::local(format!("state file {}: {e}", self.path.display()))
+        };
         let tmp = self.path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp).map_err(local)?;
         f.write_all(&serde_json::to_vec(&r).unwrap_or_default())

@@ -87,10 +87,7 @@ impl Endpoint {
             .map_err(|e| e.to_string())?;
         match tokio::time::timeout(self.timeout, self.exchange(req)).await {
             Ok(r) => r,
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                self.timeout.as_millis()
-            )),
+            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
         }
     }
 
