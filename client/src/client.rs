@@ -522,6 +522,30 @@ impl Client {
         Ok(r.transactions)
     }
 
+    /// One page of an account's transactions from a chain sequence on, with the sequence the
+    /// next page starts from (0 after the last page).
+    pub async fn history_page(
+        &mut self,
+        account_id: &str,
+        from_sequence: u64,
+        limit: u32,
+        who: &ReadAs,
+    ) -> Result<GetHistoryResponse> {
+        let req = GetHistoryRequest {
+            account_id: account_id.into(),
+            from_sequence,
+            limit,
+            consistency: self.consistency as i32,
+            auth: None,
+        };
+        let req = self.signed(req, Some(who)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.get_history(req).await }
+        })
+        .await
+    }
+
     /// A transaction by id: whole when `who` is a party or the regulator (or it is public),
     /// else redacted (`tx` unset).
     pub async fn transaction(&mut self, tx_id: &[u8], who: Option<&ReadAs>) -> Result<CommittedTx> {

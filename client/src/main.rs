@@ -315,13 +315,19 @@ enum Command {
     /// Trace a serial to the allocation or issuance that created it (and its retirement).
     Trace { class: String, serial: u64 },
     /// Follow committed transactions from a chain sequence: the public stream (private ones redacted), or
-    /// with --as the stream that account may see (the regulator's is whole).
+    /// with --as the stream that account may see (the regulator's is whole). With ACCOUNT, that
+    /// account's transactions (signed read as --as, by default as ACCOUNT itself); with --webhook
+    /// URL --state FILE, each delivered as a JSON POST at least once (docs/OPERATIONS.md).
     Watch {
+        /// Only this account's transactions.
+        account: Option<String>,
         #[arg(long, default_value_t = 1)]
         from: u64,
-        /// Stop after this many.
+        /// Stop after this many (printed or delivered).
         #[arg(long)]
         count: Option<u64>,
+        #[command(flatten)]
+        webhook: cli::webhook::WebhookArgs,
     },
     #[command(subcommand)]
     Chain(ChainCmd),
@@ -1001,7 +1007,25 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
         Command::Trace { class: c, serial } => {
             cli::commands::trace(ctx, class(&c)?, serial).await?
         }
-        Command::Watch { from, count } => cli::commands::watch(ctx, from, count).await?,
+        Command::Watch {
+            account: Some(account),
+            from,
+            count,
+            webhook,
+        } => cli::webhook::run(ctx, &account, from, count, webhook).await?,
+        Command::Watch {
+            account: None,
+            from,
+            count,
+            webhook,
+        } => {
+            if webhook.webhook.is_some() {
+                return Err(ClientError::local(
+                    "--webhook delivers one account's transactions: give the ACCOUNT",
+                ));
+            }
+            cli::commands::watch(ctx, from, count).await?
+        }
         Command::Chain(c) => cli::commands::chain(ctx, c).await?,
         Command::Cluster(c) => cli::commands::cluster(ctx, c).await?,
         Command::Demo { data } => cli::demo::run(ctx, &data).await?,

@@ -150,6 +150,9 @@ pub const BACKUP_CHUNK_BYTES_MAX: usize = 1 << 20;
 pub const BACKUP_CHUNKS_AHEAD_MAX: usize = 4;
 /// Most rows one table of the disclosure page shows.
 pub const DISCLOSURE_TABLE_ROWS_MAX: usize = 500;
+/// Most disclosure records (and market days) one view of the disclosure page reads: its year's,
+/// then every year's cancellations and issuance to find the years with data (the picker).
+pub const DISCLOSURE_ROWS_READ_MAX: usize = 20_000;
 
 const _: () = assert!(PAGE_BYTES_MAX < CLIENT_MESSAGE_BYTES_MAX);
 const _: () = assert!(BACKUP_CHUNK_BYTES_MAX < CLIENT_MESSAGE_BYTES_MAX);

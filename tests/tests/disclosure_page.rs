@@ -3,7 +3,11 @@
 //! person sees and takes a screenshot. Chromium is required: without it the test fails with
 //! instructions (`.ci/run` installs it), it is never skipped.
 //!
-//! `CARBON_UPDATE_SCREENSHOT=1` also writes the screenshot to `docs/img/disclosure-page.png`.
+//! The page is read at two widths, a desktop's (1280 CSS px) and a phone's (390): the default
+//! year, the year picker, the language switch, the penalties with what they were computed from,
+//! and, at each width, that nothing is wider than the window (wide tables scroll inside their
+//! box). `CARBON_UPDATE_SCREENSHOT=1` also writes the screenshots to
+//! `docs/img/disclosure-page.png` and `docs/img/disclosure-page-phone.png` (the README's).
 
 use carbon_tests::*;
 use std::path::{Path, PathBuf};
@@ -108,8 +112,69 @@ fn sees(text: &str, what: &str) {
     );
 }
 
+/// The desktop's and the phone's widths (CSS px).
+const WIDTHS: [u32; 2] = [1280, 390];
+
+/// Headless Chromium's windows are at least 500 CSS px wide: a narrower screen is a frame of
+/// that width inside the window, holding the rendered DOM (`srcdoc`), scaled to fill the
+/// window. Returns the wrapper page's path.
+fn framed(dom: &str, width: u32, height: u32, dir: &Path, probe: bool) -> PathBuf {
+    let script = "<script>var e=document.documentElement;parent.document.body.setAttribute(\
+                  'data-probe',(e.scrollWidth-e.clientWidth)+' '+window.innerWidth);</script></body>";
+    let inner = if probe {
+        dom.replace("</body>", script)
+    } else {
+        dom.to_string()
+    };
+    let srcdoc = inner.replace('&', "&amp;").replace('"', "&quot;");
+    let scale = (f64::from(WINDOW_MIN) / f64::from(width)).max(1.0);
+    let file = dir.join(format!("frame-{width}.html"));
+    let page = format!(
+        "<!DOCTYPE html><html><body style=\"margin:0;overflow:hidden\">\
+         <iframe srcdoc=\"{srcdoc}\" style=\"border:0;width:{width}px;height:{height}px;\
+         transform:scale({scale});transform-origin:0 0\"></iframe></body></html>"
+    );
+    std::fs::write(&file, page).expect("write the frame");
+    file
+}
+
+/// The narrowest window headless Chromium opens (CSS px).
+const WINDOW_MIN: u32 = 500;
+
+/// How much wider than the screen the page lays out at `width` (0: nothing sticks out), and
+/// the screen's width as the page saw it: the rendered DOM with a script that measures it (the
+/// page itself has no script).
+fn overflow_at(dom: &str, width: u32, dir: &Path) -> (i64, i64) {
+    let file = framed(dom, width, 900, dir, true);
+    let out = browse(
+        &format!("file://{}", file.display()),
+        &dir.join(format!("profile-{width}")),
+        &[
+            "--dump-dom",
+            &format!("--window-size={},900", width.max(WINDOW_MIN)),
+        ],
+    );
+    let v = out
+        .split_once("data-probe=\"")
+        .and_then(|(_, r)| r.split_once('"'))
+        .map(|(v, _)| v.to_string())
+        .unwrap_or_else(|| panic!("the probe ran: {out}"));
+    let mut it = v.split(' ').map(|n| n.parse::<i64>().expect("a number"));
+    (it.next().expect("overflow"), it.next().expect("width"))
+}
+
+/// The link of an `<a>` whose text is `text`, as the DOM has it (`&amp;` decoded).
+fn link(dom: &str, text: &str) -> String {
+    let end = dom
+        .find(&format!(">{text}</a>"))
+        .unwrap_or_else(|| panic!("no link {text:?} in {dom}"));
+    let tag = &dom[dom[..end].rfind("<a ").expect("<a")..end];
+    let href = tag.split_once("href=\"").expect("href").1;
+    href[..href.find('"').expect("\"")].replace("&amp;", "&")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_citizen_sees_compliance_cancellations_sinks_and_prices_in_a_browser() {
+async fn a_citizen_reads_the_latest_year_switches_years_and_languages_on_a_desktop_and_a_phone() {
     let browser = chromium();
     let (mut cluster, url) = Cluster::start_with_page();
     cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
@@ -123,107 +188,158 @@ async fn a_citizen_sees_compliance_cancellations_sinks_and_prices_in_a_browser()
     cluster.nodes[0].env = vec![("CARBON_CLOCK_OFFSET_MS".into(), "86400000".into())];
     cluster.spawn(0);
     cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
-    let profile = cluster.dir.path().join("chromium");
-    let year = carbon_proto::dates::date_of(now_ms()) / 10_000;
+    let dir = cluster.dir.path().to_path_buf();
+    let profile = dir.join("chromium");
+    let year = demo_day / 10_000;
+    let demo = carbon_proto::dates::format_date(demo_day);
 
-    // The default page: last year's compliance results.
+    // The default page: the latest year with data, this year (the demo's cancellations and
+    // its pending compliance records), in Chinese; the picker offers last year too.
     let dom = browse(&url, &profile, &["--dump-dom"]);
     let text = visible_text(&dom);
     sees(&text, "浙江省碳排放权注册登记系统 · 信息公开");
-    sees(&text, "Public disclosure");
-    sees(
-        &text,
-        &format!("{} 年度履约结果 Compliance results {}", year - 1, year - 1),
+    assert!(
+        dom.contains(&format!("<strong aria-current=\"page\">{year}</strong>")),
+        "the default year is {year}: {text}"
     );
-    sees(&text, "履约期已结束 · The compliance year is closed.");
-    sees(&text, "绍兴柯桥印染有限公司（示例） ZJ-ENT-06 绍兴市 620,000 620,000 520,000 0 未足额履约 Non-compliant 100,000 45,000,000.00");
-    assert_eq!(text.matches("已履约 Compliant").count(), 11, "{text}");
-    // Issuance by region and project: Lishui forestry, Zhoushan offshore wind, Xiangshan blue carbon.
-    sees(&text, "丽水市 丽水百山祖林业碳汇项目（示例） ZJ-LS-FOR-001 林业碳汇 Forestry sink CCER-14-001-V01 400,000");
-    sees(
-        &text,
-        "舟山市 舟山岱山海上风电项目（示例） ZJ-ZS-WIND-001 核证自愿减排量 CCER",
-    );
-    sees(&text, "象山港红树林与盐沼湿地蓝碳项目（示例） ZJ-XS-BLUE-001 海洋/湿地蓝碳 Blue carbon CCER-14-002-V01 60,000");
-    sees(&text, "各地区合计 Totals by region: 丽水市 400,000 t");
-    // Market prices as a chart: a point per kind and complete day with at least three trades
-    // (public_aggregate_min): the demo's CCER trades; its CEA, forestry and blue-carbon trades
-    // of the day are fewer, so withheld.
-    sees(
-        &text,
-        "碳市场成交均价（近12个月） Market prices, last twelve months",
-    );
-    let demo = carbon_proto::dates::format_date(demo_day);
-    sees(
-        &text,
-        &format!("{demo} 核证自愿减排量 CCER 51.76 1,195,000"),
-    );
-    for withheld in [
-        "碳排放配额 CEA",
-        "林业碳汇 Forestry sink 日期",
-        "海洋/湿地蓝碳 Blue carbon 日期",
-    ] {
-        assert!(
-            !text.contains(&format!("{demo} {withheld}")),
-            "the chart shows {withheld}"
-        );
-    }
+    sees(&text, &format!("{year} 年度履约结果"));
+    sees(&text, "履约期尚未结束，结果为当前进度。");
+    sees(&text, &format!("{year} 年自愿注销"));
+    sees(&text, &format!("{demo} 湖州安吉余村零碳示范村（示例） ZJ-PILOT-AJ CCER 2025 ZJ-ZS-WIND-001 20,000 湖州安吉余村零碳示范村 2026年度村域运营碳中和（“两山”理念零碳试点）"));
+    sees(&text, "BLUE_CARBON 2025 ZJ-XS-BLUE-001 10,000");
+    sees(&text, "履约期结束后公布罚款及其参考价格、计算区间和倍数。");
+    assert!(!text.contains("本年度暂无自愿注销"), "{text}");
+    // Market prices: a point per kind and complete day with at least three trades
+    // (public_aggregate_min): the demo's CCER trades; the axis' months carry their year.
+    sees(&text, "碳市场成交均价（近12个月）");
+    sees(&text, &format!("{demo} 核证自愿减排量 51.76 1,195,000"));
+    sees(&text, &format!("{year}-{:02}", demo_day / 100 % 100));
     assert!(
         dom.contains("<svg") && dom.matches("<circle").count() == 1,
         "the chart has one point"
     );
     assert!(dom.matches("<polyline").count() == 1, "one series");
-    // The demo's repo and loan were closed: no open positions; no private balances or parties.
-    sees(&text, "暂无未结回购或借碳 · No open repos or loans.");
+    sees(&text, "暂无未结回购或借碳。");
     for private in ["ZJ-BANK-01", "ZJ-BANK-02", "available", "可用"] {
         assert!(!text.contains(private), "the page shows {private:?}");
     }
 
-    // This year's page: the pilot's cancellations with beneficiary and purpose.
-    let text = visible_text(&browse(
-        &format!("{url}?year={year}"),
-        &profile,
-        &["--dump-dom"],
-    ));
+    // The picker: last year's page, closed, with each penalty and what it was computed from.
+    let last_year = link(&dom, &(year - 1).to_string());
+    assert_eq!(last_year, format!("?year={}&lang=zh", year - 1));
+    let dom = browse(&format!("{url}{last_year}"), &profile, &["--dump-dom"]);
+    let text = visible_text(&dom);
+    sees(&text, &format!("{} 年度履约结果", year - 1));
+    sees(&text, "履约期已结束。");
+    sees(&text, "绍兴柯桥印染有限公司（示例） ZJ-ENT-06 绍兴市 620,000 620,000 520,000 0 未足额履约 100,000 45,000,000.00");
+    assert_eq!(text.matches("已履约").count(), 11, "{text}");
+    // The demo closes with yesterday as the deadline and the fallback price (no CEA traded in
+    // the month ending on it), multiplier 5.
+    let deadline =
+        carbon_proto::dates::date_of(carbon_proto::dates::start_ms(demo_day) - 86_400_000);
+    let (first, last) = carbon_proto::dates::penalty_window(deadline);
+    let (first, last) = (
+        carbon_proto::dates::format_date(first),
+        carbon_proto::dates::format_date(last),
+    );
+    sees(&text, &format!("{} 年度罚款及计算依据", year - 1));
     sees(
         &text,
-        &format!("{year} 年自愿注销 Voluntary cancellations {year}"),
+        &format!(
+            "清缴截止日（{}）前一个月，即 {first} 至 {last}（北京时间）",
+            carbon_proto::dates::format_date(deadline)
+        ),
     );
+    sees(&text, &format!("绍兴柯桥印染有限公司（示例） ZJ-ENT-06 100,000 90.00 {first} – {last} × 5 45,000,000.00"));
     sees(
         &text,
-        "Disclosed under the calendar year (CST) in which the cancellation was recorded.",
+        "丽水市 丽水百山祖林业碳汇项目（示例） ZJ-LS-FOR-001 林业碳汇 CCER-14-001-V01 400,000",
     );
-    sees(&text, &format!("{demo} 湖州安吉余村零碳示范村（示例） ZJ-PILOT-AJ CCER 2025 ZJ-ZS-WIND-001 20,000 湖州安吉余村零碳示范村 2026年度村域运营碳中和（“两山”理念零碳试点）"));
-    sees(&text, "BLUE_CARBON 2025 ZJ-XS-BLUE-001 10,000");
-    sees(&text, "履约期尚未结束");
-    // A bad year is refused with a message, not a broken page.
-    let text = visible_text(&browse(
-        &format!("{url}?year=abc"),
-        &profile,
-        &["--dump-dom"],
-    ));
-    sees(&text, "is not a year between 2000 and 2100");
+    sees(&text, "各地区合计： 丽水市 400,000 t");
+    assert!(!text.contains("Compliance results"), "Chinese only: {text}");
 
-    // A screenshot: what the README shows.
-    let shot = cluster.dir.path().join("disclosure-page.png");
-    browse(
-        &format!("{url}?year={}", year - 1),
-        &profile,
-        &[
-            "--window-size=1280,2300",
-            &format!("--screenshot={}", shot.display()),
-        ],
+    // The language switch: the same year in English, and back.
+    let en = link(&dom, "English");
+    assert_eq!(en, format!("?year={}&lang=en", year - 1));
+    let dom = browse(&format!("{url}{en}"), &profile, &["--dump-dom"]);
+    let text = visible_text(&dom);
+    sees(&text, "Zhejiang carbon registry · Public disclosure");
+    sees(&text, &format!("Compliance results {}", year - 1));
+    sees(&text, "The compliance year is closed.");
+    sees(
+        &text,
+        "ZJ-ENT-06 绍兴市 620,000 620,000 520,000 0 Non-compliant 100,000 45,000,000.00",
     );
-    let png = std::fs::read(&shot).expect("a screenshot was written");
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 50_000,
-        "{} bytes",
-        png.len()
+    sees(
+        &text,
+        &format!("Penalties {} and how they were computed", year - 1),
     );
-    if std::env::var_os("CARBON_UPDATE_SCREENSHOT").is_some() {
-        let dest = repo_root().join("docs/img/disclosure-page.png");
-        std::fs::create_dir_all(dest.parent().expect("docs/img")).expect("docs/img");
-        std::fs::write(&dest, &png).expect("write the README's screenshot");
+    sees(&text, "Penalty = shortfall × reference price × multiplier.");
+    sees(
+        &text,
+        &format!("ZJ-ENT-06 100,000 90.00 {first} – {last} × 5 45,000,000.00"),
+    );
+    sees(&text, "Issuance by region and project");
+    for zh in ["履约结果", "罚款", "自愿注销", "签发"] {
+        assert!(!text.contains(zh), "the English page shows {zh:?}: {text}");
+    }
+    assert_eq!(link(&dom, "中文"), format!("?year={}&lang=zh", year - 1));
+    assert_eq!(
+        link(&dom, &year.to_string()),
+        format!("?year={year}&lang=en")
+    );
+
+    // At a desktop's and a phone's width nothing sticks out of the window, in either language.
+    for width in WIDTHS {
+        for page in [String::new(), last_year.clone(), en.clone()] {
+            let dom = browse(&format!("{url}{page}"), &profile, &["--dump-dom"]);
+            let (over, inner) = overflow_at(&dom, width, &dir);
+            assert_eq!(inner, i64::from(width), "the window is {width} px wide");
+            assert_eq!(over, 0, "{page:?} is {over} px wider than {width} px");
+        }
+    }
+
+    // Bad parameters are refused with a message, not a broken page.
+    for (q, says) in [
+        ("?year=abc", "is not a year between 2000 and 2100"),
+        ("?lang=fr", "is not zh or en"),
+    ] {
+        let text = visible_text(&browse(&format!("{url}{q}"), &profile, &["--dump-dom"]));
+        sees(&text, says);
+    }
+
+    // Screenshots at both widths: what the README shows (last year's page, with penalties).
+    for (width, height, name) in [
+        (1280, 1500, "disclosure-page.png"),
+        (390, 1800, "disclosure-page-phone.png"),
+    ] {
+        let shot = dir.join(name);
+        let dom = browse(&format!("{url}{last_year}"), &profile, &["--dump-dom"]);
+        let frame = framed(&dom, width, height, &dir, false);
+        let scale = (f64::from(WINDOW_MIN) / f64::from(width)).max(1.0);
+        browse(
+            &format!("file://{}", frame.display()),
+            &dir.join("profile-shot"),
+            &[
+                &format!(
+                    "--window-size={},{}",
+                    width.max(WINDOW_MIN),
+                    (f64::from(height) * scale).round()
+                ),
+                &format!("--screenshot={}", shot.display()),
+            ],
+        );
+        let png = std::fs::read(&shot).expect("a screenshot was written");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 20_000,
+            "{name}: {} bytes",
+            png.len()
+        );
+        if std::env::var_os("CARBON_UPDATE_SCREENSHOT").is_some() {
+            let dest = repo_root().join("docs/img").join(name);
+            std::fs::create_dir_all(dest.parent().expect("docs/img")).expect("docs/img");
+            std::fs::write(&dest, &png).expect("write the README's screenshot");
+        }
     }
     drop(browser);
 }

@@ -12,3 +12,4 @@ pub mod plan;
 pub mod reads;
 pub mod safeguards;
 pub mod show;
+pub mod webhook;

@@ -148,6 +148,7 @@ pub fn compliance(
             records,
             year_closed,
             next_page_token: Vec::new(),
+            close: year_close(&view, r.year)?,
         });
     }
     check_token(&r.page_token, &keys::compliance_of(r.year))?;
@@ -159,7 +160,19 @@ pub fn compliance(
         records,
         year_closed,
         next_page_token,
+        close: year_close(&view, r.year)?,
     })
+}
+
+/// A closed year's deadline, multiplier and reference price (public: its penalties show them).
+fn year_close(
+    view: &impl crate::ledger::store::StateView,
+    year: u32,
+) -> Result<Option<YearClose>, ApiError> {
+    Ok(crate::ledger::exec::read::<YearClose>(
+        view,
+        &keys::year_close(year),
+    )?)
 }
 
 pub fn project(node: &Arc<Node>, r: GetProjectRequest) -> Result<GetProjectResponse, ApiError> {
