@@ -7,8 +7,8 @@
 //! same writes and the same chain head on every replica.
 //!
 //! One file per family of operations: [`accounts`], [`allocation`], [`projects`], [`trading`],
-//! [`encumbrances`], [`compliance`], [`cancellation`], [`repo`], [`lending`], [`cluster`] (the
-//! cluster admin key). [`holdings`] keeps
+//! [`encumbrances`], [`compliance`], [`cancellation`], [`repo`], [`lending`], [`safeguards`],
+//! [`collateral`], [`inclusion`] (carbon inclusion), [`cluster`] (the cluster admin key). [`holdings`] keeps
 //! serial blocks (and writes statements), [`exec`] is the per-transaction context, [`store`] the
 //! state view, [`keys`] the key layout, [`queries`] the read side, [`audit`] the invariants and
 //! offline chain verification.
@@ -27,6 +27,7 @@ pub mod encumbrances;
 pub mod error;
 pub mod exec;
 pub mod holdings;
+pub mod inclusion;
 pub mod index;
 pub mod keys;
 pub mod lending;
@@ -66,7 +67,12 @@ use store::Overlay;
 /// transfer limits; only with a genesis that enables safeguards) and rule 18 (pledge top-up,
 /// repo substitution). Their operations in an entry of version 1 or 2 are rejected with
 /// VERSION_NOT_ACTIVE, and a transfer there is immediate as before.
-pub const VERSION: u32 = 3;
+///
+/// Version 4: rule 16 (carbon inclusion: platforms, personal accounts in bulk, inclusion
+/// methodologies, reductions, carbon points, PHCER), and the genesis's eligible offset kinds
+/// checked in a surrender. Their operations in an older entry are rejected with
+/// VERSION_NOT_ACTIVE.
+pub const VERSION: u32 = 4;
 /// The oldest version this build still applies.
 pub const MIN_VERSION: u32 = 1;
 
@@ -113,6 +119,18 @@ pub fn genesis_writes(g: &Genesis) -> Result<Vec<Write>, LedgerError> {
     }
     if g.cluster_admin_key.len() != 32 {
         return Err(bad("the cluster admin key must be 32 bytes".into()));
+    }
+    for k in &g.eligible_offset_kinds {
+        use carbon_proto::v1::UnitKind;
+        let credit = matches!(
+            UnitKind::try_from(*k),
+            Ok(UnitKind::Ccer | UnitKind::Forestry | UnitKind::BlueCarbon | UnitKind::Phcer)
+        );
+        if !credit {
+            return Err(bad(format!(
+                "eligible offset kind {k} is not a credit kind (CCER, FORESTRY, BLUE_CARBON, PHCER)"
+            )));
+        }
     }
     let mut writes = Vec::new();
     let mut ids = BTreeSet::new();
@@ -406,5 +424,10 @@ fn run(x: &mut Exec) -> Res<Effects> {
         Operation::ExecutePendingTransfer(_) => safeguards::refuse_system(x),
         Operation::TopUpPledge(o) => collateral::top_up(x, o),
         Operation::SubstituteRepo(o) => collateral::substitute(x, o),
+        Operation::AllowPersonalAccounts(o) => inclusion::allow(x, o),
+        Operation::OpenPersonalAccounts(o) => inclusion::open_personal(x, o),
+        Operation::ApproveMethodology(o) => inclusion::approve(x, o),
+        Operation::RecordReductions(o) => inclusion::record(x, o),
+        Operation::ConvertReductions(o) => inclusion::convert(x, o),
     }
 }

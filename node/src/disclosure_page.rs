@@ -117,6 +117,7 @@ fn kind_label(k: UnitKind) -> &'static str {
         UnitKind::Ccer => "核证自愿减排量 CCER",
         UnitKind::Forestry => "林业碳汇 Forestry sink",
         UnitKind::BlueCarbon => "海洋/湿地蓝碳 Blue carbon",
+        UnitKind::Phcer => "普惠核证减排量 PHCER",
         UnitKind::Unspecified => "?",
     }
 }

@@ -110,7 +110,9 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::InvalidUnitClass
         | E::SameAccount
         | E::SystemOperation
-        | E::SubstitutionSameClass => Code::InvalidArgument,
+        | E::SubstitutionSameClass
+        | E::TooManyRows
+        | E::DateInFuture => Code::InvalidArgument,
         E::MessageTooLarge | E::ResourceExhausted => Code::ResourceExhausted,
         E::BadSignature => Code::Unauthenticated,
         E::InsufficientSignatures | E::RoleNotPermitted | E::PermissionDenied | E::Replayed => {
@@ -123,6 +125,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::UnknownRepo
         | E::UnknownLoan
         | E::UnknownPendingTransfer
+        | E::UnknownMethodology
         | E::NotFound => Code::NotFound,
         E::AccountExists
         | E::VintageExists
@@ -161,7 +164,13 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::PendingTransferClosed
         | E::TransferLimitExceeded
         | E::ExceedsCollateral
-        | E::MemberNotCaughtUp => Code::FailedPrecondition,
+        | E::MemberNotCaughtUp
+        | E::PersonalAccountsNotAllowed
+        | E::MethodologyNotPermitted
+        | E::DailyCapExceeded
+        | E::NotPersonalAccountOfPlatform
+        | E::NothingToConvert
+        | E::OffsetKindNotEligible => Code::FailedPrecondition,
     }
 }
 
