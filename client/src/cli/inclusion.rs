@@ -65,12 +65,12 @@ pub enum PlatformCmd {
     },
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 pub struct BulkArgs {
     /// Per-row report (default <csv>.report.csv).
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Rows per transaction (at most 10,000).
+    /// Rows per transaction (at most 10,000; 0: 10,000).
     #[arg(long, default_value_t = ROWS_PER_TX_MAX)]
     rows_per_tx: usize,
     /// Submit only the first N transactions (to test resumption).
@@ -489,7 +489,12 @@ fn progress_bar(ctx: &Ctx, rows: usize) -> indicatif::ProgressBar {
 }
 
 pub async fn run(ctx: &mut Ctx, csv_path: &Path, bulk: &Bulk, args: &BulkArgs) -> Res<Summary> {
-    if args.rows_per_tx == 0 || args.rows_per_tx > ROWS_PER_TX_MAX {
+    let rows_per_tx = if args.rows_per_tx == 0 {
+        ROWS_PER_TX_MAX
+    } else {
+        args.rows_per_tx
+    };
+    if rows_per_tx > ROWS_PER_TX_MAX {
         return Err(ClientError::local(format!(
             "--rows-per-tx is 1 to {ROWS_PER_TX_MAX}"
         )));
@@ -502,7 +507,7 @@ pub async fn run(ctx: &mut Ctx, csv_path: &Path, bulk: &Bulk, args: &BulkArgs) -
     let (good, bad) = read_rows(csv_path, bulk)?;
     let chain = ctx.client.chain_id().await?;
     let start_seq = ctx.client.chain_head().await?.sequence;
-    let batches = batches(&good, args.rows_per_tx);
+    let batches = batches(&good, rows_per_tx);
     let txs = sign_batches(ctx, &chain, bulk, &batches, &journal_path)?;
     let limit = args.stop_after.unwrap_or(batches.len()).min(batches.len());
     let bar = progress_bar(ctx, batches[..limit].iter().map(|b| b.len()).sum());
