@@ -626,6 +626,7 @@ impl Client {
             all.issuances.extend(r.issuances);
             all.projects.extend(r.projects);
             all.financing.extend(r.financing);
+            all.inclusion.extend(r.inclusion);
             if r.next_page_token.is_empty() {
                 return Ok(all);
             }
@@ -721,6 +722,64 @@ impl Client {
         self.call(|mut c| {
             let req = req.clone();
             async move { c.list_safeguards(req).await }
+        })
+        .await
+    }
+
+    /// Rule 16: a person's carbon points (the person, its platform or the regulator, `who`).
+    pub async fn points(
+        &mut self,
+        account_id: &str,
+        year: u32,
+        who: &ReadAs,
+    ) -> Result<carbon_proto::v1::GetPointsResponse> {
+        let req = carbon_proto::v1::GetPointsRequest {
+            account_id: account_id.into(),
+            year,
+            consistency: self.consistency as i32,
+            auth: None,
+        };
+        let req = self.signed(req, Some(who)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.get_points(req).await }
+        })
+        .await
+    }
+
+    /// Rule 16: one page of a person's points statement.
+    pub async fn points_statement_page(
+        &mut self,
+        req: carbon_proto::v1::GetPointsStatementRequest,
+        who: &ReadAs,
+    ) -> Result<carbon_proto::v1::GetPointsStatementResponse> {
+        let req = carbon_proto::v1::GetPointsStatementRequest {
+            consistency: self.consistency as i32,
+            auth: None,
+            ..req
+        };
+        let req = self.signed(req, Some(who)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.get_points_statement(req).await }
+        })
+        .await
+    }
+
+    /// Rule 16, public: inclusion totals, methodologies and platforms.
+    pub async fn inclusion(
+        &mut self,
+        platform_id: &str,
+        year: u32,
+    ) -> Result<carbon_proto::v1::ListInclusionResponse> {
+        let req = carbon_proto::v1::ListInclusionRequest {
+            platform_id: platform_id.into(),
+            year,
+            consistency: self.consistency as i32,
+        };
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.list_inclusion(req).await }
         })
         .await
     }

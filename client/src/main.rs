@@ -106,6 +106,8 @@ enum RoleArg {
     Individual,
     /// A non-emitting organisation: zero-carbon pilot, event organiser.
     Organisation,
+    /// A carbon-inclusion platform (rule 16): opens personal accounts, records reductions.
+    Platform,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -173,6 +175,26 @@ enum Command {
     /// Rule 15: the trusted account list (additions take effect after the genesis delay).
     #[command(subcommand)]
     Trusted(TrustedCmd),
+    /// Rule 16: a platform's bulk opening of personal accounts and recording of reductions.
+    #[command(subcommand)]
+    Platform(cli::inclusion::PlatformCmd),
+    /// Rule 16: a person's carbon points (signed as --as: the person, its platform, the
+    /// regulator), or with --statement their points statement.
+    Points {
+        account: String,
+        /// One year (default: every year).
+        #[arg(long, default_value_t = 0)]
+        year: u32,
+        #[arg(long)]
+        statement: bool,
+        #[arg(long, value_parser = date)]
+        from: Option<u32>,
+        #[arg(long, value_parser = date)]
+        to: Option<u32>,
+    },
+    /// Rule 16: inclusion methodologies, conversion into PHCER, the public totals.
+    #[command(subcommand)]
+    Inclusion(cli::inclusion::InclusionCmd),
     /// Rule 15: the most units of a kind an account sends by transfer per CST day (lowering at
     /// once, raising after the trusted-list delay).
     Limit {
@@ -739,6 +761,7 @@ fn role(r: RoleArg) -> Role {
         RoleArg::Bank => Role::Bank,
         RoleArg::Individual => Role::Individual,
         RoleArg::Organisation => Role::Organisation,
+        RoleArg::Platform => Role::Platform,
     }
 }
 
@@ -857,6 +880,18 @@ async fn run(cmd: Command, ctx: &mut Ctx) -> Res<()> {
             quantity,
         } => cli::safeguards::transfer(ctx, sub, from, to, class, quantity).await?,
         Command::Trusted(t) => cli::safeguards::trusted(ctx, t).await?,
+        Command::Platform(p) => cli::inclusion::platform(ctx, p).await?,
+        Command::Points {
+            account,
+            year,
+            statement,
+            from,
+            to,
+        } => {
+            let (from, to) = (from.unwrap_or(0), to.unwrap_or(0));
+            cli::inclusion::points(ctx, &account, year, statement, from, to).await?
+        }
+        Command::Inclusion(i) => cli::inclusion::inclusion(ctx, i).await?,
         Command::Limit {
             account,
             kind,

@@ -8,7 +8,8 @@ use carbon_proto::v1::{tx_body::Operation, SignedTx, TxBody, UnitClass, UnitKind
 use prost::Message;
 use std::time::Duration;
 
-/// `CEA:2025`, `CCER:2025:ZS-WIND-001`, `FORESTRY:2025:LS-FOR-001`, `BLUE_CARBON:2025:ZS-BLUE-001`.
+/// `CEA:2025`, `CCER:2025:ZS-WIND-001`, `FORESTRY:2025:LS-FOR-001`, `BLUE_CARBON:2025:ZS-BLUE-001`,
+/// `PHCER:2026:ZJ-PH-BUS-V01` (an inclusion credit names its methodology).
 pub fn parse_class(s: &str) -> Result<UnitClass, ClientError> {
     let parts: Vec<&str> = s.split(':').collect();
     let bad = || {
@@ -21,6 +22,8 @@ pub fn parse_class(s: &str) -> Result<UnitClass, ClientError> {
         Some(k) if k == "CCER" => UnitKind::Ccer,
         Some(k) if k == "FORESTRY" => UnitKind::Forestry,
         Some(k) if k == "BLUE_CARBON" || k == "BLUE-CARBON" => UnitKind::BlueCarbon,
+        // Rule 16: inclusion credits, PHCER:YEAR:METHODOLOGY.
+        Some(k) if k == "PHCER" => UnitKind::Phcer,
         _ => return Err(bad()),
     };
     let vintage: u32 = parts.get(1).and_then(|v| v.parse().ok()).ok_or_else(bad)?;
@@ -67,6 +70,8 @@ pub fn signers(op: &Operation, actor: Option<&str>) -> Result<Vec<String>, Clien
         O::TrustAccount(o) => own(&o.account_id),
         O::UntrustAccount(o) => own(&o.account_id),
         O::SetTransferLimit(o) => own(&o.account_id),
+        O::OpenPersonalAccounts(o) => own(&o.platform_id),
+        O::RecordReductions(o) => own(&o.platform_id),
         O::RotateClusterAdminKey(_) => own(carbon_proto::signing::CLUSTER_ADMIN_SIGNER),
         // Rule 17: the holder and the acting regulator (once, when the holder is it).
         O::ExportUnits(o) => {
@@ -147,6 +152,7 @@ mod tests {
             "CCER:2025:ZS-WIND-001",
             "FORESTRY:2024:LS-FOR-001",
             "BLUE_CARBON:2025:X",
+            "PHCER:2026:ZJ-PH-BUS-V01",
         ] {
             assert_eq!(class_label(&parse_class(s).expect(s)), s);
         }

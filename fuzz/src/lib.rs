@@ -104,6 +104,8 @@ fn genesis() -> Genesis {
         threshold: 1,
         status: AccountStatus::Open as i32,
         outstanding_shortfall: 0,
+        platform_id: String::new(),
+        custodial: false,
     };
     Genesis {
         chain_id: CHAIN.into(),
@@ -112,6 +114,7 @@ fn genesis() -> Genesis {
         cluster_admin_key: pk("admin"),
         public_aggregate_min: 0,
         safeguards: None,
+        eligible_offset_kinds: Vec::new(),
     }
 }
 

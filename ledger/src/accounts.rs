@@ -15,13 +15,18 @@ pub fn open(x: &mut Exec, op: &OpenAccount) -> Res<Effects> {
     check_id(&op.account_id, "account id")?;
     check_text(&op.name, "account name", true)?;
     check_text(&op.region, "region", false)?;
-    let role = op.role();
+    let mut role = op.role();
+    // Before ledger version 4 the platform role did not exist (it read as unspecified).
+    if role == Role::Platform && x.ctx.ledger_version < super::inclusion::INCLUSION_VERSION {
+        role = Role::Unspecified;
+    }
     if matches!(role, Role::Unspecified | Role::Regulator) {
         return reject(
             ErrorCode::InvalidArgument,
-            "an account is opened for an enterprise, verifier, project owner, bank or individual",
+            "an account is opened for an enterprise, verifier, project owner, bank, individual, organisation or platform",
         );
     }
+
     check_key_set(&op.public_keys, op.threshold)?;
     if x.get::<Account>(&keys::account(&op.account_id))?.is_some() {
         return reject(
@@ -38,6 +43,8 @@ pub fn open(x: &mut Exec, op: &OpenAccount) -> Res<Effects> {
         threshold: op.threshold,
         status: AccountStatus::Open as i32,
         outstanding_shortfall: 0,
+        platform_id: String::new(),
+        custodial: false,
     };
     x.put_account(&a);
     x.touch(&a.account_id);
@@ -50,6 +57,8 @@ pub fn update_keys(x: &mut Exec, op: &UpdateKeys) -> Res<Effects> {
     check_key_set(&op.public_keys, op.threshold)?;
     a.public_keys = op.public_keys.clone();
     a.threshold = op.threshold;
+    // Rule 16: the owner's own keys replace the platform's copy.
+    a.custodial = false;
     x.put_account(&a);
     Ok(Effects::default())
 }

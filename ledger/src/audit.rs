@@ -84,6 +84,7 @@ pub fn check_invariants(v: &dyn StateView) -> R<()> {
     check_vintage_caps(v)?;
     check_credits_of_approved_projects(v, &created)?;
     check_international(v)?;
+    check_inclusion(v, &created)?;
     check_chain_index(v)
 }
 
@@ -472,7 +473,8 @@ fn check_vintage_caps(v: &dyn StateView) -> R<()> {
 fn check_credits_of_approved_projects(v: &dyn StateView, created: &Created) -> R<()> {
     let mut per_project: BTreeMap<String, u64> = BTreeMap::new();
     for (class, n) in created {
-        if class.first() == Some(&(UnitKind::Cea as u8)) {
+        if matches!(class.first(), Some(&k) if k == UnitKind::Cea as u8 || k == UnitKind::Phcer as u8)
+        {
             continue;
         }
         // kind (1) + vintage (4) + project id + 0x00
@@ -495,6 +497,72 @@ fn check_credits_of_approved_projects(v: &dyn StateView, created: &Created) -> R
             }
             None => return fail(format!("credits exist for unknown project {project}")),
         }
+    }
+    Ok(())
+}
+
+/// Rule 16: per platform, methodology and year, converted grams are whole tonnes and never more
+/// than recorded (no gram converted twice); recorded grams are what the persons' points lines
+/// add up to, per methodology and year; PHCER exist exactly for the converted tonnes, per
+/// methodology and year (with conservation above, they are conserved like any credit).
+fn check_inclusion(v: &dyn StateView, created: &Created) -> R<()> {
+    use super::inclusion::{phcer_class, GRAMS_PER_TONNE};
+    use carbon_proto::v1::{InclusionTotal, PointsLine};
+    let mut recorded: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    let mut converted: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    for (_, t) in io(read_all::<InclusionTotal>(v, keys::INCLUSION_TOTALS))? {
+        if t.converted_grams > t.recorded_grams || t.converted_grams % GRAMS_PER_TONNE != 0 {
+            return fail(format!(
+                "platform {} {} {}: {} g converted of {} g recorded",
+                t.platform_id, t.methodology, t.year, t.converted_grams, t.recorded_grams
+            ));
+        }
+        let k = (t.methodology.clone(), t.year);
+        let r = recorded.entry(k.clone()).or_default();
+        *r = plus(*r, t.recorded_grams)?;
+        let c = converted.entry(k).or_default();
+        *c = plus(*c, t.converted_grams / GRAMS_PER_TONNE)?;
+    }
+    let mut lines: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    for (k, val) in io(v.scan_prefix(keys::POINTS))? {
+        let (_, date, methodology, _) = keys::parse_points_line(&k).ok_or_else(|| {
+            AuditError(format!("points line key {} is malformed", hex::encode(&k)))
+        })?;
+        let line = PointsLine::decode(val.as_slice()).map_err(|e| AuditError(e.to_string()))?;
+        let e = lines.entry((methodology, date / 10_000)).or_default();
+        *e = plus(*e, line.grams)?;
+    }
+    if lines != recorded {
+        return fail(format!(
+            "points lines add up to {lines:?}, the platforms' recorded totals to {recorded:?}"
+        ));
+    }
+    let mut phcer: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    for (class, n) in created {
+        if class.first() == Some(&(UnitKind::Phcer as u8)) {
+            let vintage = class
+                .get(1..5)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .unwrap_or_default();
+            let id = class
+                .get(5..class.len().saturating_sub(1))
+                .unwrap_or_default();
+            let m = String::from_utf8_lossy(id).to_string();
+            if keys::class(&phcer_class(&m, vintage)) != *class {
+                return fail(format!(
+                    "a PHCER class key {} is malformed",
+                    hex::encode(class)
+                ));
+            }
+            phcer.insert((m, vintage), *n);
+        }
+    }
+    converted.retain(|_, n| *n > 0);
+    if phcer != converted {
+        return fail(format!(
+            "PHCER created {phcer:?}, tonnes converted {converted:?}"
+        ));
     }
     Ok(())
 }

@@ -98,6 +98,37 @@ pub fn report(x: &mut Exec, op: &ReportEmissions) -> Res<Effects> {
     Ok(Effects::default())
 }
 
+/// The credit kinds a surrender may use when the genesis lists none.
+pub const DEFAULT_OFFSET_KINDS: [UnitKind; 3] =
+    [UnitKind::Ccer, UnitKind::Forestry, UnitKind::BlueCarbon];
+
+/// Whether the genesis lets credits of `kind` count against an obligation (rule 10 within the
+/// cap; rule 16: PHCER only when listed).
+pub fn offset_kind_eligible(g: &carbon_proto::v1::Genesis, kind: UnitKind) -> bool {
+    if g.eligible_offset_kinds.is_empty() {
+        DEFAULT_OFFSET_KINDS.contains(&kind)
+    } else {
+        g.eligible_offset_kinds.contains(&(kind as i32))
+    }
+}
+
+/// From ledger version 4 on, a surrender of credits checks the genesis's eligible offset kinds
+/// (before it, every credit kind there was counted).
+fn check_offset_kind(x: &Exec, kind: UnitKind) -> Res<()> {
+    if x.ctx.ledger_version < super::inclusion::INCLUSION_VERSION
+        || offset_kind_eligible(x.genesis, kind)
+    {
+        return Ok(());
+    }
+    reject(
+        ErrorCode::OffsetKindNotEligible,
+        format!(
+            "this registry's genesis does not list {} among the credit kinds a surrender may use",
+            kind.as_str_name()
+        ),
+    )
+}
+
 pub fn surrender(x: &mut Exec, op: &Surrender) -> Res<Effects> {
     x.require_signer(&op.enterprise_id, "the enterprise")?;
     check_quantity(op.quantity, "the surrendered quantity")?;
@@ -141,6 +172,7 @@ pub fn surrender(x: &mut Exec, op: &Surrender) -> Res<Effects> {
         }
         r.surrendered_allowances = add(r.surrendered_allowances, op.quantity, "surrenders")?;
     } else {
+        check_offset_kind(x, class.kind())?;
         let cap = credit_cap(r.verified_emissions);
         let after = add(r.surrendered_credits, op.quantity, "surrendered credits")?;
         if after > cap {

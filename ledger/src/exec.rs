@@ -240,13 +240,34 @@ impl Exec<'_, '_> {
         let Some(c) = c else {
             return reject(ErrorCode::InvalidUnitClass, "no unit class given");
         };
-        match c.kind() {
+        let mut kind = c.kind();
+        // Before ledger version 4 the PHCER kind did not exist (it read as unspecified).
+        if kind == UnitKind::Phcer && self.ctx.ledger_version < super::inclusion::INCLUSION_VERSION
+        {
+            kind = UnitKind::Unspecified;
+        }
+        match kind {
             UnitKind::Unspecified => reject(ErrorCode::InvalidUnitClass, "unit kind is missing"),
             UnitKind::Cea => {
                 if !c.project_id.is_empty() {
                     return reject(
                         ErrorCode::InvalidUnitClass,
                         "allowances (CEA) belong to no project",
+                    );
+                }
+                Ok(c.clone())
+            }
+            UnitKind::Phcer => {
+                let m = self.get::<carbon_proto::v1::InclusionMethodology>(&keys::methodology(
+                    &c.project_id,
+                ))?;
+                if m.is_none() {
+                    return reject(
+                        ErrorCode::InvalidUnitClass,
+                        format!(
+                            "inclusion credits name methodology {:?}, which is not approved",
+                            c.project_id
+                        ),
                     );
                 }
                 Ok(c.clone())
@@ -313,6 +334,7 @@ pub fn role_word(r: Role) -> &'static str {
         Role::Bank => "bank",
         Role::Individual => "individual",
         Role::Organisation => "organisation",
+        Role::Platform => "platform",
     }
 }
 

@@ -229,7 +229,7 @@ pub fn cold_as_of(key: &[u8], value: &[u8], s: u64) -> R<Option<Vec<u8>>> {
                 .map_or(value.len(), |r| r.end);
             Ok(Some(value[..cut].to_vec()))
         }
-        Some(b'X' | b'I') => keep(keys::trailing_u64(key).unwrap_or(u64::MAX)),
+        Some(b'X' | b'I' | b'g') => keep(keys::trailing_u64(key).unwrap_or(u64::MAX)),
         Some(b'R') => keep(RetiredBlock::decode(value).map_err(undecodable)?.sequence),
         Some(b'O') => keep(SerialOrigin::decode(value).map_err(undecodable)?.sequence),
         Some(b'K') => keep(Cancellation::decode(value).map_err(undecodable)?.sequence),

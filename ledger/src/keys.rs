@@ -252,11 +252,11 @@ pub const CANCELLATIONS: &[u8] = b"K";
 
 /// Whether a key belongs to a hot family (see the module docs): everything but transactions
 /// (`T`), the chain index (`Q`), sealed history pages (`X`), retired blocks (`R`), serial
-/// origins (`O`), cancellations (`K`) and issuances (`I`).
+/// origins (`O`), cancellations (`K`), issuances (`I`) and points lines (`g`).
 pub fn is_hot(key: &[u8]) -> bool {
     !matches!(
         key.first(),
-        Some(b'T' | b'Q' | b'X' | b'R' | b'O' | b'K' | b'I')
+        Some(b'T' | b'Q' | b'X' | b'R' | b'O' | b'K' | b'I' | b'g')
     )
 }
 
@@ -353,3 +353,87 @@ pub fn adjustments_of(year: u32) -> Vec<u8> {
 }
 
 pub const ADJUSTMENTS: &[u8] = b"c";
+// ---- Rule 16: carbon inclusion ----
+// Hot: `i` + a sub-tag (platform records, methodologies, totals), a few per platform and
+// methodology. Cold: `g`, one points line per person, day, methodology and recording
+// transaction, only ever added (its sequence ends the key), never held in memory.
+
+/// A platform's record (value `PlatformRecord`).
+pub fn platform(platform_id: &str) -> Vec<u8> {
+    key(b'i', &[b"p", &id(platform_id)])
+}
+
+pub const PLATFORMS: &[u8] = b"ip";
+
+/// An inclusion methodology (value `InclusionMethodology`).
+pub fn methodology(code: &str) -> Vec<u8> {
+    key(b'i', &[b"m", &id(code)])
+}
+
+pub const METHODOLOGIES: &[u8] = b"im";
+
+/// Recorded and converted grams of one platform, methodology and year (value
+/// `InclusionTotal`, city left empty): year first, so that a year's disclosure is one scan.
+pub fn inclusion_total(year: u32, methodology: &str, platform_id: &str) -> Vec<u8> {
+    key(
+        b'i',
+        &[
+            b"t",
+            &year.to_be_bytes(),
+            &id(methodology),
+            &id(platform_id),
+        ],
+    )
+}
+
+pub fn inclusion_totals_of(year: u32) -> Vec<u8> {
+    key(b'i', &[b"t", &year.to_be_bytes()])
+}
+
+pub const INCLUSION_TOTALS: &[u8] = b"it";
+
+/// A points line (value `PointsLine` with only `grams`: date, methodology and sequence are
+/// the key's): person, CST date, methodology, the recording transaction's sequence.
+pub fn points_line(person: &str, date: u32, methodology: &str, sequence: u64) -> Vec<u8> {
+    key(
+        b'g',
+        &[
+            &id(person),
+            &date.to_be_bytes(),
+            &id(methodology),
+            &sequence.to_be_bytes(),
+        ],
+    )
+}
+
+/// The points lines of one person, day and methodology (what the daily cap counts).
+pub fn points_of_day(person: &str, date: u32, methodology: &str) -> Vec<u8> {
+    key(b'g', &[&id(person), &date.to_be_bytes(), &id(methodology)])
+}
+
+/// Every points line of a person, in date order.
+pub fn points_of(person: &str) -> Vec<u8> {
+    key(b'g', &[&id(person)])
+}
+
+/// The points lines of a person from a CST date on.
+pub fn points_from(person: &str, date: u32) -> Vec<u8> {
+    key(b'g', &[&id(person), &date.to_be_bytes()])
+}
+
+pub const POINTS: &[u8] = b"g";
+
+/// (person, date, methodology, sequence) of a points line key.
+pub fn parse_points_line(k: &[u8]) -> Option<(String, u32, String, u64)> {
+    let rest = k.strip_prefix(b"g")?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    let person = std::str::from_utf8(&rest[..end]).ok()?.to_string();
+    let rest = rest.get(end.checked_add(1)?..)?;
+    let date = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+    let rest = rest.get(4..)?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    let methodology = std::str::from_utf8(&rest[..end]).ok()?.to_string();
+    let rest = rest.get(end.checked_add(1)?..)?;
+    let sequence = u64::from_be_bytes(rest.try_into().ok()?);
+    Some((person, date, methodology, sequence))
+}

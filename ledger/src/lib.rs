@@ -8,8 +8,8 @@
 //!
 //! One file per family of operations: [`accounts`], [`allocation`], [`projects`], [`trading`],
 //! [`encumbrances`], [`compliance`], [`cancellation`], [`repo`], [`lending`], [`cluster`] (the
-//! cluster admin key), [`safeguards`] and [`collateral`] (rules 15, 18), [`international`]
-//! (rule 17, art. 6). [`holdings`] keeps
+//! cluster admin key), [`safeguards`] and [`collateral`] (rules 15, 18), [`inclusion`] (rule 16,
+//! carbon inclusion), [`international`] (rule 17, art. 6). [`holdings`] keeps
 //! serial blocks (and writes statements), [`exec`] is the per-transaction context, [`store`] the
 //! state view, [`keys`] the key layout, [`queries`] the read side, [`audit`] the invariants and
 //! offline chain verification.
@@ -28,6 +28,7 @@ pub mod encumbrances;
 pub mod error;
 pub mod exec;
 pub mod holdings;
+pub mod inclusion;
 pub mod index;
 pub mod international;
 pub mod keys;
@@ -71,7 +72,10 @@ use store::Overlay;
 ///
 /// Version 4: rule 17 (art. 6 authorisation, export, cancellation naming NDC or OIMP:
 /// `international`). Its operations, and a cancellation naming a purpose, in an entry of an
-/// older version are rejected with VERSION_NOT_ACTIVE.
+/// older version are rejected with VERSION_NOT_ACTIVE. Also rule 16 (carbon inclusion: platforms, personal accounts in bulk, inclusion
+/// methodologies, reductions, carbon points, PHCER), and the genesis's eligible offset kinds
+/// checked in a surrender. Their operations in an older entry are rejected with
+/// VERSION_NOT_ACTIVE.
 pub const VERSION: u32 = 4;
 /// The oldest version this build still applies.
 pub const MIN_VERSION: u32 = 1;
@@ -119,6 +123,18 @@ pub fn genesis_writes(g: &Genesis) -> Result<Vec<Write>, LedgerError> {
     }
     if g.cluster_admin_key.len() != 32 {
         return Err(bad("the cluster admin key must be 32 bytes".into()));
+    }
+    for k in &g.eligible_offset_kinds {
+        use carbon_proto::v1::UnitKind;
+        let credit = matches!(
+            UnitKind::try_from(*k),
+            Ok(UnitKind::Ccer | UnitKind::Forestry | UnitKind::BlueCarbon | UnitKind::Phcer)
+        );
+        if !credit {
+            return Err(bad(format!(
+                "eligible offset kind {k} is not a credit kind (CCER, FORESTRY, BLUE_CARBON, PHCER)"
+            )));
+        }
     }
     let mut writes = Vec::new();
     let mut ids = BTreeSet::new();
@@ -414,5 +430,10 @@ fn run(x: &mut Exec) -> Res<Effects> {
         Operation::SubstituteRepo(o) => collateral::substitute(x, o),
         Operation::AuthoriseUnits(o) => international::authorise(x, o),
         Operation::ExportUnits(o) => international::export(x, o),
+        Operation::AllowPersonalAccounts(o) => inclusion::allow(x, o),
+        Operation::OpenPersonalAccounts(o) => inclusion::open_personal(x, o),
+        Operation::ApproveMethodology(o) => inclusion::approve(x, o),
+        Operation::RecordReductions(o) => inclusion::record(x, o),
+        Operation::ConvertReductions(o) => inclusion::convert(x, o),
     }
 }

@@ -14,19 +14,26 @@
 //! ledger's own records) or return: pending units are conserved (`audit` after every entry) and
 //! move only by their cancellation or execution.
 //!
-//! Cases: 2,000 by default (1,000 with safeguards); set `PROPTEST_CASES` for more.
+//! A third property mixes in rule 16 (carbon inclusion): recordings by two platforms for their
+//! persons and others', over two years, conversions, PHCER transfers, surrenders and
+//! cancellations: the audit checks after every entry that no gram is converted twice and that
+//! PHCER exist for exactly the converted tonnes.
+//!
+//! Cases: 2,000 by default; set `PROPTEST_CASES` for more.
 
 mod common;
 
 use carbon_ledger::{audit, keys, queries, MemState, StateView};
 use carbon_proto::v1::{
-    tx_body::Operation as Op, Allocate, ApproveProject, AuthoriseUnits, BlockState, Cancel,
-    CancelPendingTransfer, CloseComplianceYear, DeclareVintage, EnforcePledge, ExportUnits, Freeze,
-    IssueCredits, Lend, PendingTransfer, PendingTransferStatus, Pledge, ProposeProject,
-    ReinstateAccount, ReleasePledge, Repo, RepoDefault, ReportEmissions, Repurchase, RetiredBlock,
-    ReturnLoan, Role, SerialBlock, SetTransferLimit, SignedTx, SubstituteRepo, Surrender,
-    SuspendAccount, TopUpPledge, Trade, Transfer, TrueUp, TrustAccount, Unfreeze, UnitClass,
-    UnitKind, UntrustAccount,
+    tx_body::Operation as Op, Allocate, AllowPersonalAccounts, ApproveMethodology, ApproveProject,
+    AuthoriseUnits, BlockState, Cancel, CancelPendingTransfer, CloseComplianceYear,
+    ConvertReductions, DeclareVintage, EnforcePledge, ExportUnits, Freeze, InclusionMethodology,
+    IssueCredits, Lend, OpenPersonalAccounts, PendingTransfer, PendingTransferStatus,
+    PersonalAccount, Pledge, ProposeProject, RecordReductions, ReductionRow, ReinstateAccount,
+    ReleasePledge, Repo, RepoDefault, ReportEmissions, Repurchase, RetiredBlock, ReturnLoan, Role,
+    SerialBlock, SetTransferLimit, SignedTx, SubstituteRepo, Surrender, SuspendAccount,
+    TopUpPledge, Trade, Transfer, TrueUp, TrustAccount, Unfreeze, UnitClass, UnitKind,
+    UntrustAccount,
 };
 use common::*;
 use proptest::prelude::*;
@@ -212,6 +219,34 @@ enum Action {
         q: u64,
         purpose: u8,
     },
+    /// Rule 16 (the inclusion property only): a platform records rows of (person, grams) for
+    /// a methodology and a day; the regulator converts; PHCER move, are surrendered, cancelled.
+    Record {
+        platform: u8,
+        method: u8,
+        day: u8,
+        rows: Vec<(u8, u64)>,
+    },
+    Convert {
+        platform: u8,
+        method: u8,
+        year: u8,
+    },
+    PhcerTransfer {
+        from: u8,
+        to: u8,
+        method: u8,
+        q: u64,
+    },
+    PhcerSurrender {
+        method: u8,
+        q: u64,
+    },
+    PhcerCancel {
+        holder: u8,
+        method: u8,
+        q: u64,
+    },
     /// Resubmit an earlier transaction (index modulo how many there are).
     Resubmit {
         pick: usize,
@@ -282,8 +317,127 @@ fn safe_action() -> impl Strategy<Value = Action> {
     ]
 }
 
+const PLATFORMS: [&str; 2] = ["PLAT", "PLAT2"];
+/// Persons P1..P4 are PLAT's, Q1..Q2 PLAT2's; "E1" is no person (refused rows).
+const PERSONS: [&str; 7] = ["P1", "P2", "P3", "P4", "Q1", "Q2", "E1"];
+/// M-BUS: PLAT only, 600 kg a day; M-BIKE: both platforms, 400 kg a day.
+const METHODS: [&str; 3] = ["M-BUS", "M-BIKE", "M-NONE"];
+/// Who may hold PHCER in the inclusion property.
+const PHCER_HOLDERS: [&str; 4] = ["PLAT", "PLAT2", "E1", "IND"];
+
+/// The actions of the inclusion property: every action of the first, and rule 16's.
+fn inclusion_action() -> impl Strategy<Value = Action> {
+    let grams = prop_oneof![8 => 1..400_000u64, 1 => Just(0u64), 2 => 400_000..700_000u64];
+    let rows = prop::collection::vec((0..PERSONS.len() as u8, grams), 0..6);
+    let q = prop_oneof![4 => 1..4u64, 1 => 4..20u64];
+    let h = 0..PHCER_HOLDERS.len() as u8;
+    prop_oneof![
+        8 => action(),
+        8 => (0..2u8, 0..3u8, 0..8u8, rows).prop_map(|(platform, method, day, rows)| Action::Record { platform, method, day, rows }),
+        3 => (0..2u8, 0..3u8, 0..3u8).prop_map(|(platform, method, year)| Action::Convert { platform, method, year }),
+        2 => (h.clone(), h.clone(), 0..2u8, q.clone()).prop_map(|(from, to, method, q)| Action::PhcerTransfer { from, to, method, q }),
+        1 => (0..2u8, q.clone()).prop_map(|(method, q)| Action::PhcerSurrender { method, q }),
+        1 => (h, 0..2u8, q).prop_map(|(holder, method, q)| Action::PhcerCancel { holder, method, q }),
+    ]
+}
+
+/// The CST date of a recording: 2025-12-30 .. 2026-03-01 (the registry's first day), so that
+/// two years are recorded.
+fn record_date(day: u8) -> u32 {
+    [
+        20251230, 20251231, 20260101, 20260226, 20260227, 20260228, 20260301, 20260301,
+    ][usize::from(day) % 8]
+}
+
+fn phcer(method: u8, vintage: u32) -> UnitClass {
+    credit(UnitKind::Phcer, vintage, METHODS[usize::from(method) % 2])
+}
+
+/// (signers, operation) of rule 16's actions.
+fn inclusion_operation(a: &Action) -> Option<(Vec<&'static str>, Op)> {
+    let holder = |i: &u8| PHCER_HOLDERS[usize::from(*i) % PHCER_HOLDERS.len()];
+    Some(match a {
+        Action::Record {
+            platform,
+            method,
+            day,
+            rows,
+        } => {
+            let p = PLATFORMS[usize::from(*platform) % 2];
+            (
+                vec![p],
+                Op::RecordReductions(RecordReductions {
+                    platform_id: p.into(),
+                    methodology: METHODS[usize::from(*method) % 3].into(),
+                    date: record_date(*day),
+                    rows: rows
+                        .iter()
+                        .map(|(i, g)| ReductionRow {
+                            account_id: PERSONS[usize::from(*i) % PERSONS.len()].into(),
+                            grams: *g,
+                        })
+                        .collect(),
+                }),
+            )
+        }
+        Action::Convert {
+            platform,
+            method,
+            year,
+        } => (
+            vec![REG],
+            Op::ConvertReductions(ConvertReductions {
+                platform_id: PLATFORMS[usize::from(*platform) % 2].into(),
+                methodology: METHODS[usize::from(*method) % 3].into(),
+                year: 2025 + u32::from(*year % 3),
+            }),
+        ),
+        Action::PhcerTransfer {
+            from,
+            to,
+            method,
+            q,
+        } => (
+            vec![holder(from)],
+            Op::Transfer(Transfer {
+                from_account: holder(from).into(),
+                to_account: holder(to).into(),
+                unit_class: Some(phcer(*method, 2026)),
+                quantity: *q,
+            }),
+        ),
+        Action::PhcerSurrender { method, q } => (
+            vec!["E1"],
+            Op::Surrender(Surrender {
+                enterprise_id: "E1".into(),
+                year: 2025,
+                unit_class: Some(phcer(*method, 2025)),
+                quantity: *q,
+            }),
+        ),
+        Action::PhcerCancel {
+            holder: h,
+            method,
+            q,
+        } => (
+            vec![holder(h)],
+            Op::Cancel(Cancel {
+                holder: holder(h).into(),
+                unit_class: Some(phcer(*method, 2026)),
+                quantity: *q,
+                beneficiary: "安吉零碳试点".into(),
+                purpose: "零碳乡村".into(),
+            }),
+        ),
+        _ => return None,
+    })
+}
+
 /// (signers, operation) of an action; `targets` collects encumbrance ids it may move.
 fn operation(a: &Action, targets: &mut BTreeSet<u64>) -> Option<(Vec<&'static str>, Op)> {
+    if let Some(op) = inclusion_operation(a) {
+        return Some(op);
+    }
     let acc = |i: &u8| ACCOUNTS[usize::from(*i) % ACCOUNTS.len()];
     let ent = |i: &u8| ENTERPRISES[usize::from(*i) % ENTERPRISES.len()];
     Some(match a {
@@ -652,7 +806,14 @@ fn operation(a: &Action, targets: &mut BTreeSet<u64>) -> Option<(Vec<&'static st
                 mitigation_purpose: i32::from(*purpose),
             }),
         ),
-        Action::Resubmit { .. } | Action::NextDay | Action::Later => return None,
+        Action::Resubmit { .. }
+        | Action::NextDay
+        | Action::Later
+        | Action::Record { .. }
+        | Action::Convert { .. }
+        | Action::PhcerTransfer { .. }
+        | Action::PhcerSurrender { .. }
+        | Action::PhcerCancel { .. } => return None,
     })
 }
 
@@ -735,6 +896,68 @@ fn setup_on(mut r: Reg) -> Reg {
             }),
         );
     }
+    r
+}
+
+/// The registry of the inclusion property: the usual setup on a genesis listing PHCER among
+/// the eligible offsets, two platforms with their persons, two methodologies.
+fn inclusion_setup() -> Reg {
+    let g = carbon_proto::v1::Genesis {
+        eligible_offset_kinds: vec![UnitKind::Ccer as i32, UnitKind::Phcer as i32],
+        ..genesis()
+    };
+    let mut r = setup_on(Reg::with_genesis(g));
+    for p in PLATFORMS {
+        r.open(p, Role::Platform);
+        r.ok(
+            &[REG],
+            Op::AllowPersonalAccounts(AllowPersonalAccounts {
+                platform_id: p.into(),
+                allowed: true,
+            }),
+        );
+    }
+    for (p, people) in [("PLAT", &PERSONS[..4]), ("PLAT2", &PERSONS[4..6])] {
+        r.ok(
+            &[p],
+            Op::OpenPersonalAccounts(OpenPersonalAccounts {
+                platform_id: p.into(),
+                region: "丽水市".into(),
+                accounts: people
+                    .iter()
+                    .map(|id| PersonalAccount {
+                        account_id: id.to_string(),
+                        name: String::new(),
+                    })
+                    .collect(),
+            }),
+        );
+    }
+    for (code, platforms, cap) in [
+        ("M-BUS", vec!["PLAT"], 600_000),
+        ("M-BIKE", vec!["PLAT", "PLAT2"], 400_000),
+    ] {
+        r.ok(
+            &[REG],
+            Op::ApproveMethodology(ApproveMethodology {
+                methodology: Some(InclusionMethodology {
+                    code: code.into(),
+                    behaviour: "绿色出行".into(),
+                    platform_ids: platforms.into_iter().map(String::from).collect(),
+                    daily_cap_grams: cap,
+                    approved_sequence: 0,
+                }),
+            }),
+        );
+    }
+    r.ok(
+        &[REG],
+        Op::ReportEmissions(ReportEmissions {
+            enterprise_id: "E1".into(),
+            year: 2025,
+            tonnes: 400,
+        }),
+    );
     r
 }
 
@@ -983,6 +1206,26 @@ proptest! {
         entries in prop::collection::vec(prop::collection::vec(safe_action(), 1..4), 1..25)
     ) {
         let mut base = setup_on(Reg::with_safeguards());
+        let built = build(&mut base, &entries);
+        let a = run(&base, &built);
+        let b = run(&base, &built);
+        prop_assert_eq!(a.head(), b.head());
+        prop_assert!(same_state(&a.state, &b.state));
+        let history = queries::committed_since(&a.state, 1, usize::MAX).expect("read");
+        let head = audit::verify_chain(&a.genesis, &history).expect("history verifies");
+        prop_assert_eq!(head.to_vec(), a.head());
+        let replayed = audit::replay(&a.genesis, &history).expect("history replays");
+        prop_assert!(same_state(&replayed, &a.state));
+    }
+
+    /// Rule 16 mixed with everything else: no gram converted twice, recorded grams are the
+    /// persons' points, PHCER exist for exactly the converted tonnes and are conserved
+    /// (`audit::check_invariants` after every entry), and the history replays.
+    #[test]
+    fn random_operations_with_carbon_inclusion_keep_every_invariant(
+        entries in prop::collection::vec(prop::collection::vec(inclusion_action(), 1..5), 1..25)
+    ) {
+        let mut base = inclusion_setup();
         let built = build(&mut base, &entries);
         let a = run(&base, &built);
         let b = run(&base, &built);

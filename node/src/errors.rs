@@ -110,7 +110,9 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::InvalidUnitClass
         | E::SameAccount
         | E::SystemOperation
-        | E::SubstitutionSameClass => Code::InvalidArgument,
+        | E::SubstitutionSameClass
+        | E::TooManyRows
+        | E::DateInFuture => Code::InvalidArgument,
         E::MessageTooLarge | E::ResourceExhausted => Code::ResourceExhausted,
         E::BadSignature => Code::Unauthenticated,
         E::InsufficientSignatures | E::RoleNotPermitted | E::PermissionDenied | E::Replayed => {
@@ -124,6 +126,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::UnknownLoan
         | E::UnknownPendingTransfer
         | E::UnknownIssuance
+        | E::UnknownMethodology
         | E::NotFound => Code::NotFound,
         E::AccountExists
         | E::VintageExists
@@ -164,7 +167,13 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::TransferLimitExceeded
         | E::ExceedsCollateral
         | E::UnitsNotAuthorised
-        | E::MemberNotCaughtUp => Code::FailedPrecondition,
+        | E::MemberNotCaughtUp
+        | E::PersonalAccountsNotAllowed
+        | E::MethodologyNotPermitted
+        | E::DailyCapExceeded
+        | E::NotPersonalAccountOfPlatform
+        | E::NothingToConvert
+        | E::OffsetKindNotEligible => Code::FailedPrecondition,
     }
 }
 

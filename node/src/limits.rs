@@ -13,8 +13,13 @@
 
 // --- One request, as it enters (write::checks, api, serve) ---
 
-/// Largest accepted signed transaction, encoded.
-pub const TX_BYTES_MAX: usize = 64 * 1024;
+/// Largest accepted signed transaction, encoded. 512 KiB (64 KiB before rule 16): room for a
+/// bulk opening or a RecordReductions of 10,000 rows with ids of up to
+/// [`BULK_ROW_ID_BYTES`] bytes (see the relations below); carbonctl splits a CSV by bytes too.
+pub const TX_BYTES_MAX: usize = 512 * 1024;
+/// The account id length up to which 10,000 bulk rows fit in one transaction, in bytes (a
+/// bulk opening's row: id and a name of as many bytes; a reduction row: id and grams).
+pub const BULK_ROW_ID_BYTES: usize = 20;
 /// Most transactions in one SubmitBatch.
 pub const BATCH_TXS_MAX: usize = 10_000;
 /// Most accounts one transaction may name as signers (a trade or a pledge needs two).
@@ -31,6 +36,17 @@ pub const STREAMS_PER_CONNECTION_MAX: u32 = 512;
 pub const ACCEPTED_CONNECTIONS_QUEUED_MAX: usize = 64;
 
 const _: () = assert!(TX_BYTES_MAX <= CLIENT_MESSAGE_BYTES_MAX);
+// 10,000 rows of rule 16 fit: a bulk opening's row is an id and a name of BULK_ROW_ID_BYTES
+// each, plus 6 bytes of protobuf framing; a reduction row an id, up to 10 bytes of grams and 6
+// of framing; 4 KiB for the rest of the transaction (signatures, ids, memo).
+const _: () = assert!(
+    carbon_ledger::limits::PERSONAL_ACCOUNTS_PER_TX_MAX * (2 * BULK_ROW_ID_BYTES + 6) + 4096
+        <= TX_BYTES_MAX
+);
+const _: () = assert!(
+    carbon_ledger::limits::REDUCTION_ROWS_PER_TX_MAX * (BULK_ROW_ID_BYTES + 16) + 4096
+        <= TX_BYTES_MAX
+);
 const _: () = assert!(MEMO_BYTES_MAX < TX_BYTES_MAX);
 
 // --- The write path's queues (write::pool, write::proposer, write::deliver) ---
@@ -111,6 +127,13 @@ const _: () = assert!(ENTRY_BYTES_MAX <= WAL_CHUNK_BYTES_MAX);
 const _: () = assert!(ENTRY_BYTES_MAX <= WAL_QUEUE_BYTES_MAX);
 const _: () = assert!(ENTRY_BYTES_MAX <= WRITE_BACK_BYTES_MAX);
 const _: () = assert!(SNAPSHOT_RECORD_BYTES_MAX as u64 <= SNAPSHOT_BYTES_MAX);
+// A chain bucket (ledger::keys::sequence_bucket) holds SEQUENCE_BUCKET_TXS records of at most
+// a transaction and its outcome each (an outcome is far below 64 KiB): it fits in a snapshot
+// record.
+const _: () = assert!(
+    carbon_ledger::keys::SEQUENCE_BUCKET_TXS as usize * (TX_BYTES_MAX + 64 * 1024)
+        <= SNAPSHOT_RECORD_BYTES_MAX as usize
+);
 
 // --- Reads, Watch, admin, backup, the disclosure page (api, disclosure_page) ---
 

@@ -8,6 +8,9 @@
 //! # optional (rule 15, ledger version 3): trusted lists, transfer delay, daily limits;
 //! # absent or enabled = false: transfers are immediate. 0 or absent delays: 26 h and 4 days.
 //! safeguards = { enabled = true, transfer_delay_ms = 93600000, trusted_list_delay_ms = 345600000 }
+//! # optional: the credit kinds a surrender may use within the offset cap; absent: CCER,
+//! # FORESTRY, BLUE_CARBON. Inclusion credits (PHCER, rule 16) count only when listed.
+//! eligible_offset_kinds = ["CCER", "FORESTRY", "BLUE_CARBON", "PHCER"]
 //! [[accounts]]
 //! id = "ZJ-REG"
 //! name = "浙江省生态环境厅"
@@ -31,6 +34,8 @@ struct File {
     public_aggregate_min: Option<u32>,
     #[serde(default)]
     safeguards: Option<SafeguardsEntry>,
+    #[serde(default)]
+    eligible_offset_kinds: Vec<String>,
     accounts: Vec<AccountEntry>,
 }
 
@@ -89,9 +94,29 @@ pub fn parse_toml(text: &str) -> Result<Genesis, GenesisError> {
             threshold: a.threshold,
             status: AccountStatus::Open as i32,
             outstanding_shortfall: 0,
+            platform_id: String::new(),
+            custodial: false,
         });
     }
+    let mut eligible_offset_kinds = Vec::new();
+    for k in &f.eligible_offset_kinds {
+        let kind = crate::v1::UnitKind::from_str_name(&format!("UNIT_KIND_{k}"))
+            .filter(|k| {
+                !matches!(
+                    k,
+                    crate::v1::UnitKind::Unspecified | crate::v1::UnitKind::Cea
+                )
+            })
+            .ok_or_else(|| {
+                GenesisError(format!(
+                    "eligible_offset_kinds: {k:?} is not a credit kind (CCER, FORESTRY, \
+                     BLUE_CARBON, PHCER)"
+                ))
+            })?;
+        eligible_offset_kinds.push(kind as i32);
+    }
     Ok(Genesis {
+        eligible_offset_kinds,
         chain_id: f.chain_id,
         accounts,
         buffer_account_id: f.buffer_account,

@@ -58,6 +58,8 @@ private_read! {
     WatchRequest => "Watch",
     ListReposRequest => "ListRepos",
     ListSafeguardsRequest => "ListSafeguards",
+    GetPointsRequest => "GetPoints",
+    GetPointsStatementRequest => "GetPointsStatement",
     ListLoansRequest => "ListLoans",
     ListVintagesRequest => "ListVintages",
     ListAllocationsRequest => "ListAllocations",

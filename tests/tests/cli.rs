@@ -648,6 +648,12 @@ async fn the_zhejiang_demo_runs_on_a_three_node_cluster() {
     // Repo, a loan used for surrender and returned, and the December penalty month.
     assert!(out.contains("sold 200,000 CEA to ZJ-BANK-01") && out.contains("the units are back"));
     assert!(out.contains("ZJ-ENT-01 lent 30,000 CEA to ZJ-ENT-07") && out.contains("closed"));
+    // Rule 16: Lishui's platform, its 1,000 residents' week of reductions, PHCER cancelled.
+    assert!(
+        out.contains("opened 1,000 residents' personal accounts"),
+        "{out}"
+    );
+    assert!(out.contains("ZJ-PLAT-LS sold them to ZJ-PILOT-AJ"), "{out}");
     let year = carbon_proto::dates::date_of(now_ms()) / 10_000;
     assert!(
         out.contains(&format!("CEA trades of {year}-12-01 to {year}-12-31")),

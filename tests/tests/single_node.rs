@@ -145,7 +145,7 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
     };
     assert_eq!(submit(&mut c, malformed).await.code(), ErrorCode::Malformed);
     let mut oversized_body = body(&[ENT], transfer(ENT, ENT2, 1));
-    oversized_body.memo = "x".repeat(100_000);
+    oversized_body.memo = "x".repeat(600_000); // over TX_BYTES_MAX (512 KiB)
     let oversized = sign(&oversized_body, &[&test_key(ENT)]);
     assert_eq!(
         submit(&mut c, oversized).await.code(),

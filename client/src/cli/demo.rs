@@ -98,6 +98,7 @@ pub async fn run(ctx: &mut Ctx, data: &Path) -> Res<()> {
     pilot_cancels(ctx).await?; // 10
     phishing_stopped(ctx).await?; // 11
     international_transfer(ctx).await?; // 12
+    carbon_inclusion(ctx, &work).await?; // 13
     print_tables(ctx, &names).await?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
@@ -131,6 +132,7 @@ fn role_of(role: &str) -> Role {
         "project_owner" => Role::ProjectOwner,
         "bank" => Role::Bank,
         "organisation" => Role::Organisation,
+        "platform" => Role::Platform,
         _ => Role::Individual,
     }
 }
@@ -831,6 +833,173 @@ async fn international_transfer(ctx: &mut Ctx) -> Res<()> {
         r.exports.len()
     ));
     Ok(())
+}
+
+const PLATFORM: &str = "ZJ-PLAT-LS";
+const PILOT: &str = "ZJ-PILOT-AJ";
+/// The demo's inclusion methodologies: (code, behaviour, daily cap per person in grams).
+const INCLUSION_METHODOLOGIES: [(&str, &str, u64); 2] = [
+    ("ZJ-PH-BUS-V01", "公交出行 (bus rides)", 3_000),
+    ("ZJ-PH-BIKE-V01", "共享单车骑行 (bike-share cycling)", 1_500),
+];
+
+/// A resident's reductions of a day under a methodology (deterministic demo figures).
+fn demo_grams(methodology: usize, resident: u64, day: u64) -> u64 {
+    match methodology {
+        0 => 400 + (resident * 37 + day * 101) % 1_400,
+        _ => 150 + (resident * 53 + day * 29) % 700,
+    }
+}
+
+/// Step 13, rule 16 (carbon inclusion): Lishui's platform opens 1,000 residents' personal
+/// accounts in one bulk transaction, records a week of bus and cycling reductions (one bulk
+/// transaction per methodology and day), the regulator converts the whole tonnes into PHCER,
+/// the platform sells them to the Anji pilot, which cancels them.
+async fn carbon_inclusion(ctx: &mut Ctx, work: &Path) -> Res<()> {
+    use super::inclusion::{run as bulk_run, Bulk, BulkArgs};
+    ok(
+        ctx,
+        REG,
+        Op::AllowPersonalAccounts(pb::AllowPersonalAccounts {
+            platform_id: PLATFORM.into(),
+            allowed: true,
+        }),
+    )
+    .await?;
+    let people = work.join("lishui-residents.csv");
+    let mut text = String::from("account_id,name\n");
+    for i in 1..=1_000u64 {
+        text.push_str(&format!("LS-P-{i:06},丽水居民{i:04}\n"));
+    }
+    write_file(&people, &text)?;
+    ctx.actor = Some(PLATFORM.into());
+    let open = Bulk::Open {
+        region: "丽水市".into(),
+    };
+    all_committed(bulk_run(ctx, &people, &open, &BulkArgs::default()).await?)?;
+    for (code, behaviour, cap) in INCLUSION_METHODOLOGIES {
+        let m = pb::InclusionMethodology {
+            code: code.into(),
+            behaviour: behaviour.into(),
+            platform_ids: vec![PLATFORM.into()],
+            daily_cap_grams: cap,
+            approved_sequence: 0,
+        };
+        ok(
+            ctx,
+            REG,
+            Op::ApproveMethodology(pb::ApproveMethodology {
+                methodology: Some(m),
+            }),
+        )
+        .await?;
+    }
+    say("ZJ-PLAT-LS, Lishui's inclusion platform, opened 1,000 residents' personal accounts in one bulk transaction (custodial: the platform's keys until a resident rotates them); the regulator approved bus and cycling methodologies");
+    let today = carbon_proto::dates::date_of(carbon_client::ops::now_ms());
+    let mut day = today;
+    let mut years = std::collections::BTreeSet::new();
+    for d in 0..7u64 {
+        years.insert(day / 10_000);
+        for (m, (code, _, _)) in INCLUSION_METHODOLOGIES.iter().enumerate() {
+            let rides = work.join(format!("rides-{code}-{day}.csv"));
+            let mut text = String::from("account_id,grams\n");
+            for i in 1..=1_000u64 {
+                text.push_str(&format!("LS-P-{i:06},{}\n", demo_grams(m, i, d)));
+            }
+            write_file(&rides, &text)?;
+            ctx.actor = Some(PLATFORM.into());
+            let rec = Bulk::Record {
+                methodology: code.to_string(),
+                date: day,
+            };
+            all_committed(bulk_run(ctx, &rides, &rec, &BulkArgs::default()).await?)?;
+        }
+        day = carbon_proto::dates::date_of(
+            carbon_proto::dates::start_ms(day).saturating_sub(86_400_000),
+        );
+    }
+    let who = carbon_client::ops::ReadAs {
+        account: PLATFORM.into(),
+        key: ctx
+            .keys_for(PLATFORM)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::local("no demo key for ZJ-PLAT-LS"))?,
+    };
+    let p = ctx.client.points("LS-P-000001", 0, &who).await?;
+    let grams: u64 = p.points.iter().map(|c| c.grams).sum();
+    say(format!("recorded a week of bus and cycling reductions for the 1,000 residents (14 bulk transactions of 1,000 rows); resident LS-P-000001 has {grams} g of carbon points"));
+    let mut phcer = Vec::new();
+    for year in &years {
+        for (code, _, _) in INCLUSION_METHODOLOGIES {
+            let op = Op::ConvertReductions(pb::ConvertReductions {
+                platform_id: PLATFORM.into(),
+                methodology: code.into(),
+                year: *year,
+            });
+            match ok(ctx, REG, op).await {
+                Ok(o) => {
+                    let fx = o.effects.unwrap_or_default();
+                    let class = format!("PHCER:{year}:{code}");
+                    phcer.push((class, fx.grams_converted / 1_000_000));
+                }
+                Err(ClientError::Rejected {
+                    code: ErrorCode::NothingToConvert,
+                    ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    sell_and_cancel_phcer(ctx, &phcer).await
+}
+
+/// The platform sells its PHCER to the Anji pilot (a trade both sign), which cancels them.
+async fn sell_and_cancel_phcer(ctx: &mut Ctx, phcer: &[(String, u64)]) -> Res<()> {
+    let total: u64 = phcer.iter().map(|(_, q)| q).sum();
+    for (class, q) in phcer {
+        ctx.actor = Some(PLATFORM.into());
+        ctx.write_signed_by(
+            Op::Trade(pb::Trade {
+                seller: PLATFORM.into(),
+                buyer: PILOT.into(),
+                unit_class: Some(cls(class)?),
+                quantity: *q,
+                price_fen: 6_000,
+                exchange_ref: "丽水碳普惠-安吉".into(),
+            }),
+            vec![PLATFORM.into(), PILOT.into()],
+        )
+        .await?;
+        let op = Op::Cancel(pb::Cancel {
+            holder: PILOT.into(),
+            unit_class: Some(cls(class)?),
+            quantity: *q,
+            beneficiary: "湖州安吉余村零碳示范村".into(),
+            purpose: "丽水居民绿色出行减排量（碳普惠）用于村域碳中和".into(),
+            mitigation_purpose: 0,
+        });
+        ok(ctx, PILOT, op).await?;
+    }
+    say(format!(
+        "the regulator converted the whole tonnes into {total} PHCER ({}); ZJ-PLAT-LS sold them to ZJ-PILOT-AJ at 60.00 yuan, which cancelled them",
+        phcer.iter().map(|(c, q)| format!("{q} {c}")).collect::<Vec<_>>().join(", ")
+    ));
+    Ok(())
+}
+
+fn all_committed(s: super::inclusion::Summary) -> Res<()> {
+    if s.bad_rows + s.refused_rows + s.unknown > 0 {
+        return Err(ClientError::local(format!(
+            "a bulk run of the demo did not commit every row: {} bad, {} refused, {} unknown",
+            s.bad_rows, s.refused_rows, s.unknown
+        )));
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> Res<()> {
+    std::fs::write(path, text).map_err(|e| ClientError::local(format!("{}: {e}", path.display())))
 }
 
 /// Tables: the 2025 compliance records with account names, and the market statistics.

@@ -7,6 +7,7 @@ pub mod config;
 pub mod ctx;
 pub mod demo;
 pub mod finance;
+pub mod inclusion;
 pub mod international;
 pub mod plan;
 pub mod reads;

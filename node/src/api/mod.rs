@@ -184,6 +184,24 @@ impl Registry for RegistryService {
         read!(self, req, list_safeguards, reads::safeguards)
     }
 
+    async fn get_points(&self, req: Request<GetPointsRequest>) -> Resp<GetPointsResponse> {
+        read!(self, req, get_points, reads::points)
+    }
+
+    async fn get_points_statement(
+        &self,
+        req: Request<GetPointsStatementRequest>,
+    ) -> Resp<GetPointsStatementResponse> {
+        read!(self, req, get_points_statement, reads::points_statement)
+    }
+
+    async fn list_inclusion(
+        &self,
+        req: Request<ListInclusionRequest>,
+    ) -> Resp<ListInclusionResponse> {
+        read!(self, req, list_inclusion, reads::inclusion)
+    }
+
     async fn list_loans(&self, req: Request<ListLoansRequest>) -> Resp<ListLoansResponse> {
         read!(self, req, list_loans, reads::loans)
     }

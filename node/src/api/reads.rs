@@ -478,6 +478,7 @@ pub fn disclosure(
             .into_iter()
             .map(|f| public_financing(f, k))
             .collect();
+        out.inclusion = crate::ledger::inclusion::totals(&node.state.view(), "", r.year)?;
     }
     for d in records {
         match d {
@@ -645,6 +646,79 @@ pub fn safeguards(
         pending: s.pending,
         settings: Some(crate::ledger::safeguards::shown_settings(&node.genesis)),
         ledger_time_ms: now,
+    })
+}
+
+/// Rule 16: who may read a person's points: the person, the platform that opened the account,
+/// or the regulator (an unknown account is NOT_FOUND only to the regulator; anyone else is
+/// refused as for any account that is not theirs).
+fn points_reader<R: carbon_proto::read_auth::PrivateRead>(
+    view: &dyn crate::ledger::StateView,
+    chain_id: &str,
+    r: &R,
+    person: &str,
+) -> Result<Account, ApiError> {
+    let who = authorise(view, chain_id, r)?;
+    let platform = queries::account(view, person)?
+        .map(|a| a.platform_id)
+        .unwrap_or_default();
+    let parties: Vec<&str> = [person, platform.as_str()]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
+    who.require(Policy::PartyOrRegulator(&parties))?;
+    let account = queries::account(view, person)?
+        .ok_or_else(|| ApiError::not_found(format!("account {person:?} does not exist")))?;
+    Ok(account)
+}
+
+pub fn points(node: &Arc<Node>, r: GetPointsRequest) -> Result<GetPointsResponse, ApiError> {
+    let view = node.state.view();
+    let a = points_reader(&view, &node.genesis.chain_id, &r, &r.account_id)?;
+    Ok(GetPointsResponse {
+        points: crate::ledger::inclusion::points(&view, &r.account_id, r.year)?,
+        platform_id: a.platform_id,
+        custodial: a.custodial,
+    })
+}
+
+pub fn points_statement(
+    node: &Arc<Node>,
+    r: GetPointsStatementRequest,
+) -> Result<GetPointsStatementResponse, ApiError> {
+    let view = node.state.view();
+    points_reader(&view, &node.genesis.chain_id, &r, &r.account_id)?;
+    let from = date_arg(r.from_date, "from date", true)?;
+    let to = date_arg(r.to_date, "to date", true)?;
+    check_token(&r.page_token, &keys::points_of(&r.account_id))?;
+    let pager = Pager::new(r.page_size);
+    let rows = crate::ledger::inclusion::statement_page(
+        &view,
+        &r.account_id,
+        from,
+        to,
+        &r.page_token,
+        pager.read_limit(),
+    )?;
+    let (lines, next_page_token) = pager.take(rows, |l| l.encoded_len());
+    Ok(GetPointsStatementResponse {
+        lines,
+        next_page_token,
+    })
+}
+
+/// Rule 16, public: inclusion totals per platform, methodology and year (with the platform's
+/// region as city), the methodologies, the platforms. Never a person's points.
+pub fn inclusion(
+    node: &Arc<Node>,
+    r: ListInclusionRequest,
+) -> Result<ListInclusionResponse, ApiError> {
+    let view = node.state.view();
+    use crate::ledger::inclusion as inc;
+    Ok(ListInclusionResponse {
+        totals: inc::totals(&view, &r.platform_id, r.year)?,
+        methodologies: inc::methodologies(&view)?,
+        platforms: inc::platforms(&view)?,
     })
 }
 

@@ -604,6 +604,8 @@ pub fn kind_label(k: UnitKind, lang: Lang) -> &'static str {
         (UnitKind::Forestry, Lang::En) => "Forestry sink",
         (UnitKind::BlueCarbon, Lang::Zh) => "海洋/湿地蓝碳",
         (UnitKind::BlueCarbon, Lang::En) => "Blue carbon",
+        (UnitKind::Phcer, Lang::Zh) => "普惠核证减排量",
+        (UnitKind::Phcer, Lang::En) => "Inclusion credit (PHCER)",
         (UnitKind::Unspecified, _) => "?",
     }
 }

@@ -1,0 +1,273 @@
+//! Issue 18 (rule 16, carbon inclusion) through a real node over gRPC and `carbonctl`: a
+//! platform opens personal accounts in bulk from a CSV (resumed after a stop, safe to re-run),
+//! records reductions (a row over the daily cap named at its CSV line, the run resumed after
+//! the CSV is fixed), a person's points and statement under the private-read rules, the
+//! conversion into PHCER, and the public totals.
+
+use carbon_proto::v1::*;
+use carbon_tests::*;
+use std::path::Path;
+use std::time::Duration;
+
+const REJECTED: i32 = 3;
+const PLAT: &str = "ZJ-PLAT-LS";
+const BUS: &str = "ZJ-PH-BUS-V01";
+
+#[track_caller]
+fn ok(ep: &[String], args: &[&str]) -> String {
+    let (code, out, err) = ctl(ep, args);
+    assert_eq!(code, 0, "carbonctl {args:?} failed: {err}{out}");
+    out
+}
+
+#[track_caller]
+fn fails(ep: &[String], args: &[&str], code: i32, text: &str) -> String {
+    let (c, out, err) = ctl(ep, args);
+    assert_eq!(
+        c, code,
+        "carbonctl {args:?}: expected exit {code}, got {c}: {err}{out}"
+    );
+    assert!(
+        err.contains(text) || out.contains(text),
+        "carbonctl {args:?}: expected {text:?} in {err}{out}"
+    );
+    err
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+fn num(v: &serde_json::Value) -> u64 {
+    match v {
+        serde_json::Value::String(s) => s.parse().unwrap_or(0),
+        serde_json::Value::Number(n) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The report's rows: line -> (result, sequence, message).
+fn report(path: &Path) -> std::collections::BTreeMap<u64, (String, String, String)> {
+    let text = std::fs::read_to_string(path).expect("report");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(6, ',').collect();
+            let get = |i: usize| f.get(i).unwrap_or(&"").trim_matches('"').to_string();
+            (get(0).parse().expect("line"), (get(3), get(4), get(5)))
+        })
+        .collect()
+}
+
+fn person(i: usize) -> String {
+    format!("LS-P-{i:06}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_opens_records_and_converts_through_carbonctl() {
+    let cluster = Spec::new(1).start();
+    cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = repo_root().join(format!("seeds/keys/{PLAT}.json"));
+    let key = key.to_string_lossy().to_string();
+    ok(
+        &ep,
+        &[
+            "--as",
+            REG,
+            "account",
+            "open",
+            PLAT,
+            "--role",
+            "platform",
+            "--name",
+            "丽水市碳普惠平台",
+            "--region",
+            "丽水市",
+            "--pubkey-file",
+            &key,
+        ],
+    );
+    let people = dir.path().join("people.csv");
+    let mut text = String::from("account_id,name\n");
+    for i in 1..=25 {
+        text.push_str(&format!("{},居民{i}\n", person(i)));
+    }
+    std::fs::write(&people, format!("{text},no id\n")).expect("write");
+    let people_s = people.to_string_lossy().to_string();
+    let open = |extra: &[&str]| {
+        let mut a = vec![
+            "--as",
+            PLAT,
+            "platform",
+            "open-accounts",
+            "--csv",
+            &people_s,
+        ];
+        a.extend_from_slice(extra);
+        ctl(&ep, &a)
+    };
+    // Not allowed yet: the dry run refuses the first transaction; nothing is committed.
+    let (code, _, err) = open(&["--rows-per-tx", "10"]);
+    assert_eq!(code, REJECTED, "{err}");
+    let rep = report(&dir.path().join("people.csv.report.csv"));
+    assert_eq!(rep[&2].0, "PERSONAL_ACCOUNTS_NOT_ALLOWED");
+    ok(&ep, &["--as", REG, "platform", "allow", PLAT]);
+    // A first run stopped after one transaction of 10 rows; the bad row is reported.
+    let (code, _, err) = open(&["--rows-per-tx", "10", "--stop-after", "1"]);
+    assert_eq!(code, REJECTED, "{err}");
+    let rep = report(&dir.path().join("people.csv.report.csv"));
+    assert_eq!(rep[&2].0, "committed");
+    let first_seq = rep[&2].1.clone();
+    assert_eq!(rep[&12].0, "not submitted");
+    assert_eq!(rep[&27].0, "BAD_ROW");
+    // Resumed: the journalled first transaction is answered with its first outcome.
+    let (code, _, err) = open(&["--rows-per-tx", "10"]);
+    assert_eq!(code, REJECTED, "the bad row is still there: {err}");
+    let rep = report(&dir.path().join("people.csv.report.csv"));
+    assert_eq!(rep[&2].0, "committed (earlier run)");
+    assert_eq!(rep[&2].1, first_seq);
+    assert_eq!(rep[&26].0, "committed");
+    // The bad row fixed away: a re-run changes nothing and succeeds.
+    std::fs::write(&people, &text).expect("write");
+    open(&["--rows-per-tx", "10"]);
+    let rep = report(&dir.path().join("people.csv.report.csv"));
+    assert!(
+        rep.values().all(|r| r.0 == "committed (earlier run)"),
+        "{rep:?}"
+    );
+    let a = json(&ok(&ep, &["--json", "account", "show", &person(7)]));
+    assert_eq!(a["platformId"], PLAT);
+    assert_eq!(a["custodial"], true);
+
+    ok(
+        &ep,
+        &[
+            "--as",
+            REG,
+            "inclusion",
+            "methodology",
+            "approve",
+            BUS,
+            "--behaviour",
+            "公交出行",
+            "--platforms",
+            PLAT,
+            "--daily-cap-grams",
+            "100000",
+        ],
+    );
+    // 25 persons x 60 kg, but line 14 (person 13) over the 100 kg cap.
+    let rides = dir.path().join("rides.csv");
+    let rides_text = |over: bool| {
+        let mut t = String::from("account_id,grams\n");
+        for i in 1..=25 {
+            let g = if over && i == 13 { 100_001 } else { 60_000 };
+            t.push_str(&format!("{},{g}\n", person(i)));
+        }
+        t
+    };
+    std::fs::write(&rides, rides_text(true)).expect("write");
+    let rides_s = rides.to_string_lossy().to_string();
+    let date = carbon_proto::dates::format_date(carbon_proto::dates::date_of(now_ms()));
+    let year = carbon_proto::dates::date_of(now_ms()) / 10_000;
+    let record = [
+        "--as",
+        PLAT,
+        "platform",
+        "record",
+        "--csv",
+        &rides_s,
+        "--methodology",
+        BUS,
+        "--date",
+        &date,
+        "--rows-per-tx",
+        "10",
+    ];
+    fails(&ep, &record, REJECTED, "rows in refused transactions");
+    let rep = report(&dir.path().join("rides.csv.report.csv"));
+    assert_eq!(rep[&2].0, "committed");
+    assert_eq!(rep[&14].0, "DAILY_CAP_EXCEEDED", "{rep:?}");
+    assert!(rep[&14].2.contains("row 3"), "{:?}", rep[&14]);
+    assert_eq!(rep[&13].0, "NOT_APPLIED");
+    assert!(rep[&13].2.contains("line 14"));
+    assert_eq!(rep[&22].0, "committed");
+    // Fixed and re-run: the first transactions are not recorded twice.
+    std::fs::write(&rides, rides_text(false)).expect("write");
+    ok(&ep, &record);
+    let rep = report(&dir.path().join("rides.csv.report.csv"));
+    assert_eq!(rep[&2].0, "committed (earlier run)");
+    assert_eq!(rep[&14].0, "committed");
+    ok(&ep, &record);
+
+    // Points: the platform, and the person (custodial: the platform's key), see them.
+    let p = json(&ok(&ep, &["--json", "--as", PLAT, "points", &person(13)]));
+    assert_eq!(num(&p["points"][0]["grams"]), 60_000, "{p}");
+    let p1 = person(1);
+    let own = [
+        "--json",
+        "--as",
+        &p1,
+        "--key",
+        &key,
+        "points",
+        &p1,
+        "--statement",
+    ];
+    let s = json(&ok(&ep, &own));
+    assert_eq!(s.as_array().map(Vec::len), Some(1), "{s}");
+    // Another person of the same platform (same custodial key) may not read them.
+    let p2 = person(2);
+    let (code, _, err) = ctl(&ep, &["--as", &p2, "--key", &key, "points", &p1]);
+    assert_ne!(code, 0);
+    assert!(err.contains("may not read"), "{err}");
+    let mut c = cluster.client(0).await;
+    let denied = c
+        .get_points(GetPointsRequest {
+            account_id: p1.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("points are private");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    // 25 x 60 kg = 1.5 t: one PHCER, 0.5 t waits.
+    let year_s = year.to_string();
+    let convert = [
+        "--as",
+        REG,
+        "inclusion",
+        "convert",
+        "--platform",
+        PLAT,
+        "--methodology",
+        BUS,
+        "--year",
+        &year_s,
+    ];
+    let out = ok(&ep, &convert);
+    assert!(out.contains("1000000 g converted into 1 PHCER"), "{out}");
+    fails(&ep, &convert, REJECTED, "NOTHING_TO_CONVERT");
+    let l = json(&ok(&ep, &["--json", "inclusion", "list"]));
+    let t = &l["totals"][0];
+    assert_eq!(t["city"], "丽水市");
+    assert_eq!(
+        (num(&t["recordedGrams"]), num(&t["convertedGrams"])),
+        (1_500_000, 1_000_000)
+    );
+    let d = c
+        .get_disclosure(GetDisclosureRequest {
+            year,
+            ..Default::default()
+        })
+        .await
+        .expect("disclosure")
+        .into_inner();
+    assert_eq!(d.inclusion.len(), 1);
+    assert_eq!(d.inclusion[0].converted_grams, 1_000_000);
+    let class = format!("PHCER:{year}:{BUS}");
+    let h = json(&ok(&ep, &["--json", "--as", PLAT, "holdings", PLAT]));
+    assert_eq!(num(&h["balances"][0]["available"]), 1, "{h} {class}");
+}
