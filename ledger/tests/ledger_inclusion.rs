@@ -486,6 +486,7 @@ fn whole_tonnes_convert_into_phcer_once_and_the_rest_waits() {
             quantity: 4,
             beneficiary: "安吉零碳试点".into(),
             purpose: "零碳乡村".into(),
+            mitigation_purpose: 0,
         }),
     );
     assert_eq!(r.available(PILOT, &class), 0);

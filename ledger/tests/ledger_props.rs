@@ -427,6 +427,7 @@ fn inclusion_operation(a: &Action) -> Option<(Vec<&'static str>, Op)> {
                 quantity: *q,
                 beneficiary: "安吉零碳试点".into(),
                 purpose: "零碳乡村".into(),
+                mitigation_purpose: 0,
             }),
         ),
         _ => return None,
