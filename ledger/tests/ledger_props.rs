@@ -1032,7 +1032,17 @@ fn setup_issuance(base: &Reg, a: &Action) -> Action {
 /// retired (surrendered + cancelled + withdrawn + exported).
 fn check_conservation(s: &MemState) {
     let mut held: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-    for acc in ACCOUNTS.iter().chain(["VER"].iter()) {
+    // Every account of the state (personal accounts and platforms included), by its key `A id\0`.
+    let ids: Vec<String> = s
+        .scan_prefix(keys::ACCOUNTS)
+        .expect("scan")
+        .into_iter()
+        .filter_map(|(k, _)| {
+            let id = k.get(1..k.len().checked_sub(1)?)?;
+            Some(String::from_utf8(id.to_vec()).expect("utf-8 id"))
+        })
+        .collect();
+    for acc in &ids {
         let (balances, _) = queries::holdings(s, acc).expect("read");
         for b in balances {
             let n = b.available + b.pledged + b.frozen + b.repo + b.pending_transfer;

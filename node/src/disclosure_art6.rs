@@ -79,7 +79,7 @@ fn table(o: &mut String, title: &str, header: &[&str], rows: Vec<Vec<String>>, e
         return;
     }
     let total = rows.len();
-    o.push_str("<table><thead><tr>");
+    o.push_str("<div class=\"scroll\"><table><thead><tr>");
     for h in header {
         let _ = write!(o, "<th>{h}</th>");
     }
@@ -91,7 +91,7 @@ fn table(o: &mut String, title: &str, header: &[&str], rows: Vec<Vec<String>>, e
         }
         o.push_str("</tr>");
     }
-    o.push_str("</tbody></table>");
+    o.push_str("</tbody></table></div>");
     if total > DISCLOSURE_TABLE_ROWS_MAX {
         let more = total.saturating_sub(DISCLOSURE_TABLE_ROWS_MAX);
         let _ = write!(
