@@ -526,6 +526,37 @@ impl Disclosed {
     }
 }
 
+/// A page over several lists read one after the other (the disclosure's, art. 6's). A page key
+/// is the list's number (1 byte) then the state key, so that `after` resumes inside the right
+/// list; `load` gets the list's number with each record.
+pub fn lists_page<T>(
+    v: &dyn StateView,
+    lists: &[Vec<u8>],
+    after: &[u8],
+    limit: usize,
+    mut load: impl FnMut(usize, &[u8], &[u8]) -> R<Option<T>>,
+) -> R<Page<T>> {
+    let (first_list, mut inner_after) = match after.split_first() {
+        Some((list, rest)) => (usize::from(*list), rest.to_vec()),
+        None => (0, Vec::new()),
+    };
+    let mut out: Page<T> = Vec::new();
+    for (i, prefix) in lists.iter().enumerate().skip(first_list) {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        let rows = page(v, prefix, &inner_after, left, |k, val| load(i, k, val))?;
+        let tag = u8::try_from(i).unwrap_or(u8::MAX);
+        out.extend(
+            rows.into_iter()
+                .map(|(k, d)| ([&[tag][..], &k].concat(), d)),
+        );
+        inner_after.clear();
+    }
+    Ok(out)
+}
+
 /// A page of the public disclosure of a year: its four lists one after the other (compliance,
 /// cancellations, issuances, projects). A page key is the list's number (1 byte) then the state
 /// key, so that `after` resumes inside the right list.
@@ -535,43 +566,24 @@ pub fn disclosure_page(
     after: &[u8],
     limit: usize,
 ) -> R<Page<Disclosed>> {
-    let lists = disclosure_lists(year);
-    let (first_list, mut inner_after) = match after.split_first() {
-        Some((list, rest)) => (usize::from(*list), rest.to_vec()),
-        None => (0, Vec::new()),
-    };
-    let mut out: Page<Disclosed> = Vec::new();
-    for (i, prefix) in lists.iter().enumerate().skip(first_list) {
-        let left = limit.saturating_sub(out.len());
-        if left == 0 {
-            break;
-        }
-        let rows = page(v, prefix, &inner_after, left, |k, val| {
-            Ok(match i {
-                0 => Some(Disclosed::Compliance(decoded(k, val)?)),
-                1 => {
-                    let c: Cancellation = decoded(k, val)?;
-                    (year == 0 || dates::date_of(c.timestamp_ms) / 10_000 == year)
-                        .then_some(Disclosed::Cancellation(c))
-                }
-                2 => {
-                    let is: Issuance = decoded(k, val)?;
-                    (year == 0 || is.monitoring_year == year).then_some(Disclosed::Issuance(is))
-                }
-                _ => {
-                    let p: Project = decoded(k, val)?;
-                    (p.status() == ProjectStatus::Approved).then_some(Disclosed::Project(p))
-                }
-            })
-        })?;
-        let tag = u8::try_from(i).unwrap_or(u8::MAX);
-        out.extend(
-            rows.into_iter()
-                .map(|(k, d)| ([&[tag][..], &k].concat(), d)),
-        );
-        inner_after.clear();
-    }
-    Ok(out)
+    lists_page(v, &disclosure_lists(year), after, limit, |i, k, val| {
+        Ok(match i {
+            0 => Some(Disclosed::Compliance(decoded(k, val)?)),
+            1 => {
+                let c: Cancellation = decoded(k, val)?;
+                (year == 0 || dates::date_of(c.timestamp_ms) / 10_000 == year)
+                    .then_some(Disclosed::Cancellation(c))
+            }
+            2 => {
+                let is: Issuance = decoded(k, val)?;
+                (year == 0 || is.monitoring_year == year).then_some(Disclosed::Issuance(is))
+            }
+            _ => {
+                let p: Project = decoded(k, val)?;
+                (p.status() == ProjectStatus::Approved).then_some(Disclosed::Project(p))
+            }
+        })
+    })
 }
 
 pub fn disclosure(v: &dyn StateView, year: u32) -> R<Disclosure> {
@@ -866,40 +878,21 @@ pub fn international_page(
     after: &[u8],
     limit: usize,
 ) -> R<Page<Art6Record>> {
-    let lists = international_lists(year);
-    let (first_list, mut inner_after) = match after.split_first() {
-        Some((list, rest)) => (usize::from(*list), rest.to_vec()),
-        None => (0, Vec::new()),
-    };
-    let mut out: Page<Art6Record> = Vec::new();
-    for (i, prefix) in lists.iter().enumerate().skip(first_list) {
-        let left = limit.saturating_sub(out.len());
-        if left == 0 {
-            break;
-        }
-        let rows = page(v, prefix, &inner_after, left, |k, val| {
-            Ok(match i {
-                0 => {
-                    let a: carbon_proto::v1::Authorisation = decoded(k, val)?;
-                    let vintage = a
-                        .range
-                        .as_ref()
-                        .and_then(|r| r.unit_class.as_ref())
-                        .map_or(0, |c| c.vintage);
-                    (year == 0 || vintage == year).then_some(Art6Record::Authorisation(a))
-                }
-                1 => Some(Art6Record::Export(decoded(k, val)?)),
-                _ => Some(Art6Record::Adjustment(decoded(k, val)?)),
-            })
-        })?;
-        let tag = u8::try_from(i).unwrap_or(u8::MAX);
-        out.extend(
-            rows.into_iter()
-                .map(|(k, d)| ([&[tag][..], &k].concat(), d)),
-        );
-        inner_after.clear();
-    }
-    Ok(out)
+    lists_page(v, &international_lists(year), after, limit, |i, k, val| {
+        Ok(match i {
+            0 => {
+                let a: carbon_proto::v1::Authorisation = decoded(k, val)?;
+                let vintage = a
+                    .range
+                    .as_ref()
+                    .and_then(|r| r.unit_class.as_ref())
+                    .map_or(0, |c| c.vintage);
+                (year == 0 || vintage == year).then_some(Art6Record::Authorisation(a))
+            }
+            1 => Some(Art6Record::Export(decoded(k, val)?)),
+            _ => Some(Art6Record::Adjustment(decoded(k, val)?)),
+        })
+    })
 }
 
 /// Every art. 6 record of a vintage year (0: every year), unpaged: for the disclosure page and

@@ -24,7 +24,6 @@ pub mod api;
 pub mod backup;
 pub mod config;
 pub mod crash;
-pub mod disclosure_art6;
 pub mod disclosure_page;
 pub mod errors;
 pub mod forward;

@@ -446,20 +446,26 @@ fn trace_allowance(
     Ok(t)
 }
 
-pub fn disclosure(
-    node: &Arc<Node>,
-    r: GetDisclosureRequest,
-) -> Result<GetDisclosureResponse, ApiError> {
-    if let Some((list, key)) = r.page_token.split_first() {
-        let lists = queries::disclosure_lists(r.year);
+/// A page token of a read over several lists (`queries::lists_page`): the list's number, then a
+/// key inside that list.
+fn check_lists_token(token: &[u8], lists: &[Vec<u8>]) -> Result<(), ApiError> {
+    if let Some((list, key)) = token.split_first() {
         let prefix = lists
             .get(usize::from(*list))
             .map_or(&[0xff][..], |p| p.as_slice());
         check_token(key, prefix)?;
         if key.is_empty() {
-            check_token(&r.page_token, &[0xff])?;
+            check_token(token, &[0xff])?;
         }
     }
+    Ok(())
+}
+
+pub fn disclosure(
+    node: &Arc<Node>,
+    r: GetDisclosureRequest,
+) -> Result<GetDisclosureResponse, ApiError> {
+    check_lists_token(&r.page_token, &queries::disclosure_lists(r.year))?;
     let pager = Pager::new(r.page_size);
     let rows = queries::disclosure_page(
         &node.state.view(),
@@ -497,16 +503,7 @@ pub fn international_transfers(
     node: &Arc<Node>,
     r: ListInternationalTransfersRequest,
 ) -> Result<ListInternationalTransfersResponse, ApiError> {
-    if let Some((list, key)) = r.page_token.split_first() {
-        let lists = queries::international_lists(r.year);
-        let prefix = lists
-            .get(usize::from(*list))
-            .map_or(&[0xff][..], |p| p.as_slice());
-        check_token(key, prefix)?;
-        if key.is_empty() {
-            check_token(&r.page_token, &[0xff])?;
-        }
-    }
+    check_lists_token(&r.page_token, &queries::international_lists(r.year))?;
     let pager = Pager::new(r.page_size);
     let rows = queries::international_page(
         &node.state.view(),

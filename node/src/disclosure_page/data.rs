@@ -43,6 +43,8 @@ pub struct PageData {
     pub market_first: u32,
     /// Names and regions of the enterprises and cancellation holders shown.
     pub names: BTreeMap<String, Named>,
+    /// The year's art. 6 authorisations, exports and corresponding adjustments (rule 17).
+    pub art6: ListInternationalTransfersResponse,
 }
 
 impl PageData {
@@ -70,6 +72,7 @@ pub fn load(node: &Arc<Node>, year: Option<u32>, today: u32) -> Result<PageData,
     let market_first = year_before(today);
     let market = market_days(node, market_first, today)?;
     let names = names_of(node, &disclosure);
+    let art6 = super::art6::records(node, year)?;
     Ok(PageData {
         year,
         years,
@@ -82,6 +85,7 @@ pub fn load(node: &Arc<Node>, year: Option<u32>, today: u32) -> Result<PageData,
         market,
         market_first,
         names,
+        art6,
     })
 }
 

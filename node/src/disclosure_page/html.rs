@@ -23,6 +23,7 @@ pub fn render(d: &PageData, lang: Lang) -> String {
     issuance_section(&mut o, d, lang);
     market_section(&mut o, d, lang);
     financing_section(&mut o, d, lang);
+    super::art6::section(&mut o, &d.art6, d.year, lang);
     let _ = write!(
         o,
         "</main><footer>{}</footer></body></html>",

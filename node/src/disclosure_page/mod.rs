@@ -20,8 +20,10 @@
 //! most [`DISCLOSURE_TABLE_ROWS_MAX`](crate::limits::DISCLOSURE_TABLE_ROWS_MAX) rows.
 //!
 //! Parts: [`data`] gathers what a page shows from the public reads, [`html`] writes the
-//! document (one function per section), [`svg`] draws the price chart.
+//! document (one function per section), [`svg`] draws the price chart, [`art6`] reads and
+//! writes the Article 6 section (rule 17).
 
+mod art6;
 mod data;
 mod html;
 mod svg;
@@ -85,13 +87,12 @@ async fn page(State(node): State<Arc<Node>>, RawQuery(q): RawQuery) -> Response 
         Ok(q) => q,
         Err(m) => return (StatusCode::BAD_REQUEST, m).into_response(),
     };
-    let page = data::load(&node, q.year, today).and_then(|d| {
-        // Article 6 / 国际转让 (rule 17): a section of its own module, before the footer.
-        let art6 = crate::disclosure_art6::section(&node, d.year)?;
-        Ok(html::render(&d, q.lang).replacen("</main>", &format!("{art6}</main>"), 1))
-    });
-    match page {
-        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+    match data::load(&node, q.year, today) {
+        Ok(d) => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html::render(&d, q.lang),
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the page cannot be shown now: {}", e.message),
