@@ -16,6 +16,10 @@
 //! Settings come in layers (defaults < file < `CARBON_*` environment < flags): docs/CONFIG.md.
 
 use carbon_node::config::{Config, Flags, LogFormat};
+
+/// The allocator of the node process (node/Cargo.toml says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;

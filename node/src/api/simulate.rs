@@ -100,6 +100,11 @@ pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError
             .pop()
             .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))?,
     };
+    // The ledger version the leader would propose is settled by its watchdog before it admits
+    // writes; until then (just elected) this leader cannot say how the entry would apply.
+    node.liveness
+        .admit()
+        .map_err(|refusal| ApiError::unavailable(refusal.to_string()))?;
     let applied_index = node
         .raft
         .metrics()

@@ -10,10 +10,12 @@
 //! - [`reads`]: local and linearizable reads on the leader, one reader and eight;
 //! - [`procfs`], [`measure`]: /proc and data-dir readings around each phase, per role;
 //! - [`verify`]: the ed25519 bound of one core; [`postgres`]: the PostgreSQL baseline;
-//! - [`target`]: the cluster under test; [`run`]: the scenarios; [`report`]: the tables.
+//! - [`target`]: the cluster under test; [`run`]: the scenarios; [`report`]: the tables;
+//! - [`inclusion`]: the carbon-inclusion scale run (`--inclusion N`) instead of the scenarios.
 
 pub mod accounts;
 pub mod drive;
+pub mod inclusion;
 pub mod measure;
 pub mod open_loop;
 pub mod postgres;

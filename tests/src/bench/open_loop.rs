@@ -11,6 +11,7 @@ use super::drive::{self, histogram, Tally};
 use super::target::Client;
 use crate::nemesis::answer::Answer;
 use carbon_proto::v1::SignedTx;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -34,6 +35,17 @@ pub struct OpenLoop {
 /// Sends `txs` at `rate` per second over `pool` for at most `limit`, then waits (bounded by the
 /// request timeout) for the answers.
 pub async fn run(pool: &[Client], txs: Vec<SignedTx>, rate: f64, limit: Duration) -> OpenLoop {
+    run_until(pool, txs, rate, limit, &AtomicBool::new(false)).await
+}
+
+/// [`run`], that also stops sending once `stop` is set.
+pub async fn run_until(
+    pool: &[Client],
+    txs: Vec<SignedTx>,
+    rate: f64,
+    limit: Duration,
+    stop: &AtomicBool,
+) -> OpenLoop {
     let slots: Vec<Arc<Semaphore>> = (0..pool.len().max(1))
         .map(|_| Arc::new(Semaphore::new(IN_FLIGHT_PER_CONNECTION)))
         .collect();
@@ -43,7 +55,7 @@ pub async fn run(pool: &[Client], txs: Vec<SignedTx>, rate: f64, limit: Duration
     let mut handles = Vec::with_capacity(txs.len());
     for (i, tx) in txs.into_iter().enumerate() {
         let intended = t0 + interval.mul_f64(i as f64);
-        if intended.duration_since(t0) > limit {
+        if intended.duration_since(t0) > limit || stop.load(Ordering::Relaxed) {
             break;
         }
         tokio::time::sleep_until(intended.into()).await;

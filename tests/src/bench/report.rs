@@ -195,7 +195,9 @@ impl Report {
         head.push_str(&format!(" | {last}/PG16 · {last}/verify_batch512"));
         println!("{head}");
         for s in SCENARIOS {
-            println!("{}", self.throughput_row(nodes, s, &labels));
+            if self.opts.selects(&s.name(self.opts.batch_clients)) {
+                println!("{}", self.throughput_row(nodes, s, &labels));
+            }
         }
     }
 

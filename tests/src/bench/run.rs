@@ -48,6 +48,17 @@ pub struct Options {
     pub pg_secs: u64,
     pub verify_secs: f64,
     pub snapshot_logs: u64,
+    /// Scenario filter (name substrings; empty: all). "reads" selects the read phases.
+    pub only: Vec<String>,
+    /// The carbon-inclusion scale run with this many persons, instead of the scenarios.
+    pub inclusion: Option<usize>,
+}
+
+impl Options {
+    /// Whether the phase named `name` runs (`--only`).
+    pub fn selects(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| name.contains(o.as_str()))
+    }
 }
 
 /// What a phase sends.
@@ -225,11 +236,19 @@ async fn scenarios(
     out.opened = accounts::open(target, ring).await?;
     out.funded = accounts::fund(target, ring, opts.fund_units).await?;
     target.wait_applied(Duration::from_secs(120)).await;
+    if let Some(persons) = opts.inclusion {
+        let steps = super::inclusion::run(opts, target, ring, persons).await?;
+        super::inclusion::print(&steps);
+        return Ok(());
+    }
     let mut spender = Spender::new(ring.len(), opts.fund_units, opts.seed ^ out.round as u64);
     let mut peak = out.funded.tps().max(out.opened.tps());
     let mut submit256 = None;
     let (mut leader, mut pool) = (usize::MAX, Vec::new());
     for scenario in SCENARIOS {
+        if !opts.selects(&scenario.name(opts.batch_clients)) {
+            continue;
+        }
         // Clients talk to the leader of the moment (as a client that follows leaderId would).
         let now = target.leader_index().await?;
         if now != leader {
@@ -260,6 +279,9 @@ async fn scenarios(
             submit256 = Some(r.tally.tps());
         }
         out.phases.push(r);
+    }
+    if !opts.selects("reads") {
+        return Ok(());
     }
     let leader = target.leader_index().await?;
     let pool = target.pool(leader, CONNECTIONS).await?;

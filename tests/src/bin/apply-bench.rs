@@ -16,6 +16,10 @@ use openraft::{CommittedLeaderId, EntryPayload};
 use prost::Message;
 use std::time::Instant;
 
+/// The node's allocator (node/src/main.rs), so that the figures are the node's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SOURCE: &str = "BENCH-SOURCE";
 
 fn cea() -> UnitClass {

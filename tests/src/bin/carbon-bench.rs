@@ -87,6 +87,15 @@ struct Args {
     /// A short smoke run (CI).
     #[arg(long)]
     quick: bool,
+    /// Only the scenarios whose name contains one of these (comma-separated, e.g.
+    /// "uniform SubmitBatch 500"); the read phases run only if one of them names "reads".
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// The carbon-inclusion scale run instead of the scenarios: a platform opens this many
+    /// personal accounts in bulk, records a day of reductions for each and converts them, while
+    /// other users' transfers go on at --rate (default 100/s; --accounts default 1000 for them).
+    #[arg(long)]
+    inclusion: Option<usize>,
 }
 
 fn builds(a: &Args) -> Vec<Build> {
@@ -137,7 +146,14 @@ fn options(a: Args) -> Result<Options> {
         endpoints,
         nodes,
         rounds: a.rounds.max(1),
-        accounts: a.accounts.unwrap_or(if q { 1_000 } else { 10_000 }).max(2),
+        accounts: a
+            .accounts
+            .unwrap_or(if q || a.inclusion.is_some() {
+                1_000
+            } else {
+                10_000
+            })
+            .max(2),
         fund_units: a.fund_units.max(1),
         seed: a.seed,
         tag,
@@ -147,11 +163,13 @@ fn options(a: Args) -> Result<Options> {
         open_secs: a.open_secs.unwrap_or(if q { 2.0 } else { 15.0 }),
         rate: a.rate,
         batch_clients: a.batch_clients.max(1),
-        postgres: !a.no_postgres && (!q || a.postgres),
+        postgres: !a.no_postgres && (!q || a.postgres) && a.inclusion.is_none(),
         pg_clients: a.pg_clients.clone(),
         pg_secs: if q { a.pg_secs.min(5) } else { a.pg_secs },
         verify_secs: a.verify_secs.unwrap_or(if q { 0.2 } else { 1.0 }),
         snapshot_logs: a.snapshot_logs.max(1),
+        only: a.only.clone(),
+        inclusion: a.inclusion,
     })
 }
 
