@@ -56,6 +56,10 @@ pub struct Config {
     /// Largest number of transactions in one log entry.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// Rows of bulk transactions (rule 16's bulk opening and reduction records) the leader
+    /// admits per second; 0: unpaced (`write::bulk`).
+    #[serde(default = "default_bulk_rows_per_second")]
+    pub bulk_rows_per_second: u64,
     /// How far (ms) the leader's clock may be from a majority of the voters' clocks; beyond it
     /// the leader refuses writes (ledger time is the leader's clock). See `raft::clock`.
     #[serde(default = "default_clock_tolerance_ms")]
@@ -84,7 +88,7 @@ pub struct Config {
 /// Every setting: its key (the TOML key; `CARBON_` + upper case is its environment variable,
 /// `--` + dashes its flag) and whether it has a flag. docs/CONFIG.md has one row per setting.
 /// `tls` is a table whose keys take variables `CARBON_TLS__<KEY>` ([`TLS_KEYS`]).
-pub const SETTINGS: [(&str, bool); 16] = [
+pub const SETTINGS: [(&str, bool); 17] = [
     ("id", true),
     ("data_dir", true),
     ("client_addr", true),
@@ -95,6 +99,7 @@ pub const SETTINGS: [(&str, bool); 16] = [
     ("snapshot_logs", true),
     ("logs_to_keep", true),
     ("max_batch", true),
+    ("bulk_rows_per_second", true),
     ("clock_tolerance_ms", true),
     ("disclosure_addr", true),
     ("metrics_addr", true),
@@ -121,6 +126,10 @@ fn default_logs_to_keep() -> u64 {
 
 fn default_max_batch() -> usize {
     4_096
+}
+
+fn default_bulk_rows_per_second() -> u64 {
+    10_000
 }
 
 fn default_clock_tolerance_ms() -> u64 {
@@ -174,6 +183,10 @@ pub struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_batch: Option<usize>,
+    /// Bulk rows (rule 16) the leader admits per second; 0: unpaced.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_rows_per_second: Option<u64>,
     /// How far (ms) the leader's clock may be from a majority's.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,6 +227,7 @@ pub fn dev_defaults() -> Config {
         snapshot_logs: default_snapshot_logs(),
         logs_to_keep: default_logs_to_keep(),
         max_batch: default_max_batch(),
+        bulk_rows_per_second: default_bulk_rows_per_second(),
         clock_tolerance_ms: default_clock_tolerance_ms(),
         disclosure_addr: Some("127.0.0.1:8080".into()),
         metrics_addr: Some("127.0.0.1:9464".into()),

@@ -24,6 +24,8 @@ pub struct Node {
     pub forwarder: Forwarder,
     /// The watchdog's view: quorum, clock admission, leader contact (health reads it).
     pub liveness: Arc<Liveness>,
+    /// The leader's pacing of bulk rows (`write::bulk`).
+    pub bulk: crate::write::bulk::BulkPacer,
     /// Linearizable reads' leadership confirmations, shared by the reads waiting.
     pub read_index: crate::raft::read_index::ReadIndex,
 }

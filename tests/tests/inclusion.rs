@@ -271,3 +271,156 @@ async fn a_platform_opens_records_and_converts_through_carbonctl() {
     let h = json(&ok(&ep, &["--json", "--as", PLAT, "holdings", PLAT]));
     assert_eq!(num(&h["balances"][0]["available"]), 1, "{h} {class}");
 }
+
+/// Submits until the answer is not UNAVAILABLE (a leader just elected admits writes after its
+/// first watchdog tick), for at most ten seconds.
+async fn submit_admitted(
+    c: &mut carbon_proto::v1::registry_client::RegistryClient<tonic::transport::Channel>,
+    tx: SignedTx,
+) -> Submitted {
+    for _ in 0..50 {
+        let s = submit(c, tx.clone()).await;
+        if s.code() != ErrorCode::Unavailable {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    submit(c, tx).await
+}
+
+fn persons(platform: &str, from: usize, n: usize) -> SignedTx {
+    let op = tx_body::Operation::OpenPersonalAccounts(OpenPersonalAccounts {
+        platform_id: platform.into(),
+        region: "丽水市".into(),
+        accounts: (from..from + n)
+            .map(|i| PersonalAccount {
+                account_id: format!("PACE-P-{i:06}"),
+                name: String::new(),
+            })
+            .collect(),
+    });
+    sign(&body(&[platform], op), &[&test_key(platform)])
+}
+
+async fn chain_sequence(
+    c: &mut carbon_proto::v1::registry_client::RegistryClient<tonic::transport::Channel>,
+) -> u64 {
+    c.get_chain_head(GetChainHeadRequest::default())
+        .await
+        .expect("chain head")
+        .into_inner()
+        .sequence
+}
+
+/// The leader paces bulk rows (`write::bulk`). At `bulk_rows_per_second = 100`: 100 rows go at
+/// once, 900 more wait for their turn (about a second), and the next bulk transaction, whose
+/// turn would come ~10 s later, is refused with RESOURCE_EXHAUSTED and records nothing; a
+/// transaction without rows is not paced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_paces_bulk_rows_and_refuses_what_would_wait_too_long() {
+    let mut spec = Spec::new(1);
+    spec.config.push((0, "bulk_rows_per_second = 100".into()));
+    let cluster = spec.start();
+    cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
+    let mut c = cluster.client(0).await;
+    let reg = demo_key(REG);
+    let plat = "PACE-PLAT";
+    let open = sign(
+        &body(&[REG], open_account_op(plat, Role::Platform)),
+        &[&reg],
+    );
+    assert_eq!(submit_admitted(&mut c, open).await.code(), ErrorCode::Ok);
+    let allow = tx_body::Operation::AllowPersonalAccounts(AllowPersonalAccounts {
+        platform_id: plat.into(),
+        allowed: true,
+    });
+    let allow = sign(&body(&[REG], allow), &[&reg]);
+    assert_eq!(submit(&mut c, allow).await.code(), ErrorCode::Ok);
+
+    assert_eq!(
+        submit(&mut c, persons(plat, 0, 100)).await.code(),
+        ErrorCode::Ok
+    );
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        submit(&mut c, persons(plat, 100, 900)).await.code(),
+        ErrorCode::Ok
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(500),
+        "900 rows right after 100 waited their turn: {:?}",
+        t0.elapsed()
+    );
+    let before = chain_sequence(&mut c).await;
+    match submit(&mut c, persons(plat, 1_000, 100)).await {
+        Submitted::Error(code, message) => {
+            assert_eq!(code, ErrorCode::ResourceExhausted, "{message}");
+            assert!(message.contains("bulk_rows_per_second"), "{message}");
+        }
+        other => panic!("a bulk transaction ~10 s away was answered {other:?}"),
+    }
+    assert_eq!(chain_sequence(&mut c).await, before, "nothing was recorded");
+    // Without rows: at once.
+    let t1 = std::time::Instant::now();
+    let other = sign(
+        &body(&[REG], open_account_op("PACE-ENT", Role::Enterprise)),
+        &[&reg],
+    );
+    assert_eq!(submit(&mut c, other).await.code(), ErrorCode::Ok);
+    assert!(t1.elapsed() < Duration::from_secs(3), "{:?}", t1.elapsed());
+}
+
+/// carbonctl's bulk path waits for a pacing leader: at `bulk_rows_per_second = 100`, a second
+/// transaction of 500 rows right after the first would wait 5 s on the leader, more than it
+/// holds one; it is refused (RESOURCE_EXHAUSTED, not applied) and carbonctl sends the same
+/// bytes again after a pause until the leader takes them. Every row is committed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carbonctl_waits_for_a_leader_that_paces_bulk_rows() {
+    let mut spec = Spec::new(1);
+    spec.config.push((0, "bulk_rows_per_second = 100".into()));
+    let cluster = spec.start();
+    cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
+    let ep = cluster.endpoints();
+    let key = repo_root().join(format!("seeds/keys/{PLAT}.json"));
+    let key = key.to_string_lossy().to_string();
+    let open = [
+        "--as",
+        REG,
+        "account",
+        "open",
+        PLAT,
+        "--role",
+        "platform",
+        "--name",
+        "丽水市碳普惠平台",
+        "--region",
+        "丽水市",
+        "--pubkey-file",
+        &key,
+    ];
+    ok(&ep, &open);
+    ok(&ep, &["--as", REG, "platform", "allow", PLAT]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let people = dir.path().join("people.csv");
+    let mut text = String::from("account_id,name\n");
+    for i in 1..=1_000 {
+        text.push_str(&format!("{},\n", person(i)));
+    }
+    std::fs::write(&people, text).expect("write");
+    let people_s = people.to_string_lossy().to_string();
+    let args = [
+        "--as",
+        PLAT,
+        "platform",
+        "open-accounts",
+        "--csv",
+        &people_s,
+        "--rows-per-tx",
+        "500",
+    ];
+    ok(&ep, &args);
+    let rep = report(&dir.path().join("people.csv.report.csv"));
+    assert!(rep.values().all(|r| r.0 == "committed"), "{rep:?}");
+    let a = json(&ok(&ep, &["--json", "account", "show", &person(1_000)]));
+    assert_eq!(a["platformId"], PLAT);
+}

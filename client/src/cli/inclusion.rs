@@ -439,7 +439,7 @@ async fn submit_one(
         return Ok((BatchFate::Refused { stale: true }, r));
     }
     ctx.sent = super::ctx::Sent::Plan;
-    let answer = ctx.client.submit_batch(vec![tx]).await?.into_iter().next();
+    let answer = submit_paced(ctx, tx).await?;
     let all = |res: &str, seq: u64| vec![(res.to_string(), seq, String::new()); rows.len()];
     Ok(match answer {
         Some(Ok(o)) if o.code() == ErrorCode::Ok && o.sequence <= start_seq => (
@@ -474,6 +474,35 @@ async fn submit_one(
             vec![("UNKNOWN".into(), 0, "no answer".into()); rows.len()],
         ),
     })
+}
+
+/// Times a bulk transaction is sent again to a leader that paces bulk rows.
+const PACED_ATTEMPTS_MAX: usize = 12;
+
+/// Submits one bulk transaction. A leader pacing bulk rows (`bulk_rows_per_second`) refuses
+/// what would wait too long with RESOURCE_EXHAUSTED, not applied: the same bytes go again after
+/// a pause (1 s, doubling up to 8 s), at most `PACED_ATTEMPTS_MAX` times in all.
+async fn submit_paced(
+    ctx: &mut Ctx,
+    tx: SignedTx,
+) -> Res<Option<Result<pb::Outcome, ClientError>>> {
+    let mut pause = std::time::Duration::from_secs(1);
+    for attempt in 1..=PACED_ATTEMPTS_MAX {
+        let answer = ctx
+            .client
+            .submit_batch(vec![tx.clone()])
+            .await?
+            .into_iter()
+            .next();
+        let paced = matches!(&answer, Some(Err(e))
+            if e.fate() == Fate::NotApplied && e.code() == ErrorCode::ResourceExhausted);
+        if !paced || attempt == PACED_ATTEMPTS_MAX {
+            return Ok(answer);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(8));
+    }
+    Ok(None)
 }
 
 fn progress_bar(ctx: &Ctx, rows: usize) -> indicatif::ProgressBar {

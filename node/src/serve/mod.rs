@@ -220,6 +220,7 @@ async fn assemble(
         state,
         genesis,
         proposer: Proposer::start(raft.clone(), config.max_batch, liveness.clone()),
+        bulk: crate::write::bulk::BulkPacer::new(config.bulk_rows_per_second),
         pool,
         forwarder: Forwarder::new((!config.client_plaintext).then(|| tls.forward_client())),
         read_index: crate::raft::read_index::ReadIndex::new(raft.clone(), liveness.clone()),

@@ -2,8 +2,8 @@
 //!
 //! * On the leader ([`on_leader`]): the ingress pool verifies what was not verified yet; an
 //!   expired transaction is settled against the ledger's time; the signers' thresholds are
-//!   checked (after catching up with everything committed when they fail); the rest goes to the
-//!   proposer as one group.
+//!   checked (after catching up with everything committed when they fail); bulk rows wait for
+//!   their turn (`super::bulk`); the rest goes to the proposer as one group.
 //! * On a follower ([`forward`]): the bytes it received go to the leader's client API, as one
 //!   `SubmitBatch` (or `Submit`), with a marker so they are never forwarded twice. The call
 //!   follows leadership: when another leader becomes known, or this node becomes the leader, or
@@ -109,6 +109,11 @@ async fn on_leader(node: &Arc<Node>, batch: Vec<Pending>) -> Vec<Answer> {
     let (ready, refused) = thresholds(node, live).await;
     done.extend(refused);
     if ready.is_empty() {
+        return done;
+    }
+    let rows: u64 = ready.iter().map(|(_, v)| super::bulk::rows(&v.body)).sum();
+    if let Err(e) = node.bulk.admit(rows).await {
+        done.extend(ready.into_iter().map(|(p, _)| (p, Err(e.clone()))));
         return done;
     }
     let txs: Vec<Bytes> = ready

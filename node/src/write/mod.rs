@@ -7,7 +7,7 @@
 //!   pool                  committed? -> first outcome                  (ingress threads)
 //!                         on the leader: decode, shape, texts, signatures in one batch
 //!   deliver               follower: forward the bytes to the leader (following leadership)
-//!                         leader: settle the expired, thresholds, then
+//!                         leader: settle the expired, thresholds, bulk rows paced, then
 //!   proposer              many requests -> ONE log entry -> openraft -> applied -> outcomes
 //! ```
 //!
@@ -19,6 +19,7 @@
 //! Blocking: only `pool` (sled lookups, signature checks) and openraft's state machine touch
 //! storage; nothing here blocks a tokio worker.
 
+pub mod bulk;
 pub mod checks;
 pub mod deliver;
 pub mod due;

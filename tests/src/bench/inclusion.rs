@@ -40,6 +40,9 @@ const GRAMS_PER_ROW: u64 = 1_000;
 const ATTEMPTS_MAX: usize = 20;
 /// The longest a bulk step may take.
 const STEP_SECS_MAX: u64 = 4 * 3_600;
+/// The other users' transfers go on for at most this long during a bulk step (they are signed
+/// before it, and each sender may send at most its funded units over the whole run).
+const SIDE_SECS_MAX: f64 = 600.0;
 
 /// One step of the run: the bulk rows it committed and what it cost, and the other users'
 /// transfers meanwhile.
@@ -51,6 +54,14 @@ pub struct BulkStep {
     /// Per row (not per transaction).
     pub usage: Usage,
     pub side: OpenLoop,
+}
+
+/// What the whole run cost each member: the readings before the first bulk step and after the
+/// last.
+pub struct Totals {
+    pub persons: usize,
+    pub before: measure::Reading,
+    pub after: measure::Reading,
 }
 
 /// The platform of a run and its key.
@@ -66,7 +77,7 @@ pub async fn run(
     target: &Target,
     ring: &Keyring,
     persons: usize,
-) -> Result<Vec<BulkStep>> {
+) -> Result<(Vec<BulkStep>, Totals)> {
     let plat = setup(opts, target).await?;
     let ids: Vec<String> = (0..persons)
         .map(|i| format!("BP{}-{i:07}", opts.tag))
@@ -78,13 +89,21 @@ pub async fn run(
     let open = sign_rows(&ids, |rows| open_op(&plat, rows), &plat);
     let record = sign_rows(&ids, |rows| record_op(&plat, rows), &plat);
     let convert = vec![sign_body(&body(REG, convert_op(&plat)), &[&demo_key(REG)])];
-    let plan: [(&'static str, Vec<SignedTx>, usize); 4] = [
+    // The last step lets the members write their state back (a write-back every 64 entries),
+    // so that the totals count what reached the disk.
+    let plan: [(&'static str, Vec<SignedTx>, usize); 5] = [
         ("transfers alone", Vec::new(), 0),
         ("open accounts", open, persons),
         ("record a day", record, persons),
         ("convert", convert, persons),
+        ("transfers after", Vec::new(), 0),
     ];
+    let mut before = None;
     for (what, bulk, rows) in plan {
+        if rows > 0 && before.is_none() {
+            target.wait_applied(Duration::from_secs(120)).await;
+            before = Some(measure::read(target).await);
+        }
         let s = Side {
             ring,
             spender: &mut spender,
@@ -93,7 +112,18 @@ pub async fn run(
         };
         steps.push(step(target, s, what, bulk, rows).await?);
     }
-    Ok(steps)
+    let before = match before {
+        Some(b) => b,
+        None => measure::read(target).await,
+    };
+    // After the last step's transfers (a few hundred: their share of the totals is small).
+    let after = measure::read(target).await;
+    let totals = Totals {
+        persons,
+        before,
+        after,
+    };
+    Ok((steps, totals))
 }
 
 /// Opens the platform, allows it to open personal accounts and approves its methodology.
@@ -206,13 +236,13 @@ async fn step(
 ) -> Result<BulkStep> {
     println!("  {what}: {} bulk transaction(s) ...", bulk.len());
     let (txs, rate) = (bulk.len(), side.rate);
-    // Enough side transfers for the longest step, signed before it (at most 2 million).
-    let side_max = if txs == 0 {
-        rate * side.alone.as_secs_f64()
+    // Enough side transfers for the step (`SIDE_SECS_MAX` of them for a bulk step).
+    let side_secs = if txs == 0 {
+        side.alone.as_secs_f64()
     } else {
-        rate * STEP_SECS_MAX as f64
+        SIDE_SECS_MAX
     };
-    let side_txs = workload::uniform(side.ring, side.spender, (side_max as usize).min(2_000_000));
+    let side_txs = workload::uniform(side.ring, side.spender, (rate * side_secs) as usize);
     let alone = side.alone;
     let pool = target
         .pool(target.leader_index().await?, CONNECTIONS)
@@ -232,6 +262,9 @@ async fn step(
     let t0 = Instant::now();
     let sent = send_all(target, bulk).await;
     let secs = t0.elapsed().as_secs_f64();
+    if txs == 0 {
+        tokio::time::sleep(alone).await;
+    }
     stop.store(true, Ordering::Relaxed);
     let side = side.await?;
     sent?;
@@ -282,6 +315,30 @@ async fn submit_decided(target: &Target, tx: SignedTx) -> Result<Answer> {
         }
     }
     bail!("no outcome after {ATTEMPTS_MAX} attempts: {last:?}")
+}
+
+/// Each member's data directory and RSS after the run, and their growth per person over the
+/// bulk steps (opening, recording, converting).
+pub fn print_totals(t: &Totals) {
+    println!("\n--- per member, over the bulk steps (growth per person; size at the end) ---");
+    let n = t.persons.max(1) as f64;
+    for (i, (b, a)) in t.before.members.iter().zip(&t.after.members).enumerate() {
+        let grow = |x: u64, y: u64| (y as f64 - x as f64) / n;
+        let io = match (b.proc, a.proc) {
+            (Some(pb), Some(pa)) => pa.write_bytes.saturating_sub(pb.write_bytes) as f64 / n,
+            _ => 0.0,
+        };
+        let rss = a.proc.map_or(0.0, |p| p.rss_kib as f64 / 1024.0);
+        println!(
+            "member {i}: written {io:.0} B/person · wal {:+.0} B/person ({:.1} MiB) · state {:+.0} B/person ({:.1} MiB) · snapshots and rest {:+.0} B/person ({:.1} MiB) · RSS {rss:.0} MiB",
+            grow(b.dirs.wal, a.dirs.wal),
+            a.dirs.wal as f64 / 1048576.0,
+            grow(b.dirs.state, a.dirs.state),
+            a.dirs.state as f64 / 1048576.0,
+            grow(b.dirs.other, a.dirs.other),
+            a.dirs.other as f64 / 1048576.0,
+        );
+    }
 }
 
 /// The step table: wall time and rate of each bulk step, its cost per row and role, and the

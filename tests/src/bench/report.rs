@@ -135,7 +135,12 @@ impl Report {
             println!("  {:<6} {}", b.label, b.bin.display());
         }
         self.print_pg();
-        for &nodes in &self.opts.nodes {
+        // The scale run printed its own tables.
+        let nodes = match self.opts.inclusion {
+            Some(_) => &[][..],
+            None => &self.opts.nodes[..],
+        };
+        for &nodes in nodes {
             self.print_setup(nodes);
             self.print_throughput(nodes);
             self.print_open_loop(nodes);

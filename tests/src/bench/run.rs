@@ -237,8 +237,9 @@ async fn scenarios(
     out.funded = accounts::fund(target, ring, opts.fund_units).await?;
     target.wait_applied(Duration::from_secs(120)).await;
     if let Some(persons) = opts.inclusion {
-        let steps = super::inclusion::run(opts, target, ring, persons).await?;
+        let (steps, totals) = super::inclusion::run(opts, target, ring, persons).await?;
         super::inclusion::print(&steps);
+        super::inclusion::print_totals(&totals);
         return Ok(());
     }
     let mut spender = Spender::new(ring.len(), opts.fund_units, opts.seed ^ out.round as u64);
