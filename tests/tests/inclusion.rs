@@ -65,7 +65,11 @@ fn person(i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_opens_records_and_converts_through_carbonctl() {
-    let cluster = Spec::new(1).start();
+    let page = format!("127.0.0.1:{}", free_port());
+    let mut spec = Spec::new(1);
+    spec.config
+        .push((0, format!("disclosure_addr = \"{page}\"")));
+    let cluster = spec.start();
     cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
     let ep = cluster.endpoints();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -267,6 +271,20 @@ async fn a_platform_opens_records_and_converts_through_carbonctl() {
         .into_inner();
     assert_eq!(d.inclusion.len(), 1);
     assert_eq!(d.inclusion[0].converted_grams, 1_000_000);
+    // The public page shows the same totals, in tonnes, and no person.
+    for lang in ["zh", "en"] {
+        let (status, html) = http_get(&page, &format!("/?year={year}&lang={lang}")).expect("page");
+        assert_eq!(status, 200);
+        let section = html
+            .split("<section id=\"inclusion\">")
+            .nth(1)
+            .expect("section");
+        let section = section.split("</section>").next().unwrap_or_default();
+        for text in [BUS, PLAT, "丽水市", "<td>1.500</td>", "<td>1.000</td>"] {
+            assert!(section.contains(text), "{lang}: {text} in {section}");
+        }
+        assert!(!section.contains(&person(1)), "{section}");
+    }
     let class = format!("PHCER:{year}:{BUS}");
     let h = json(&ok(&ep, &["--json", "--as", PLAT, "holdings", PLAT]));
     assert_eq!(num(&h["balances"][0]["available"]), 1, "{h} {class}");

@@ -100,11 +100,13 @@ pub fn run(node: &Node, r: SimulateRequest) -> Result<SimulateResponse, ApiError
             .pop()
             .unwrap_or_else(|| Err(ApiError::unavailable("no verification result")))?,
     };
-    // The ledger version the leader would propose is settled by its watchdog before it admits
-    // writes; until then (just elected) this leader cannot say how the entry would apply.
-    node.liveness
-        .admit()
-        .map_err(|refusal| ApiError::unavailable(refusal.to_string()))?;
+    // The ledger version the leader would propose is computed by its watchdog's first tick;
+    // until then (just elected) this leader cannot say how the entry would apply.
+    if !node.liveness.ledger_version_settled() {
+        return Err(ApiError::unavailable(
+            "this leader has not yet learned which ledger version its voters apply; retry",
+        ));
+    }
     let applied_index = node
         .raft
         .metrics()

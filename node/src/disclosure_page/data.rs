@@ -41,7 +41,7 @@ pub struct PageData {
     /// The market days of the chart, from `market_first` to `today`.
     pub market: Vec<MarketDay>,
     pub market_first: u32,
-    /// Names and regions of the enterprises and cancellation holders shown.
+    /// Names and regions of the enterprises, cancellation holders and platforms shown.
     pub names: BTreeMap<String, Named>,
     /// The year's art. 6 authorisations, exports and corresponding adjustments (rule 17).
     pub art6: ListInternationalTransfersResponse,
@@ -121,6 +121,7 @@ fn disclosure_of(node: &Arc<Node>, year: u32) -> Result<(GetDisclosureResponse, 
         all.issuances.append(&mut d.issuances);
         all.projects.append(&mut d.projects);
         all.financing.append(&mut d.financing);
+        all.inclusion.append(&mut d.inclusion);
         if d.next_page_token.is_empty() {
             return Ok((all, false));
         }
@@ -191,6 +192,7 @@ fn names_of(node: &Arc<Node>, d: &GetDisclosureResponse) -> BTreeMap<String, Nam
         .iter()
         .map(|r| r.enterprise_id.as_str())
         .chain(d.cancellations.iter().map(|c| c.holder.as_str()))
+        .chain(d.inclusion.iter().map(|t| t.platform_id.as_str()))
         .collect();
     ids.into_iter()
         .map(|id| {

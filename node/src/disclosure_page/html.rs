@@ -23,6 +23,7 @@ pub fn render(d: &PageData, lang: Lang) -> String {
     issuance_section(&mut o, d, lang);
     market_section(&mut o, d, lang);
     financing_section(&mut o, d, lang);
+    inclusion_section(&mut o, d, lang);
     super::art6::section(&mut o, &d.art6, d.year, lang);
     let _ = write!(
         o,
@@ -519,6 +520,55 @@ fn financing_section(o: &mut String, d: &PageData, lang: Lang) {
         ],
     };
     let empty = lang.t("暂无未结回购或借碳。", "No open repos or loans.");
+    table(o, &header, rows, empty, lang);
+    o.push_str("</section>");
+}
+
+/// Grams CO2e as tonnes with three decimals (kilogram precision).
+fn tonnes(grams: u64) -> String {
+    format!("{}.{:03}", grams / 1_000_000, grams % 1_000_000 / 1_000)
+}
+
+/// Rule 16: what the inclusion platforms recorded and converted in the year, per city,
+/// platform and methodology (never a person's points).
+fn inclusion_section(o: &mut String, d: &PageData, lang: Lang) {
+    section(
+        o,
+        "inclusion",
+        lang.t(
+            "碳普惠：减排量记录与转化",
+            "Carbon inclusion (碳普惠): reductions recorded and converted",
+        ),
+    );
+    note(o, lang.t(
+        "平台按已批准的方法学汇总记录的个人减排量，整吨转化为碳普惠减排量（PHCER）；不公布个人积分。",
+        "Personal reductions recorded by platforms under approved methodologies; whole tonnes convert into inclusion credits (PHCER). No person's points are shown.",
+    ));
+    let rows = d
+        .disclosure
+        .inclusion
+        .iter()
+        .map(|t| {
+            vec![
+                esc(&t.city),
+                who(d, &t.platform_id),
+                esc(&t.methodology),
+                tonnes(t.recorded_grams),
+                tonnes(t.converted_grams),
+            ]
+        })
+        .collect();
+    let header = match lang {
+        Lang::Zh => ["城市", "平台", "方法学", "记录（吨）", "已转化（吨）"],
+        Lang::En => [
+            "City",
+            "Platform",
+            "Methodology",
+            "Recorded (t)",
+            "Converted (t)",
+        ],
+    };
+    let empty = lang.t("本年度暂无碳普惠记录。", "No inclusion records this year.");
     table(o, &header, rows, empty, lang);
     o.push_str("</section>");
 }

@@ -177,6 +177,9 @@ struct Shared {
     answers: BTreeMap<NodeId, (Instant, ProbeAnswer)>,
     /// The ledger version this leader proposes: the newest every voter applies.
     ledger_version: u32,
+    /// Whether `ledger_version` was computed from the voters at least once (on a leader's
+    /// first watchdog tick); before, it is the default, version 1.
+    ledger_version_settled: bool,
     /// Leader lease for reads (`raft::read_index`), for the vote this node leads with.
     lease: Option<Lease>,
     /// AppendEntries being processed ([`Liveness::append_arrived`]).
@@ -209,6 +212,7 @@ impl Liveness {
                 clocks: BTreeMap::new(),
                 answers: BTreeMap::new(),
                 ledger_version: 1,
+                ledger_version_settled: false,
                 lease: None,
                 appends_in_progress: 0,
             }),
@@ -381,6 +385,13 @@ impl Liveness {
             v = v.min(theirs.max(1));
         }
         s.ledger_version = v;
+        s.ledger_version_settled = true;
+    }
+
+    /// Whether [`Self::ledger_version`] was computed from the voters yet (a leader's first
+    /// watchdog tick does it): a dry run before that would apply the default, version 1.
+    pub fn ledger_version_settled(&self) -> bool {
+        self.lock().ledger_version_settled
     }
 
     /// Whether the leader may propose now (checked by the batcher before every entry).
