@@ -377,16 +377,34 @@ impl Client {
             consistency: self.consistency as i32,
         };
         let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.get_account(req).await }
-            })
+            .rpc(req, |mut c, r| async move { c.get_account(r).await })
             .await?;
         r.account
             .ok_or_else(|| ClientError::Unavailable("no account in the answer".into()))
     }
 
     /// Puts a credential for exactly `req` into it, signed as `who` (nothing when `None`).
+    /// One call of `f` with `req` (cloned for each attempt of [`Self::call`]).
+    async fn rpc<R, T, F, Fut>(&mut self, req: R, f: F) -> Result<T>
+    where
+        R: Clone,
+        F: Fn(RegistryClient<Channel>, R) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.call(|c| f(c, req.clone())).await
+    }
+
+    /// A private read: `req` signed for `who` (if any), then [`Self::rpc`].
+    async fn read<R, T, F, Fut>(&mut self, req: R, who: Option<&ReadAs>, f: F) -> Result<T>
+    where
+        R: PrivateRead + Clone,
+        F: Fn(RegistryClient<Channel>, R) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let req = self.signed(req, who).await?;
+        self.rpc(req, f).await
+    }
+
     async fn signed<R: PrivateRead>(&mut self, mut req: R, who: Option<&ReadAs>) -> Result<R> {
         if let Some(who) = who {
             let chain = self.chain_id().await?;
@@ -405,11 +423,11 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, Some(who)).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_holdings(req).await }
-        })
+        self.read(
+            req,
+            Some(who),
+            |mut c, r| async move { c.get_holdings(r).await },
+        )
         .await
     }
 
@@ -430,11 +448,9 @@ impl Client {
                 page_size: 0,
                 page_token,
             };
-            let req = self.signed(req, Some(who)).await?;
             let r = self
-                .call(|mut c| {
-                    let req = req.clone();
-                    async move { c.list_encumbrances(req).await }
+                .read(req, Some(who), |mut c, r| async move {
+                    c.list_encumbrances(r).await
                 })
                 .await?;
             out.extend(r.encumbrances);
@@ -460,10 +476,7 @@ impl Client {
                 page_token: std::mem::take(&mut all.next_page_token),
             };
             let r = self
-                .call(|mut c| {
-                    let req = req.clone();
-                    async move { c.get_compliance(req).await }
-                })
+                .rpc(req, |mut c, r| async move { c.get_compliance(r).await })
                 .await?;
             all.records.extend(r.records);
             all.year_closed = r.year_closed;
@@ -484,10 +497,7 @@ impl Client {
                 page_token: std::mem::take(&mut all.next_page_token),
             };
             let r = self
-                .call(|mut c| {
-                    let req = req.clone();
-                    async move { c.get_project(req).await }
-                })
+                .rpc(req, |mut c, r| async move { c.get_project(r).await })
                 .await?;
             all.project = r.project;
             all.issuances.extend(r.issuances);
@@ -512,12 +522,12 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, Some(who)).await?;
         let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.get_history(req).await }
-            })
+            .read(
+                req,
+                Some(who),
+                |mut c, r| async move { c.get_history(r).await },
+            )
             .await?;
         Ok(r.transactions)
     }
@@ -538,11 +548,11 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, Some(who)).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_history(req).await }
-        })
+        self.read(
+            req,
+            Some(who),
+            |mut c, r| async move { c.get_history(r).await },
+        )
         .await
     }
 
@@ -554,12 +564,12 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, who).await?;
         let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.get_transaction(req).await }
-            })
+            .read(
+                req,
+                who,
+                |mut c, r| async move { c.get_transaction(r).await },
+            )
             .await?;
         r.transaction
             .ok_or_else(|| ClientError::Unavailable("no transaction in the answer".into()))
@@ -586,12 +596,12 @@ impl Client {
                 page_token,
                 auth: None,
             };
-            let req = self.signed(req, who).await?;
             let r = self
-                .call(|mut c| {
-                    let req = req.clone();
-                    async move { c.get_market_stats(req).await }
-                })
+                .read(
+                    req,
+                    who,
+                    |mut c, r| async move { c.get_market_stats(r).await },
+                )
                 .await?;
             out.extend(r.days);
             if r.next_page_token.is_empty() {
@@ -616,10 +626,7 @@ impl Client {
                 page_token: std::mem::take(&mut all.next_page_token),
             };
             let r = self
-                .call(|mut c| {
-                    let req = req.clone();
-                    async move { c.get_disclosure(req).await }
-                })
+                .rpc(req, |mut c, r| async move { c.get_disclosure(r).await })
                 .await?;
             all.compliance.extend(r.compliance);
             all.cancellations.extend(r.cancellations);
@@ -650,9 +657,8 @@ impl Client {
                 page_token: std::mem::take(&mut all.next_page_token),
             };
             let r = self
-                .call(|mut c| {
-                    let req = req.clone();
-                    async move { c.list_international_transfers(req).await }
+                .rpc(req, |mut c, r| async move {
+                    c.list_international_transfers(r).await
                 })
                 .await?;
             all.authorisations.extend(r.authorisations);
@@ -679,12 +685,8 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, who).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.trace_serial(req).await }
-        })
-        .await
+        self.read(req, who, |mut c, r| async move { c.trace_serial(r).await })
+            .await
     }
 
     /// The penalty reference price a close with this deadline would use: public over complete
@@ -699,10 +701,8 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, who).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_reference_price(req).await }
+        self.read(req, who, |mut c, r| async move {
+            c.get_reference_price(r).await
         })
         .await
     }
@@ -718,10 +718,8 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, Some(who)).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.list_safeguards(req).await }
+        self.read(req, Some(who), |mut c, r| async move {
+            c.list_safeguards(r).await
         })
         .await
     }
@@ -739,11 +737,11 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, Some(who)).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_points(req).await }
-        })
+        self.read(
+            req,
+            Some(who),
+            |mut c, r| async move { c.get_points(r).await },
+        )
         .await
     }
 
@@ -758,10 +756,8 @@ impl Client {
             auth: None,
             ..req
         };
-        let req = self.signed(req, Some(who)).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_points_statement(req).await }
+        self.read(req, Some(who), |mut c, r| async move {
+            c.get_points_statement(r).await
         })
         .await
     }
@@ -777,11 +773,8 @@ impl Client {
             year,
             consistency: self.consistency as i32,
         };
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.list_inclusion(req).await }
-        })
-        .await
+        self.rpc(req, |mut c, r| async move { c.list_inclusion(r).await })
+            .await
     }
 
     pub async fn repos(&mut self, party: &str, who: &ReadAs) -> Result<Vec<RepoAgreement>> {
@@ -790,12 +783,12 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, Some(who)).await?;
         let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.list_repos(req).await }
-            })
+            .read(
+                req,
+                Some(who),
+                |mut c, r| async move { c.list_repos(r).await },
+            )
             .await?;
         Ok(r.repos)
     }
@@ -813,12 +806,12 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, Some(who)).await?;
         let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.list_loans(req).await }
-            })
+            .read(
+                req,
+                Some(who),
+                |mut c, r| async move { c.list_loans(r).await },
+            )
             .await?;
         Ok(r.loans)
     }
@@ -828,11 +821,9 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, Some(who)).await?;
         let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.list_vintages(req).await }
+            .read(req, Some(who), |mut c, r| async move {
+                c.list_vintages(r).await
             })
             .await?;
         Ok(r.vintages)
@@ -850,11 +841,9 @@ impl Client {
             consistency: self.consistency as i32,
             auth: None,
         };
-        let req = self.signed(req, Some(who)).await?;
         let r = self
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.list_allocations(req).await }
+            .read(req, Some(who), |mut c, r| async move {
+                c.list_allocations(r).await
             })
             .await?;
         Ok(r.allocations)
@@ -871,10 +860,8 @@ impl Client {
             auth: None,
             ..req
         };
-        let req = self.signed(req, Some(who)).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.list_accounts(req).await }
+        self.read(req, Some(who), |mut c, r| async move {
+            c.list_accounts(r).await
         })
         .await
     }
@@ -890,10 +877,8 @@ impl Client {
             auth: None,
             ..req
         };
-        let req = self.signed(req, Some(who)).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.get_statement(req).await }
+        self.read(req, Some(who), |mut c, r| async move {
+            c.get_statement(r).await
         })
         .await
     }
@@ -910,12 +895,8 @@ impl Client {
             tx: Some(tx),
             auth: None,
         };
-        let req = self.signed(req, who).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.simulate(req).await }
-        })
-        .await
+        self.read(req, who, |mut c, r| async move { c.simulate(r).await })
+            .await
     }
 
     /// The cluster as the leader sees it (or, with `local`, as the answering node sees it).
@@ -933,30 +914,24 @@ impl Client {
             auth: None,
             admin,
         };
-        let req = self.signed(req, who).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.cluster_status(req).await }
-        })
+        self.read(
+            req,
+            who,
+            |mut c, r| async move { c.cluster_status(r).await },
+        )
         .await
     }
 
     /// A backup of the answering node's state, as a stream of chunks (`AdminRequest` with the
     /// backup action, signed by the cluster admin key).
     pub async fn backup(&mut self, req: AdminRequest) -> Result<tonic::Streaming<BackupChunk>> {
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.backup(req).await }
-        })
-        .await
+        self.rpc(req, |mut c, r| async move { c.backup(r).await })
+            .await
     }
 
     pub async fn admin(&mut self, req: AdminRequest) -> Result<AdminResponse> {
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.admin(req).await }
-        })
-        .await
+        self.rpc(req, |mut c, r| async move { c.admin(r).await })
+            .await
     }
 
     /// Committed transactions from a chain sequence on, as they commit: the public stream
@@ -970,12 +945,8 @@ impl Client {
             from_sequence,
             auth: None,
         };
-        let req = self.signed(req, who).await?;
-        self.call(|mut c| {
-            let req = req.clone();
-            async move { c.watch(req).await }
-        })
-        .await
+        self.read(req, who, |mut c, r| async move { c.watch(r).await })
+            .await
     }
 
     /// The whole history in chain order (for offline verification: the regulator's view).

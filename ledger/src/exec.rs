@@ -1,7 +1,7 @@
 //! The context one transaction executes in: staged state, the entry's context, who signed, and
 //! typed helpers every family of operations uses (records, authorisation, validation).
 
-use super::error::{reject, ErrorCode, Res};
+use super::error::{reject, ErrorCode, LedgerError, Res};
 use super::keys;
 use super::store::{Overlay, StateView, ViewFault};
 use carbon_proto::v1::{Account, AccountStatus, ChainState, Genesis, Role, UnitClass, UnitKind};
@@ -204,25 +204,8 @@ impl Exec<'_, '_> {
                 super::cluster::authorise(self)?;
                 continue;
             }
-            let a = self.account(s)?;
-            if a.status() == AccountStatus::Closed {
-                return reject(
-                    ErrorCode::AccountNotOpen,
-                    format!("account {s:?} is closed and can authorise nothing"),
-                );
-            }
-            if !carbon_proto::signing::threshold_met(
-                &a.public_keys,
-                a.threshold,
-                &self.tx.signer_keys,
-            ) {
-                return reject(
-                    ErrorCode::InsufficientSignatures,
-                    format!(
-                        "account {s:?} needs {}",
-                        carbon_proto::signing::threshold_needed(a.threshold)
-                    ),
-                );
+            if let Some(why) = signer_refusal(&*self.st, self.tx, s)? {
+                return Err(why.into());
             }
         }
         Ok(())
@@ -385,6 +368,40 @@ pub fn check_quantity(q: u64, what: &str) -> Res<()> {
         );
     }
     Ok(())
+}
+
+/// Why account `signer` has not authorised `tx`, if it has not: it does not exist, it is closed,
+/// or the verified keys do not reach its threshold. The one signer rule: the ledger applies it
+/// to every signing account (`Exec::authorise_signers`, and the history's parties), and the
+/// leader's ingress asks it before proposing (`node::write::checks::check_signers`).
+pub fn signer_refusal(
+    view: &dyn StateView,
+    tx: &VerifiedTx,
+    signer: &str,
+) -> Result<Option<LedgerError>, ViewFault> {
+    let refusal = |code, message: String| Ok(Some(LedgerError::new(code, message)));
+    let Some(a) = read::<Account>(view, &keys::account(signer))? else {
+        return refusal(
+            ErrorCode::UnknownAccount,
+            format!("account {signer:?} does not exist"),
+        );
+    };
+    if a.status() == AccountStatus::Closed {
+        return refusal(
+            ErrorCode::AccountNotOpen,
+            format!("account {signer:?} is closed and can authorise nothing"),
+        );
+    }
+    if !carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &tx.signer_keys) {
+        return refusal(
+            ErrorCode::InsufficientSignatures,
+            format!(
+                "account {signer:?} needs {}",
+                carbon_proto::signing::threshold_needed(a.threshold)
+            ),
+        );
+    }
+    Ok(None)
 }
 
 /// A key set: 1..=16 distinct valid ed25519 keys and a threshold between 1 and their number.

@@ -352,14 +352,10 @@ fn apply_tx<'v>(
 fn authorised_signers(st: &dyn StateView, tx: &VerifiedTx) -> Result<BTreeSet<String>, ViewFault> {
     let mut out = BTreeSet::new();
     for s in &tx.body.signers {
-        let Some(a) = read::<carbon_proto::v1::Account>(st, &keys::account(s))? else {
-            continue;
-        };
-        let open = a.status() != carbon_proto::v1::AccountStatus::Closed;
-        if open
-            && carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &tx.signer_keys)
+        if s != carbon_proto::signing::CLUSTER_ADMIN_SIGNER
+            && exec::signer_refusal(st, tx, s)?.is_none()
         {
-            out.insert(a.account_id);
+            out.insert(s.clone());
         }
     }
     Ok(out)

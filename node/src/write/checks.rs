@@ -111,34 +111,15 @@ fn unavailable(e: crate::ledger::ViewFault) -> ApiError {
     ApiError::fate_unknown(ErrorCode::Unavailable, e.0)
 }
 
-/// Why account `s` has not authorised the transaction, if it has not.
+/// Why account `s` has not authorised the transaction, if it has not: the ledger's one signer
+/// rule (`ledger::exec::signer_refusal`).
 fn check_account_signed(
     view: &dyn StateView,
     v: &VerifiedTx,
     s: &str,
 ) -> Result<Refusal, ApiError> {
-    let Some(a) = queries::account(view, s).map_err(unavailable)? else {
-        return Ok(Some((
-            ErrorCode::UnknownAccount,
-            format!("signing account {s:?} does not exist"),
-        )));
-    };
-    if a.status() == carbon_proto::v1::AccountStatus::Closed {
-        return Ok(Some((
-            ErrorCode::AccountNotOpen,
-            format!("account {s:?} is closed and can authorise nothing"),
-        )));
-    }
-    if !carbon_proto::signing::threshold_met(&a.public_keys, a.threshold, &v.signer_keys) {
-        return Ok(Some((
-            ErrorCode::InsufficientSignatures,
-            format!(
-                "account {s:?} needs {}",
-                carbon_proto::signing::threshold_needed(a.threshold)
-            ),
-        )));
-    }
-    Ok(None)
+    let refusal = crate::ledger::exec::signer_refusal(view, v, s).map_err(unavailable)?;
+    Ok(refusal.map(|e| (e.code, e.message)))
 }
 
 /// The signer `@cluster-admin` (ledger::cluster): the current cluster admin key signed.
