@@ -604,12 +604,5 @@ impl Exec<'_, '_> {
     }
 }
 
-/// "CEA 2025" or "FORESTRY 2025 ZJ-LS-FOR-01".
-pub fn class_label(c: &UnitClass) -> String {
-    let kind = c.kind().as_str_name().trim_start_matches("UNIT_KIND_");
-    if c.project_id.is_empty() {
-        format!("{kind} {}", c.vintage)
-    } else {
-        format!("{kind} {} {}", c.vintage, c.project_id)
-    }
-}
+/// "CEA 2025" or "FORESTRY 2025 ZJ-LS-FOR-01" (the one label: `carbon_proto::names`).
+pub use carbon_proto::names::class_label;

@@ -1,7 +1,20 @@
 //! Stable snake-case names of operations, shared by statements, `carbonctl` and the disclosure
-//! page (one concept, one name: the glossary's words).
+//! page (one concept, one name: the glossary's words), and how a unit class is written.
 
 use crate::v1::tx_body::Operation;
+use crate::v1::UnitClass;
+
+/// A unit class as the registry writes it in text (statements, messages, the disclosure page):
+/// `CEA 2025`, `CCER 2025 ZJ-ZS-WIND-001`, `PHCER 2026 ZJ-PH-BUS-V01`. carbonctl's input
+/// notation is `KIND:VINTAGE[:PROJECT]` (`carbon_client::ops::parse_class`).
+pub fn class_label(c: &UnitClass) -> String {
+    let kind = c.kind().as_str_name().trim_start_matches("UNIT_KIND_");
+    if c.project_id.is_empty() {
+        format!("{kind} {}", c.vintage)
+    } else {
+        format!("{kind} {} {}", c.vintage, c.project_id)
+    }
+}
 
 /// The name of an operation, e.g. `trade`, `repo_default`.
 pub fn operation(op: &Operation) -> &'static str {

@@ -442,3 +442,79 @@ async fn carbonctl_waits_for_a_leader_that_paces_bulk_rows() {
     let a = json(&ok(&ep, &["--json", "account", "show", &person(1_000)]));
     assert_eq!(a["platformId"], PLAT);
 }
+
+/// `--dry-run` checks a bulk file and sends nothing (no journal either); `--unsigned-out` is
+/// refused for the bulk commands (they sign their own transactions), as both are for
+/// `allocate --plan`; nothing is recorded by any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_of_a_bulk_file_sends_nothing() {
+    let cluster = Spec::new(1).start();
+    cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
+    let ep = cluster.endpoints();
+    let key = repo_root().join(format!("seeds/keys/{PLAT}.json"));
+    let key = key.to_string_lossy().to_string();
+    let open = [
+        "--as",
+        REG,
+        "account",
+        "open",
+        PLAT,
+        "--role",
+        "platform",
+        "--name",
+        "丽水市碳普惠平台",
+        "--region",
+        "丽水市",
+        "--pubkey-file",
+        &key,
+    ];
+    ok(&ep, &open);
+    ok(&ep, &["--as", REG, "platform", "allow", PLAT]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let people = dir.path().join("people.csv");
+    std::fs::write(
+        &people,
+        format!("account_id,name\n{},\n{},\n", person(1), person(2)),
+    )
+    .expect("write");
+    let people_s = people.to_string_lossy().to_string();
+    let bulk = ["platform", "open-accounts", "--csv", &people_s];
+    let head = ok(&ep, &["--json", "chain", "head"]);
+    let dry: Vec<&str> = ["--as", PLAT, "--dry-run"]
+        .iter()
+        .chain(&bulk)
+        .copied()
+        .collect();
+    ok(&ep, &dry);
+    let rep = report(&dir.path().join("people.csv.report.csv"));
+    assert!(
+        rep.values().all(|r| r.0 == "would commit (dry run)"),
+        "{rep:?}"
+    );
+    assert!(!dir.path().join("people.csv.open.journal").exists());
+    let out = dir.path().join("unsigned.json");
+    let out_s = out.to_string_lossy().to_string();
+    let unsigned: Vec<&str> = ["--as", PLAT, "--unsigned-out", &out_s]
+        .iter()
+        .chain(&bulk)
+        .copied()
+        .collect();
+    let (code, _, err) = ctl(&ep, &unsigned);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--unsigned-out does not apply"), "{err}");
+    let plan = repo_root().join("seeds/demo/plan-2025.csv");
+    let plan = plan.to_string_lossy().to_string();
+    let (code, _, err) = ctl(
+        &ep,
+        &["--as", REG, "--dry-run", "allocate", "--plan", &plan],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("do not apply to allocate --plan"), "{err}");
+    assert_eq!(
+        ok(&ep, &["--json", "chain", "head"]),
+        head,
+        "nothing was recorded"
+    );
+    let (code, _, _) = ctl(&ep, &["--json", "account", "show", &person(1)]);
+    assert_ne!(code, 0, "the dry run opened no account");
+}

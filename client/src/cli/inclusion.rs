@@ -172,6 +172,9 @@ struct Row {
 }
 
 pub struct Summary {
+    /// `--dry-run`: rows whose transactions the dry run found valid (each against the state
+    /// before the run: a batch does not see the batches before it).
+    pub rows_would_commit: usize,
     pub rows_committed: usize,
     pub rows_committed_before: usize,
     pub refused_rows: usize,
@@ -344,7 +347,8 @@ fn check_journalled(tx: &SignedTx, op: &Op, first_line: u64, journal: &Path) -> 
     )))
 }
 
-/// Signs (or takes from the journal) one transaction per batch; journals the new ones first.
+/// Signs (or takes from the journal) one transaction per batch; journals the new ones first
+/// (not in a dry run, which sends nothing).
 fn sign_batches(
     ctx: &Ctx,
     chain: &str,
@@ -378,7 +382,7 @@ fn sign_batches(
         };
         out.push(tx);
     }
-    if !new.is_empty() {
+    if !new.is_empty() && !ctx.dry_run {
         // Journal first: a crash after this point re-submits the same bytes.
         write_journal(journal_path, &new, true)?;
     }
@@ -417,8 +421,14 @@ fn refused(rows: &[Row], code: ErrorCode, message: &str, note: &str) -> RowResul
 }
 
 enum BatchFate {
-    Committed { before: bool },
-    Refused { stale: bool },
+    /// `--dry-run`: the dry run found nothing wrong; nothing was sent.
+    DryRun,
+    Committed {
+        before: bool,
+    },
+    Refused {
+        stale: bool,
+    },
     Unknown,
 }
 
@@ -432,11 +442,20 @@ async fn submit_one(
     let dry = ctx.client.simulate(tx.clone(), None).await?;
     if let Some(o) = dry
         .outcome
+        .as_ref()
         .filter(|o| !dry.already_committed && o.code() != ErrorCode::Ok)
     {
         let note = " (found by a dry run; nothing was recorded or submitted)";
         let r = refused(rows, o.code(), &o.message, note);
         return Ok((BatchFate::Refused { stale: true }, r));
+    }
+    if ctx.dry_run {
+        let result = match &dry.outcome {
+            Some(o) if dry.already_committed => ("committed (earlier run)", o.sequence),
+            _ => ("would commit (dry run)", 0),
+        };
+        let r = vec![(result.0.to_string(), result.1, String::new()); rows.len()];
+        return Ok((BatchFate::DryRun, r));
     }
     ctx.sent = super::ctx::Sent::Plan;
     let answer = submit_paced(ctx, tx).await?;
@@ -518,6 +537,13 @@ fn progress_bar(ctx: &Ctx, rows: usize) -> indicatif::ProgressBar {
 }
 
 pub async fn run(ctx: &mut Ctx, csv_path: &Path, bulk: &Bulk, args: &BulkArgs) -> Res<Summary> {
+    if ctx.unsigned_out.is_some() {
+        return Err(ClientError::local(
+            "--unsigned-out does not apply to platform open-accounts and platform record: they \
+             sign one transaction per batch of rows themselves (nothing was sent; use --dry-run \
+             to check a file first)",
+        ));
+    }
     let rows_per_tx = if args.rows_per_tx == 0 {
         ROWS_PER_TX_MAX
     } else {
@@ -541,6 +567,7 @@ pub async fn run(ctx: &mut Ctx, csv_path: &Path, bulk: &Bulk, args: &BulkArgs) -
     let limit = args.stop_after.unwrap_or(batches.len()).min(batches.len());
     let bar = progress_bar(ctx, batches[..limit].iter().map(|b| b.len()).sum());
     let mut summary = Summary {
+        rows_would_commit: 0,
         rows_committed: 0,
         rows_committed_before: 0,
         refused_rows: 0,
@@ -561,6 +588,7 @@ pub async fn run(ctx: &mut Ctx, csv_path: &Path, bulk: &Bulk, args: &BulkArgs) -
                 }
             }
             BatchFate::Unknown => summary.unknown += 1,
+            BatchFate::DryRun => summary.rows_would_commit += b.len(),
         }
         for (r, res) in b.iter().zip(rows) {
             results.insert(r.line, res);
@@ -569,6 +597,21 @@ pub async fn run(ctx: &mut Ctx, csv_path: &Path, bulk: &Bulk, args: &BulkArgs) -
         bar.set_message(format!("line {}", b[b.len() - 1].line));
     }
     bar.finish_and_clear();
+    if ctx.dry_run {
+        write_report(&report_path, bulk, &good, &bad, &results)?;
+        eprintln!(
+            "{}: dry run, nothing was sent: {} rows would be committed (each transaction checked \
+             against the state now, without the ones before it), {} committed before, {} rows in \
+             refused transactions, {} bad rows; report in {}",
+            csv_path.display(),
+            summary.rows_would_commit,
+            summary.rows_committed_before,
+            summary.refused_rows,
+            summary.bad_rows,
+            report_path.display()
+        );
+        return Ok(summary);
+    }
     if !stale.is_empty() {
         let mut journal = load_journal(&journal_path);
         for line in &stale {

@@ -102,6 +102,14 @@ pub async fn run(
     report: Option<PathBuf>,
     stop_after: Option<usize>,
 ) -> Res<Summary> {
+    if ctx.dry_run || ctx.unsigned_out.is_some() {
+        // Each row is dry-run before it is submitted anyway; a whole-plan dry run is not built.
+        return Err(ClientError::local(
+            "--dry-run and --unsigned-out do not apply to allocate --plan, which signs and submits \
+             one transaction per row itself, each dry-run first (nothing was sent; --stop-after N \
+             submits the first N rows only)",
+        ));
+    }
     let journal_path = PathBuf::from(format!("{}.journal", plan.display()));
     let report_path =
         report.unwrap_or_else(|| PathBuf::from(format!("{}.report.csv", plan.display())));

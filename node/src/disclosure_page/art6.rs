@@ -17,8 +17,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 fn class_label(c: &UnitClass) -> String {
-    let kind = c.kind().as_str_name().trim_start_matches("UNIT_KIND_");
-    esc(&format!("{kind} {} {}", c.vintage, c.project_id))
+    esc(&carbon_proto::names::class_label(c))
 }
 
 fn purpose_label(p: MitigationPurpose, lang: Lang) -> &'static str {

@@ -661,16 +661,9 @@ pub fn kind_label(k: UnitKind, lang: Lang) -> &'static str {
     }
 }
 
-/// A unit class as the registry writes it (`CCER 2025 ZJ-ZS-WIND-001`): the same in both
-/// languages, as on statements and in carbonctl.
-fn class_label(c: &UnitClass) -> String {
-    let kind = c.kind().as_str_name().trim_start_matches("UNIT_KIND_");
-    if c.project_id.is_empty() {
-        format!("{kind} {}", c.vintage)
-    } else {
-        format!("{kind} {} {}", c.vintage, c.project_id)
-    }
-}
+// A unit class as the registry writes it (`CCER 2025 ZJ-ZS-WIND-001`): the same in both
+// languages, as on statements.
+use carbon_proto::names::class_label;
 
 fn status_label(r: &ComplianceRecord, lang: Lang) -> (&'static str, &'static str) {
     match r.status() {
