@@ -518,6 +518,11 @@ async fn submit_paced(
         if !paced || attempt == PACED_ATTEMPTS_MAX {
             return Ok(answer);
         }
+        eprintln!(
+            "the leader paces bulk rows (bulk_rows_per_second): sending the same transaction \
+             again in {} s (attempt {attempt} of {PACED_ATTEMPTS_MAX})",
+            pause.as_secs()
+        );
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(std::time::Duration::from_secs(8));
     }
