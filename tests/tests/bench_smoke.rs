@@ -94,3 +94,41 @@ async fn bench_runs_against_an_existing_cluster() {
         assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
     }
 }
+
+/// `--inclusion N` (issue 18's scale run), small: a platform opens N persons in bulk, records a
+/// day for them and converts, beside other users' transfers; it must complete and print its
+/// step table and per-member totals with every step committed.
+#[test]
+fn inclusion_scale_run_completes_and_prints_its_tables() {
+    let out = Command::new(env!("CARGO_BIN_EXE_carbon-bench"))
+        .args(["--nodes", "1", "--inclusion", "20000", "--accounts", "50"])
+        .args([
+            "--rate",
+            "50",
+            "--open-secs",
+            "0.5",
+            "--verify-secs",
+            "0.05",
+        ])
+        .env("CARBON_NODE_BIN", carbon_tests::node_binary())
+        .output()
+        .expect("carbon-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "carbon-bench --inclusion failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    for line in [
+        "--- carbon inclusion at scale",
+        "open accounts         20000     2",
+        "record a day          20000     2",
+        "convert               20000     1",
+        "--- per member, over the bulk steps",
+        "member 0: written",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("failed"), "{stdout}");
+}
