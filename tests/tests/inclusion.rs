@@ -190,7 +190,8 @@ async fn a_platform_opens_records_and_converts_through_carbonctl() {
         "--rows-per-tx",
         "10",
     ];
-    fails(&ep, &record, REJECTED, "rows in refused transactions");
+    let err = fails(&ep, &record, REJECTED, "rows in refused transactions");
+    assert!(err.contains("rejected: DAILY_CAP_EXCEEDED"), "{err}");
     let rep = report(&dir.path().join("rides.csv.report.csv"));
     assert_eq!(rep[&2].0, "committed");
     assert_eq!(rep[&14].0, "DAILY_CAP_EXCEEDED", "{rep:?}");
@@ -502,6 +503,29 @@ async fn a_dry_run_of_a_bulk_file_sends_nothing() {
     let (code, _, err) = ctl(&ep, &unsigned);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("--unsigned-out does not apply"), "{err}");
+    // A file's own mistakes are bad rows, named by line, before anything is sent.
+    let twice = dir.path().join("twice.csv");
+    let text = format!(
+        "account_id,name\n{0},\n{0},\n{1},a,b\n",
+        person(3),
+        person(4)
+    );
+    std::fs::write(&twice, text).expect("write");
+    let twice_s = twice.to_string_lossy().to_string();
+    let args = [
+        "--as",
+        PLAT,
+        "--dry-run",
+        "platform",
+        "open-accounts",
+        "--csv",
+        &twice_s,
+    ];
+    fails(&ep, &args, REJECTED, "2 bad rows");
+    let rep = report(&dir.path().join("twice.csv.report.csv"));
+    assert_eq!(rep[&3].0, "BAD_ROW", "{rep:?}");
+    assert!(rep[&3].2.contains("also on line 2"), "{rep:?}");
+    assert!(rep[&4].2.contains("3 columns"), "{rep:?}");
     let plan = repo_root().join("seeds/demo/plan-2025.csv");
     let plan = plan.to_string_lossy().to_string();
     let (code, _, err) = ctl(

@@ -70,7 +70,7 @@ pub struct BulkArgs {
     /// Per-row report (default <csv>.report.csv).
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Rows per transaction (at most 10,000; 0: 10,000).
+    /// Rows per transaction, 1 to 10,000 (0 also means 10,000).
     #[arg(long, default_value_t = ROWS_PER_TX_MAX)]
     rows_per_tx: usize,
     /// Submit only the first N transactions (to test resumption).
@@ -145,10 +145,15 @@ pub async fn platform(ctx: &mut Ctx, cmd: PlatformCmd) -> Res<()> {
         )));
     }
     if s.bad_rows + s.refused_rows > 0 {
+        // The code of the first refused transaction (bad rows alone: INVALID_ARGUMENT).
+        let (code, first) = match &s.first_refusal {
+            Some((code, message)) => (*code, format!("; first: {message}")),
+            None => (ErrorCode::InvalidArgument, String::new()),
+        };
         return Err(ClientError::rejected(
-            ErrorCode::InvalidArgument,
+            code,
             format!(
-                "{} bad rows, {} rows in refused transactions (see the report)",
+                "{} bad rows, {} rows in refused transactions{first} (see the report)",
                 s.bad_rows, s.refused_rows
             ),
         ));
@@ -172,6 +177,8 @@ struct Row {
 }
 
 pub struct Summary {
+    /// The code and message of the first refused row (its transaction's reason).
+    pub first_refusal: Option<(ErrorCode, String)>,
     /// `--dry-run`: rows whose transactions the dry run found valid (each against the state
     /// before the run: a batch does not see the batches before it).
     pub rows_would_commit: usize,
@@ -200,12 +207,24 @@ impl Bulk {
             .ok_or("missing account_id")?
             .to_string();
         let value = rec.get(1).map(str::trim).unwrap_or_default().to_string();
+        if rec.len() > 2 {
+            return Err(format!(
+                "{} columns; a row has 2 (account_id and {})",
+                rec.len(),
+                match self {
+                    Bulk::Open { .. } => "name",
+                    Bulk::Record { .. } => "grams",
+                }
+            ));
+        }
         let grams = match self {
             Bulk::Open { .. } => 0,
-            Bulk::Record { .. } => value
-                .replace('_', "")
-                .parse()
-                .map_err(|_| format!("grams {value:?} is not a whole number"))?,
+            Bulk::Record { .. } => value.replace('_', "").parse().map_err(|_| {
+                format!(
+                    "grams {value:?} is not a whole number of grams from 1 to {}",
+                    u64::MAX
+                )
+            })?,
         };
         Ok(Row {
             line,
@@ -260,13 +279,27 @@ fn read_rows(csv_path: &Path, bulk: &Bulk) -> Res<(Vec<Row>, BadRows)> {
         .from_path(csv_path)
         .map_err(|e| ClientError::local(format!("{}: {e}", csv_path.display())))?;
     let (mut good, mut bad) = (Vec::new(), Vec::new());
+    // An account opened twice in one file is a mistake of the file, not of the ledger.
+    let mut opened: BTreeMap<String, u64> = BTreeMap::new();
     for (i, rec) in reader.records().enumerate() {
         let line = i as u64 + 2; // the header is line 1
-        match rec
+        let row = rec
             .map_err(|e| e.to_string())
             .and_then(|r| bulk.row(line, &r))
-        {
-            Ok(r) => good.push(r),
+            .and_then(|r| match (bulk, opened.get(&r.account)) {
+                (Bulk::Open { .. }, Some(first)) => Err(format!(
+                    "account {:?} is also on line {first} of this file",
+                    r.account
+                )),
+                _ => Ok(r),
+            });
+        match row {
+            Ok(r) => {
+                if matches!(bulk, Bulk::Open { .. }) {
+                    opened.insert(r.account.clone(), line);
+                }
+                good.push(r)
+            }
             Err(e) => bad.push((line, e)),
         }
     }
@@ -391,6 +424,13 @@ fn sign_batches(
 
 /// (result, sequence, message) of each row of one batch.
 type RowResults = Vec<(String, u64, String)>;
+
+/// The row of a refused batch that carries the refusal's code (the others say NOT_APPLIED).
+fn first_refusal(rows: &RowResults) -> Option<(ErrorCode, String)> {
+    rows.iter().find_map(|(result, _, message)| {
+        ErrorCode::from_str_name(result).map(|code| (code, message.clone()))
+    })
+}
 
 /// The row a ledger message names ("row N: ..."), 1-based within its transaction.
 fn named_row(message: &str) -> Option<usize> {
@@ -572,6 +612,7 @@ pub async fn run(ctx: &mut Ctx, csv_path: &Path, bulk: &Bulk, args: &BulkArgs) -
     let limit = args.stop_after.unwrap_or(batches.len()).min(batches.len());
     let bar = progress_bar(ctx, batches[..limit].iter().map(|b| b.len()).sum());
     let mut summary = Summary {
+        first_refusal: None,
         rows_would_commit: 0,
         rows_committed: 0,
         rows_committed_before: 0,
@@ -588,6 +629,9 @@ pub async fn run(ctx: &mut Ctx, csv_path: &Path, bulk: &Bulk, args: &BulkArgs) -
             BatchFate::Committed { before: false } => summary.rows_committed += b.len(),
             BatchFate::Refused { stale: s } => {
                 summary.refused_rows += b.len();
+                if summary.first_refusal.is_none() {
+                    summary.first_refusal = first_refusal(&rows);
+                }
                 if s {
                     stale.push(b[0].line);
                 }
