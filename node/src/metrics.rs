@@ -215,6 +215,9 @@ pub struct Metrics {
     pub read_index_shared: Counter,
     pub read_index_lease: Counter,
     pub quiet_spells: Counter,
+    /// Bulk rows (rule 16) this leader admitted after a wait, and refused (`write::bulk`).
+    pub bulk_rows_waited: Counter,
+    pub bulk_rows_refused: Counter,
     pub leadership_terms: Counter,
 }
 
@@ -432,6 +435,18 @@ impl Metrics {
             "quiet_spells",
             "Times this leader went quiet: no majority acknowledged it within the lease",
         );
+        let bulk_rows_waited = counter(
+            &mut r,
+            "bulk_rows_waited",
+            "Bulk rows (OpenPersonalAccounts, RecordReductions) this leader held for their turn \
+             before proposing them (bulk_rows_per_second)",
+        );
+        let bulk_rows_refused = counter(
+            &mut r,
+            "bulk_rows_refused",
+            "Bulk rows this leader refused with RESOURCE_EXHAUSTED because their turn was too far \
+             away (bulk_rows_per_second)",
+        );
         let leadership_terms = counter(
             &mut r,
             "leadership_terms",
@@ -469,6 +484,8 @@ impl Metrics {
             read_index_shared,
             read_index_lease,
             quiet_spells,
+            bulk_rows_waited,
+            bulk_rows_refused,
             leadership_terms,
         }
     }

@@ -379,6 +379,10 @@ async fn the_leader_paces_bulk_rows_and_refuses_what_would_wait_too_long() {
         other => panic!("a bulk transaction ~10 s away was answered {other:?}"),
     }
     assert_eq!(chain_sequence(&mut c).await, before, "nothing was recorded");
+    let metrics = cluster.metrics(0);
+    let count = |name: &str| sample(&metrics, name, "").unwrap_or(0.0);
+    assert_eq!(count("carbon_bulk_rows_waited_total"), 900.0);
+    assert_eq!(count("carbon_bulk_rows_refused_total"), 100.0);
     // Without rows: at once.
     let t1 = std::time::Instant::now();
     let other = sign(

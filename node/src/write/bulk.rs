@@ -54,10 +54,14 @@ impl BulkPacer {
     /// Waits for the turn of `rows` bulk rows, or refuses them when that turn is more than
     /// [`BULK_WAIT_MS_MAX`] away (nothing is reserved then).
     pub async fn admit(&self, rows: u64) -> Result<(), ApiError> {
-        let Some(wait) = self.reserve(rows, Instant::now())? else {
-            return Ok(());
-        };
-        tokio::time::sleep(wait).await;
+        let metrics = crate::metrics::get();
+        let wait = self.reserve(rows, Instant::now()).inspect_err(|_| {
+            metrics.bulk_rows_refused.inc_by(rows);
+        })?;
+        if let Some(wait) = wait {
+            metrics.bulk_rows_waited.inc_by(rows);
+            tokio::time::sleep(wait).await;
+        }
         Ok(())
     }
 
