@@ -3,7 +3,7 @@
 //! [`CLUSTER_ADMIN_SIGNER`], replaces it. Being a transaction, the rotation is committed through
 //! the log, so every replica switches keys at the same log index.
 
-use super::error::{reject, ErrorCode, Res};
+use super::error::{reject, ErrorCode, LedgerError, Res};
 use super::exec::Exec;
 use super::keys;
 use carbon_proto::signing::CLUSTER_ADMIN_SIGNER;
@@ -19,18 +19,23 @@ fn current(x: &Exec) -> Res<Vec<u8>> {
 
 /// The signer `@cluster-admin` is authorised when the current cluster admin key signed.
 pub fn authorise(x: &Exec) -> Res<()> {
-    let key = current(x)?;
-    if x.tx
-        .signer_keys
-        .iter()
-        .any(|k| k.as_slice() == key.as_slice())
-    {
-        return Ok(());
+    match admin_key_refusal(&current(x)?, x.tx) {
+        None => Ok(()),
+        Some(why) => Err(why.into()),
     }
-    reject(
+}
+
+/// Why `@cluster-admin` has not authorised `tx`, if it has not: `key` (the key in force) did not
+/// sign it. The one rule: the ledger applies it, and the leader's ingress asks it before
+/// proposing (`node::write::checks`), each with the key in force in its view.
+pub fn admin_key_refusal(key: &[u8], tx: &carbon_proto::VerifiedTx) -> Option<LedgerError> {
+    if tx.signer_keys.iter().any(|k| k.as_slice() == key) {
+        return None;
+    }
+    Some(LedgerError::new(
         ErrorCode::InsufficientSignatures,
         format!("{CLUSTER_ADMIN_SIGNER} needs the signature of the current cluster admin key"),
-    )
+    ))
 }
 
 pub fn rotate_admin_key(x: &mut Exec, op: &RotateClusterAdminKey) -> Res<Effects> {

@@ -122,21 +122,13 @@ fn check_account_signed(
     Ok(refusal.map(|e| (e.code, e.message)))
 }
 
-/// The signer `@cluster-admin` (ledger::cluster): the current cluster admin key signed.
+/// The signer `@cluster-admin`: the current cluster admin key signed (`ledger::cluster`'s rule).
 fn check_cluster_admin(view: &dyn StateView, v: &VerifiedTx) -> Result<Refusal, ApiError> {
     let key = queries::cluster_admin_key(view)
         .map_err(unavailable)?
         .unwrap_or_default();
-    if v.signer_keys.iter().any(|k| k.as_slice() == key.as_slice()) {
-        return Ok(None);
-    }
-    Ok(Some((
-        ErrorCode::InsufficientSignatures,
-        format!(
-            "{} needs the signature of the current cluster admin key",
-            carbon_proto::signing::CLUSTER_ADMIN_SIGNER
-        ),
-    )))
+    let refusal = crate::ledger::cluster::admin_key_refusal(&key, v);
+    Ok(refusal.map(|e| (e.code, e.message)))
 }
 
 /// This node's clock (Unix ms): `raft::clock::now_ms`, the one "now" of the node.
