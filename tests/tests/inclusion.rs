@@ -383,14 +383,33 @@ async fn the_leader_paces_bulk_rows_and_refuses_what_would_wait_too_long() {
     let count = |name: &str| sample(&metrics, name, "").unwrap_or(0.0);
     assert_eq!(count("carbon_bulk_rows_waited_total"), 900.0);
     assert_eq!(count("carbon_bulk_rows_refused_total"), 100.0);
-    // Without rows: at once.
-    let t1 = std::time::Instant::now();
+    // In one request beside a bulk transaction refused for its turn, a transaction without
+    // rows is not held or refused with it.
     let other = sign(
         &body(&[REG], open_account_op("PACE-ENT", Role::Enterprise)),
         &[&reg],
     );
-    assert_eq!(submit(&mut c, other).await.code(), ErrorCode::Ok);
+    let t1 = std::time::Instant::now();
+    let results = c
+        .submit_batch(SubmitBatchRequest {
+            txs: vec![persons(plat, 2_000, 100), other],
+        })
+        .await
+        .expect("submit batch")
+        .into_inner()
+        .results;
     assert!(t1.elapsed() < Duration::from_secs(3), "{:?}", t1.elapsed());
+    match &results[0].result {
+        Some(submit_result::Result::Error(d)) => {
+            assert_eq!(d.code(), ErrorCode::ResourceExhausted, "{d:?}");
+            assert_eq!(d.fate(), Fate::NotApplied, "{d:?}");
+        }
+        other => panic!("the bulk transaction was answered {other:?}"),
+    }
+    match &results[1].result {
+        Some(submit_result::Result::Outcome(o)) => assert_eq!(o.code(), ErrorCode::Ok, "{o:?}"),
+        other => panic!("the transaction without rows was answered {other:?}"),
+    }
 }
 
 /// carbonctl's bulk path waits for a pacing leader: at `bulk_rows_per_second = 100`, a second

@@ -111,25 +111,44 @@ async fn on_leader(node: &Arc<Node>, batch: Vec<Pending>) -> Vec<Answer> {
     if ready.is_empty() {
         return done;
     }
-    let rows: u64 = ready.iter().map(|(_, v)| super::bulk::rows(&v.body)).sum();
-    if let Err(e) = node.bulk.admit(rows).await {
-        done.extend(ready.into_iter().map(|(p, _)| (p, Err(e.clone()))));
-        return done;
+    // Bulk rows wait for their turn (`super::bulk`); the other transactions of the same
+    // request do not wait with them.
+    let (bulk, plain): (Vec<_>, Vec<_>) = ready
+        .into_iter()
+        .partition(|(_, v)| super::bulk::rows(&v.body) > 0);
+    let paced = async {
+        let rows: u64 = bulk.iter().map(|(_, v)| super::bulk::rows(&v.body)).sum();
+        match node.bulk.admit(rows).await {
+            Ok(()) => propose(node, bulk).await,
+            Err(e) => bulk.into_iter().map(|(p, _)| (p, Err(e.clone()))).collect(),
+        }
+    };
+    let (plain, paced) = tokio::join!(propose(node, plain), paced);
+    done.extend(plain);
+    done.extend(paced);
+    done
+}
+
+/// Proposes the transactions as one group and answers each.
+async fn propose(node: &Arc<Node>, ready: Vec<(Pending, VerifiedTx)>) -> Vec<Answer> {
+    if ready.is_empty() {
+        return Vec::new();
     }
     let txs: Vec<Bytes> = ready
         .iter()
         .map(|(_, v)| Bytes::from(v.signed.encode_to_vec()))
         .collect();
     match node.proposer.propose(txs).await {
-        Ok(outcomes) => done.extend(
-            ready
-                .into_iter()
-                .zip(outcomes)
-                .map(|((p, _), o)| (p, Ok(o))),
-        ),
-        Err(e) => done.extend(ready.into_iter().map(|(p, _)| (p, Err(e.clone())))),
+        Ok(outcomes) => ready
+            .into_iter()
+            .zip(outcomes)
+            .map(|((p, _), o)| (p, Ok(o)))
+            .collect(),
+        Err(e) => ready
+            .into_iter()
+            .map(|(p, _)| (p, Err(e.clone())))
+            .collect(),
     }
-    done
 }
 
 /// Verifies (on the ingress pool) what was not verified yet.
