@@ -5,28 +5,42 @@
 use std::process::Command;
 use std::time::Instant;
 
+/// Runs carbon-bench (`what` names the run in a failure) on this build's node; its stdout.
+fn bench(what: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_carbon-bench"))
+        .args(args)
+        .env("CARBON_NODE_BIN", carbon_tests::node_binary())
+        .output()
+        .expect("carbon-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "carbon-bench {what} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
 #[test]
 fn quick_bench_completes_and_prints_its_tables() {
     let t0 = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_carbon-bench"))
-        .args([
+    let stdout = bench(
+        "--quick",
+        &[
             "--quick",
             "--no-postgres",
             "--txs",
             "600",
             "--seq-txs",
             "20",
-        ])
-        .args(["--secs", "1", "--open-secs", "0.5", "--verify-secs", "0.1"])
-        .env("CARBON_NODE_BIN", carbon_tests::node_binary())
-        .output()
-        .expect("carbon-bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "carbon-bench --quick failed ({}):\n{stdout}\n{stderr}",
-        out.status
+            "--secs",
+            "1",
+            "--open-secs",
+            "0.5",
+            "--verify-secs",
+            "0.1",
+        ],
     );
     for line in [
         "ed25519 on one core",
@@ -100,25 +114,22 @@ async fn bench_runs_against_an_existing_cluster() {
 /// step table and per-member totals with every step committed.
 #[test]
 fn inclusion_scale_run_completes_and_prints_its_tables() {
-    let out = Command::new(env!("CARGO_BIN_EXE_carbon-bench"))
-        .args(["--nodes", "1", "--inclusion", "20000", "--accounts", "50"])
-        .args([
+    let stdout = bench(
+        "--inclusion",
+        &[
+            "--nodes",
+            "1",
+            "--inclusion",
+            "20000",
+            "--accounts",
+            "50",
             "--rate",
             "50",
             "--open-secs",
             "0.5",
             "--verify-secs",
             "0.05",
-        ])
-        .env("CARBON_NODE_BIN", carbon_tests::node_binary())
-        .output()
-        .expect("carbon-bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "carbon-bench --inclusion failed ({}):\n{stdout}\n{stderr}",
-        out.status
+        ],
     );
     for line in [
         "--- carbon inclusion at scale",

@@ -63,6 +63,34 @@ fn person(i: usize) -> String {
     format!("LS-P-{i:06}")
 }
 
+/// The regulator opens the platform `PLAT` with its demo key.
+fn open_platform(ep: &[String]) {
+    let key = repo_root().join(format!("seeds/keys/{PLAT}.json"));
+    let key = key.to_string_lossy().to_string();
+    let open = [
+        "--as",
+        REG,
+        "account",
+        "open",
+        PLAT,
+        "--role",
+        "platform",
+        "--name",
+        "丽水市碳普惠平台",
+        "--region",
+        "丽水市",
+        "--pubkey-file",
+        &key,
+    ];
+    ok(ep, &open);
+}
+
+/// [`open_platform`], then allowed to open personal accounts.
+fn open_allowed_platform(ep: &[String]) {
+    open_platform(ep);
+    ok(ep, &["--as", REG, "platform", "allow", PLAT]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_opens_records_and_converts_through_carbonctl() {
     let page = format!("127.0.0.1:{}", free_port());
@@ -73,26 +101,9 @@ async fn a_platform_opens_records_and_converts_through_carbonctl() {
     cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
     let ep = cluster.endpoints();
     let dir = tempfile::tempdir().expect("tempdir");
+    open_platform(&ep);
     let key = repo_root().join(format!("seeds/keys/{PLAT}.json"));
     let key = key.to_string_lossy().to_string();
-    ok(
-        &ep,
-        &[
-            "--as",
-            REG,
-            "account",
-            "open",
-            PLAT,
-            "--role",
-            "platform",
-            "--name",
-            "丽水市碳普惠平台",
-            "--region",
-            "丽水市",
-            "--pubkey-file",
-            &key,
-        ],
-    );
     let people = dir.path().join("people.csv");
     let mut text = String::from("account_id,name\n");
     for i in 1..=25 {
@@ -423,25 +434,7 @@ async fn carbonctl_waits_for_a_leader_that_paces_bulk_rows() {
     let cluster = spec.start();
     cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
     let ep = cluster.endpoints();
-    let key = repo_root().join(format!("seeds/keys/{PLAT}.json"));
-    let key = key.to_string_lossy().to_string();
-    let open = [
-        "--as",
-        REG,
-        "account",
-        "open",
-        PLAT,
-        "--role",
-        "platform",
-        "--name",
-        "丽水市碳普惠平台",
-        "--region",
-        "丽水市",
-        "--pubkey-file",
-        &key,
-    ];
-    ok(&ep, &open);
-    ok(&ep, &["--as", REG, "platform", "allow", PLAT]);
+    open_allowed_platform(&ep);
     let dir = tempfile::tempdir().expect("tempdir");
     let people = dir.path().join("people.csv");
     let mut text = String::from("account_id,name\n");
@@ -475,25 +468,7 @@ async fn a_dry_run_of_a_bulk_file_sends_nothing() {
     let cluster = Spec::new(1).start();
     cluster.wait_for_leader(&[0], Duration::from_secs(20)).await;
     let ep = cluster.endpoints();
-    let key = repo_root().join(format!("seeds/keys/{PLAT}.json"));
-    let key = key.to_string_lossy().to_string();
-    let open = [
-        "--as",
-        REG,
-        "account",
-        "open",
-        PLAT,
-        "--role",
-        "platform",
-        "--name",
-        "丽水市碳普惠平台",
-        "--region",
-        "丽水市",
-        "--pubkey-file",
-        &key,
-    ];
-    ok(&ep, &open);
-    ok(&ep, &["--as", REG, "platform", "allow", PLAT]);
+    open_allowed_platform(&ep);
     let dir = tempfile::tempdir().expect("tempdir");
     let people = dir.path().join("people.csv");
     std::fs::write(

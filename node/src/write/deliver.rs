@@ -113,11 +113,17 @@ async fn on_leader(node: &Arc<Node>, batch: Vec<Pending>) -> Vec<Answer> {
     }
     // Bulk rows wait for their turn (`super::bulk`); the other transactions of the same
     // request do not wait with them.
-    let (bulk, plain): (Vec<_>, Vec<_>) = ready
-        .into_iter()
-        .partition(|(_, v)| super::bulk::rows(&v.body) > 0);
+    let (mut bulk, mut plain, mut rows) = (Vec::new(), Vec::new(), 0u64);
+    for t in ready {
+        match super::bulk::rows(&t.1.body) {
+            0 => plain.push(t),
+            n => {
+                rows = rows.saturating_add(n);
+                bulk.push(t);
+            }
+        }
+    }
     let paced = async {
-        let rows: u64 = bulk.iter().map(|(_, v)| super::bulk::rows(&v.body)).sum();
         match node.bulk.admit(rows).await {
             Ok(()) => propose(node, bulk).await,
             Err(e) => bulk.into_iter().map(|(p, _)| (p, Err(e.clone()))).collect(),
