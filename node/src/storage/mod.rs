@@ -33,6 +33,12 @@ use std::path::Path;
 
 /// The first line of `<data_dir>/FORMAT`; a data directory of another layout is refused.
 pub const DATA_FORMAT: &str =
+    "carbon-registry data directory, layout 4 (raft-log WAL + sled state, records with statements, paged indexes, holdings packed per account)";
+
+/// The layout before 4, which opens in place: its holdings, one sled record per serial block,
+/// are packed when the state is loaded (`storage::view`), and the marker says layout 4 from
+/// then on (it is rewritten before, so a binary of layout 3 never reads a pack).
+const DATA_FORMAT_3: &str =
     "carbon-registry data directory, layout 3 (raft-log WAL + sled state, records with statements, paged indexes)";
 
 /// Errors opening a node's storage.
@@ -74,6 +80,9 @@ fn check_format(data_dir: &Path) -> Result<(), OpenError> {
     match std::fs::read_to_string(&marker) {
         Ok(text) => {
             let found = text.lines().next().unwrap_or_default().to_string();
+            if found == DATA_FORMAT_3 {
+                return write_format(data_dir);
+            }
             if found != DATA_FORMAT {
                 return Err(OpenError::OtherFormat {
                     dir: data_dir.display().to_string(),
@@ -93,15 +102,20 @@ fn check_format(data_dir: &Path) -> Result<(), OpenError> {
                     found: "(no FORMAT file)".into(),
                 });
             }
-            let tmp = data_dir.join("FORMAT.tmp");
-            std::fs::write(&tmp, format!("{DATA_FORMAT}\n"))?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &marker)?;
-            sync_dir(data_dir)?;
-            Ok(())
+            write_format(data_dir)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Writes the format marker durably (a new file renamed over the old).
+fn write_format(data_dir: &Path) -> Result<(), OpenError> {
+    let tmp = data_dir.join("FORMAT.tmp");
+    std::fs::write(&tmp, format!("{DATA_FORMAT}\n"))?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, data_dir.join("FORMAT"))?;
+    sync_dir(data_dir)?;
+    Ok(())
 }
 
 /// Opens (or creates) both stores of a node.
@@ -111,4 +125,31 @@ pub fn open(data_dir: &Path, genesis: &Genesis) -> Result<(LogStore, StateMachin
     let log = LogStore::open(&data_dir.join("wal"))?;
     let state = StateMachine::open(&data_dir.join("state"), data_dir.join("snapshots"), genesis)?;
     Ok((log, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("FORMAT")).expect("marker")
+    }
+
+    #[test]
+    fn layout_3_opens_as_layout_4_and_other_layouts_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("FORMAT"), format!("{DATA_FORMAT_3}\n")).expect("writes");
+        check_format(dir.path()).expect("layout 3 opens");
+        assert_eq!(marker(dir.path()), format!("{DATA_FORMAT}\n"));
+        check_format(dir.path()).expect("layout 4 opens");
+        std::fs::write(
+            dir.path().join("FORMAT"),
+            "carbon-registry data directory, layout 2\n",
+        )
+        .expect("writes");
+        assert!(matches!(
+            check_format(dir.path()),
+            Err(OpenError::OtherFormat { .. })
+        ));
+    }
 }

@@ -55,8 +55,10 @@ struct Memory {
     /// Every hot record.
     hot: BTreeMap<Vec<u8>, HotRecord>,
     /// Keys of the hot records changed or deleted since the last write-back (a key absent from
-    /// `hot` is a deletion).
+    /// `hot` is a deletion); holdings are noted by their pack instead ([`pack_of`]).
     dirty: Vec<Vec<u8>>,
+    /// Packs whose holdings changed since the last write-back.
+    dirty_packs: std::collections::BTreeSet<Vec<u8>>,
     /// Cold changes since the last write-back.
     cold: ColdChanges,
     cold_bytes: usize,
@@ -74,6 +76,22 @@ type Writer = std::thread::JoinHandle<Result<(), sled::Error>>;
 impl Memory {
     /// One hot record changed (`None`: deleted, and gone from memory at once).
     fn put_hot(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
+        if let Some(pack) = pack_of(&k) {
+            if !self.dirty_packs.contains(pack) {
+                self.dirty_packs.insert(pack.to_vec());
+            }
+            match v {
+                Some(value) => self.hot.insert(
+                    k,
+                    HotRecord {
+                        value,
+                        dirty: false,
+                    },
+                ),
+                None => self.hot.remove(&k),
+            };
+            return;
+        }
         let Some(value) = v else {
             // Noted dirty once, so that the write-back removes sled's copy.
             if self.hot.remove(&k).is_none_or(|r| !r.dirty) {
@@ -116,25 +134,123 @@ fn hot_prefix(prefix: &[u8]) -> bool {
     !prefix.is_empty() && ledger::keys::is_hot(prefix)
 }
 
+/// The pack a holding's record is kept in, in sled: every serial block of one account is ONE
+/// sled record, keyed `H<account>\0` (the holdings prefix of the account, which no holding's
+/// own key equals). A transfer rewrites two or three blocks (split, new, merged) and sled pays
+/// per key written, so a write-back writes one key per account touched instead of one per
+/// block changed. Memory still holds each block as its own hot record; only sled's copy is
+/// packed. `None`: not a holding (or a pack's own key).
+fn pack_of(key: &[u8]) -> Option<&[u8]> {
+    if key.first() != Some(&b'H') {
+        return None;
+    }
+    let end = key.iter().position(|b| *b == 0)?;
+    (end + 1 < key.len()).then(|| &key[..=end])
+}
+
+/// Whether a sled key is a pack's ([`pack_of`]).
+fn is_pack(key: &[u8]) -> bool {
+    key.first() == Some(&b'H') && key.iter().position(|b| *b == 0) == Some(key.len() - 1)
+}
+
+/// A pack's value: each record as its key after the pack's prefix and its value, each a
+/// 4-byte little-endian length and its bytes, in key order.
+fn encode_pack<'a>(records: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (suffix, value) in records {
+        for part in [suffix, value] {
+            let n = u32::try_from(part.len()).expect("a hot record is far below 4 GiB");
+            out.extend_from_slice(&n.to_le_bytes());
+            out.extend_from_slice(part);
+        }
+    }
+    out
+}
+
+/// The records of a pack, keys whole; `Err` names what is wrong with a damaged one.
+fn decode_pack(pack: &[u8], mut bytes: &[u8]) -> Result<ledger::store::Rows, DbError> {
+    let corrupt = |reason: &str| DbError::Corrupt {
+        key: String::from_utf8_lossy(pack).into_owned(),
+        reason: format!("holdings pack: {reason}"),
+    };
+    let part = |bytes: &mut &[u8]| -> Result<Vec<u8>, DbError> {
+        let (len, rest) = bytes
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("cut length"))?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (part, rest) = rest
+            .split_at_checked(len)
+            .ok_or_else(|| corrupt("cut record"))?;
+        *bytes = rest;
+        Ok(part.to_vec())
+    };
+    let mut records = Vec::new();
+    while !bytes.is_empty() {
+        let mut key = pack.to_vec();
+        key.extend_from_slice(&part(&mut bytes)?);
+        let value = part(&mut bytes)?;
+        records.push((key, value));
+    }
+    Ok(records)
+}
+
+/// Adds the dirty packs to `batch` (each rewritten whole from memory, or removed when its
+/// account holds nothing), and marks them clean.
+fn write_packs(memory: &mut Memory, batch: &mut sled::Batch) {
+    for pack in std::mem::take(&mut memory.dirty_packs) {
+        let records = memory
+            .hot
+            .range::<[u8], _>((Bound::Included(pack.as_slice()), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(&pack))
+            .map(|(k, r)| (&k[pack.len()..], r.value.as_slice()));
+        let value = encode_pack(records);
+        if value.is_empty() {
+            batch.remove(pack);
+        } else {
+            batch.insert(pack, value);
+        }
+    }
+}
+
 impl SledView {
     /// A view of `tree` with its hot records read into memory (at open, and for a tree that
     /// becomes current).
+    ///
+    /// Holdings stored one record per block (a loaded snapshot's records, or a data directory
+    /// of layout 3) are packed here, in one atomic batch, before the view is used.
     pub fn load(tree: sled::Tree) -> Result<Self, DbError> {
-        let mut hot = BTreeMap::new();
+        let mut memory = Memory::default();
+        let mut unpacked = Vec::new();
         for r in tree.iter() {
             let (k, v) = r?;
-            if ledger::keys::is_hot(&k) {
-                let record = HotRecord {
-                    value: v.to_vec(),
-                    dirty: false,
-                };
-                hot.insert(k.to_vec(), record);
+            if !ledger::keys::is_hot(&k) {
+                continue;
             }
+            let hot = |value: Vec<u8>| HotRecord {
+                value,
+                dirty: false,
+            };
+            if is_pack(&k) {
+                for (key, value) in decode_pack(&k, &v)? {
+                    memory.hot.insert(key, hot(value));
+                }
+                continue;
+            }
+            if let Some(pack) = pack_of(&k) {
+                memory.dirty_packs.insert(pack.to_vec());
+                unpacked.push(k.to_vec());
+            }
+            memory.hot.insert(k.to_vec(), hot(v.to_vec()));
         }
-        let memory = Memory {
-            hot,
-            ..Memory::default()
-        };
+        if !unpacked.is_empty() {
+            let mut batch = sled::Batch::default();
+            for k in unpacked {
+                batch.remove(k);
+            }
+            write_packs(&mut memory, &mut batch);
+            tree.apply_batch(batch)?;
+            tree.flush()?;
+        }
         Ok(SledView {
             tree,
             memory: Arc::new(RwLock::new(memory)),
@@ -422,7 +538,7 @@ impl SledView {
     /// cold changes moved to `writing`, the hot records marked clean. `None`: nothing changed.
     fn take_batch(&self) -> Option<sled::Batch> {
         let mut m = self.memory.write().unwrap_or_else(|p| p.into_inner());
-        if m.entries == 0 && m.dirty.is_empty() && m.cold.is_empty() {
+        if m.entries == 0 && m.dirty.is_empty() && m.dirty_packs.is_empty() && m.cold.is_empty() {
             return None;
         }
         debug_assert!(m.writing.is_empty(), "one write-back in flight at most");
@@ -443,6 +559,7 @@ impl SledView {
                 None => batch.remove(k),
             }
         }
+        write_packs(memory, &mut batch);
         memory.writing = Arc::new(std::mem::take(&mut memory.cold));
         memory.cold_bytes = 0;
         memory.entries = 0;
@@ -536,5 +653,77 @@ mod tests {
         assert_eq!(rows(&view, "Tb"), want);
         let again = SledView::load(view.clone().into_tree()).expect("loads");
         assert_eq!(rows(&again, "Tb"), want);
+    }
+
+    fn holding(account: &str, last: u8) -> Vec<u8> {
+        let mut k = format!("H{account}\0").into_bytes();
+        k.extend_from_slice(&[1, 0, 0, 7, 233, 0, last]);
+        k
+    }
+
+    fn sled_keys(view: &SledView) -> Vec<Vec<u8>> {
+        view.tree
+            .iter()
+            .keys()
+            .map(|k| k.expect("reads").to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn holdings_are_one_sled_record_per_account_and_read_back_whole() {
+        let view = SledView::load(tree()).expect("loads");
+        let put = |k: Vec<u8>, v: &str| (k, Some(v.as_bytes().to_vec()));
+        view.commit(vec![
+            put(holding("a", 1), "a1"),
+            put(holding("a", 2), "a2"),
+            put(holding("b", 1), "b1"),
+        ])
+        .expect("commits");
+        view.commit(vec![(holding("a", 1), None), put(holding("a", 3), "a3")])
+            .expect("commits");
+        view.write_back().expect("writes back");
+        view.wait_written().expect("written");
+        assert_eq!(sled_keys(&view), vec![b"Ha\0".to_vec(), b"Hb\0".to_vec()]);
+        let again = SledView::load(view.clone().into_tree()).expect("loads");
+        let want = vec![
+            (holding("a", 2), b"a2".to_vec()),
+            (holding("a", 3), b"a3".to_vec()),
+        ];
+        assert_eq!(again.scan_prefix(b"Ha\0").expect("scans"), want);
+        // An account left with nothing has no pack.
+        again
+            .commit(vec![(holding("b", 1), None)])
+            .expect("commits");
+        again.write_back().expect("writes back");
+        again.wait_written().expect("written");
+        assert_eq!(sled_keys(&again), vec![b"Ha\0".to_vec()]);
+    }
+
+    #[test]
+    fn holdings_stored_one_record_per_block_are_packed_at_load() {
+        // What a loaded snapshot, or a data directory of layout 3, holds.
+        let t = tree();
+        t.insert(holding("a", 1), b"a1".as_slice())
+            .expect("inserts");
+        t.insert(holding("a", 2), b"a2".as_slice())
+            .expect("inserts");
+        t.insert(b"Tx".as_slice(), b"cold".as_slice())
+            .expect("inserts");
+        let view = SledView::load(t).expect("loads");
+        assert_eq!(sled_keys(&view), vec![b"Ha\0".to_vec(), b"Tx".to_vec()]);
+        let again = SledView::load(view.into_tree()).expect("loads");
+        let want = vec![
+            (holding("a", 1), b"a1".to_vec()),
+            (holding("a", 2), b"a2".to_vec()),
+        ];
+        assert_eq!(again.scan_prefix(b"Ha\0").expect("scans"), want);
+    }
+
+    #[test]
+    fn a_damaged_pack_is_refused_at_load() {
+        let t = tree();
+        t.insert(b"Ha\0".as_slice(), [9u8, 0, 0, 0, 1].as_slice())
+            .expect("inserts");
+        assert!(matches!(SledView::load(t), Err(DbError::Corrupt { .. })));
     }
 }
