@@ -65,6 +65,26 @@ pub fn holding(account_id: &str, c: &UnitClass, last: u64) -> Vec<u8> {
 /// Prefix of every holding key; the account id follows it.
 pub const HOLDINGS: &[u8] = b"H";
 
+/// For a holding's key, the prefix of its account's holdings ([`holdings_of`]); `None` for any
+/// other key, and for that prefix itself. The storage keeps an account's blocks together under
+/// that prefix (node `storage::view`, "pack").
+pub fn holdings_owner(key: &[u8]) -> Option<&[u8]> {
+    let end = account_end(key)?;
+    (end < key.len()).then(|| &key[..end])
+}
+
+/// Whether `key` is exactly some account's holdings prefix ([`holdings_of`]).
+pub fn is_holdings_of(key: &[u8]) -> bool {
+    account_end(key) == Some(key.len())
+}
+
+/// Length of `H<account>\0` at the start of a holdings key.
+fn account_end(key: &[u8]) -> Option<usize> {
+    let rest = key.strip_prefix(HOLDINGS)?;
+    let nul = rest.iter().position(|b| *b == 0)?;
+    HOLDINGS.len().checked_add(nul)?.checked_add(1)
+}
+
 /// Next serial number of a unit class.
 pub fn serial_counter(c: &UnitClass) -> Vec<u8> {
     key(b'S', &[&class(c)])
@@ -436,4 +456,28 @@ pub fn parse_points_line(k: &[u8]) -> Option<(String, u32, String, u64)> {
     let rest = rest.get(end.checked_add(1)?..)?;
     let sequence = u64::from_be_bytes(rest.try_into().ok()?);
     Some((person, date, methodology, sequence))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holding_names_its_accounts_holdings_prefix() {
+        let c = UnitClass {
+            kind: 1,
+            vintage: 2025,
+            project_id: String::new(),
+        };
+        let prefix = holdings_of("E-1");
+        assert_eq!(
+            holdings_owner(&holding("E-1", &c, 7)),
+            Some(prefix.as_slice())
+        );
+        assert_eq!(holdings_owner(&prefix), None);
+        assert!(is_holdings_of(&prefix));
+        assert!(!is_holdings_of(&holding("E-1", &c, 7)));
+        assert_eq!(holdings_owner(&account("E-1")), None);
+        assert!(!is_holdings_of(&account("E-1")));
+    }
 }

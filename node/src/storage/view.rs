@@ -135,22 +135,18 @@ fn hot_prefix(prefix: &[u8]) -> bool {
 }
 
 /// The pack a holding's record is kept in, in sled: every serial block of one account is ONE
-/// sled record, keyed `H<account>\0` (the holdings prefix of the account, which no holding's
-/// own key equals). A transfer rewrites two or three blocks (split, new, merged) and sled pays
-/// per key written, so a write-back writes one key per account touched instead of one per
-/// block changed. Memory still holds each block as its own hot record; only sled's copy is
-/// packed. `None`: not a holding (or a pack's own key).
+/// sled record, keyed by the account's holdings prefix (`ledger::keys::holdings_owner`), which
+/// no block's own key equals. A transfer rewrites two or three blocks (split, new, merged) and
+/// sled pays per key written, so a write-back writes one key per account touched instead of
+/// one per block changed. Memory still holds each block as its own hot record; only sled's
+/// copy is packed. `None`: not a holding (or a pack's own key).
 fn pack_of(key: &[u8]) -> Option<&[u8]> {
-    if key.first() != Some(&b'H') {
-        return None;
-    }
-    let end = key.iter().position(|b| *b == 0)?;
-    (end + 1 < key.len()).then(|| &key[..=end])
+    ledger::keys::holdings_owner(key)
 }
 
 /// Whether a sled key is a pack's ([`pack_of`]).
 fn is_pack(key: &[u8]) -> bool {
-    key.first() == Some(&b'H') && key.iter().position(|b| *b == 0) == Some(key.len() - 1)
+    ledger::keys::is_holdings_of(key)
 }
 
 /// A pack's value: each record as its key after the pack's prefix and its value, each a
@@ -655,10 +651,13 @@ mod tests {
         assert_eq!(rows(&again, "Tb"), want);
     }
 
-    fn holding(account: &str, last: u8) -> Vec<u8> {
-        let mut k = format!("H{account}\0").into_bytes();
-        k.extend_from_slice(&[1, 0, 0, 7, 233, 0, last]);
-        k
+    fn holding(account: &str, last: u64) -> Vec<u8> {
+        let class = carbon_proto::v1::UnitClass {
+            kind: 1,
+            vintage: 2025,
+            project_id: String::new(),
+        };
+        ledger::keys::holding(account, &class, last)
     }
 
     fn sled_keys(view: &SledView) -> Vec<Vec<u8>> {
